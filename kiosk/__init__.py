@@ -1,0 +1,3 @@
+"""Dabai (大白) gate kiosk."""
+
+__version__ = "0.1.0"

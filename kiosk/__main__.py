@@ -1,0 +1,4 @@
+from kiosk.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,465 @@
+"""``dabai-kiosk``: the kiosk and its operator commands.
+
+Every command takes ``--home DIR`` (or ``$DABAI_HOME``) to choose the data home. Errors are
+printed as one plain sentence on stderr with exit status 2; nothing here prints a traceback
+for a problem a person can fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+from kiosk import __version__
+from kiosk.config import Config, ConfigError, Home, load_config, render_toml, resolve_home, save_config
+from kiosk.config import replace as config_replace
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODELS = REPO.parent / "shared" / "models"
+
+
+class UserError(Exception):
+    """A problem the person running the command can fix; printed without a traceback."""
+
+
+def _home(args: argparse.Namespace) -> Home:
+    return resolve_home(args.home)
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from kiosk.runtime.assemble import open_store
+
+    return open_store(_home(args))
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+# ---- config -------------------------------------------------------------------------------------
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    home = _home(args)
+    if args.action == "defaults":
+        print(render_toml(Config()))
+        return 0
+    config = load_config(home.config)  # ConfigError → reported by main
+    if args.action == "show":
+        print(render_toml(config))
+    elif args.action == "check":
+        print("{}: valid".format(home.config if home.config.exists() else "defaults (no config file yet)"))
+    elif args.action == "set":
+        section, _, key = args.key.partition(".")
+        if not key:
+            raise UserError("config set takes SECTION.KEY, e.g. policy.mask_required")
+        value = _parse_value(args.value)
+        config = config_replace(config, section, **{key: value})
+        save_config(config, home.config)
+        print("{} = {} saved to {}".format(args.key, args.value, home.config))
+    elif args.action == "path":
+        print(home.config)
+    return 0
+
+
+def _parse_value(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+# ---- residents and passes ------------------------------------------------------------------------
+
+
+def cmd_residents(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        reg = store.registry
+        if args.action == "add":
+            r = reg.add(args.name, args.unit)
+            print("added resident {}: {} ({})".format(r.id, r.name, r.unit))
+        elif args.action == "list":
+            rows = reg.list()
+            if args.json:
+                for r in rows:
+                    _print_json(r.__dict__)
+            else:
+                print("{:>4}  {:<12} {:<10} {}".format("id", "name", "unit", "status"))
+                for r in rows:
+                    print("{:>4}  {:<12} {:<10} {}".format(r.id, r.name, r.unit, r.status))
+        elif args.action == "revoke":
+            r = reg.revoke(args.resident)
+            print("revoked resident {}: {}; their passes no longer open the gate".format(r.id, r.name))
+        elif args.action == "reinstate":
+            r = reg.reinstate(args.resident)
+            print("reinstated resident {}: {}".format(r.id, r.name))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_pass(args: argparse.Namespace) -> int:
+    from kiosk.store.passes import issue_pass, load_or_create_private_key
+
+    home = _home(args)
+    store = _store(args)
+    try:
+        if args.action == "issue":
+            config = load_config(home.config)
+            resident = store.registry.resolve(args.resident)
+            key = load_or_create_private_key(home.private_key, home.public_key)
+            days = args.days if args.days is not None else config.community.pass_days
+            serial, token = issue_pass(store.registry, key, resident.id, days, time.time())
+            if args.out:
+                from kiosk.vision.qr import save_qr_png
+
+                save_qr_png(token, args.out, caption="{} {} #{}".format(config.community.name, resident.unit, serial))
+            expires = time.strftime("%Y-%m-%d", time.localtime(time.time() + days * 86400))
+            print("pass {} for {} ({}), valid until {}{}".format(
+                serial, resident.name, resident.unit, expires, ": " + args.out if args.out else ""))
+            if args.print_token or not args.out:
+                print(token)
+        elif args.action == "verify":
+            return _verify(args, home, store)
+        elif args.action == "revoke":
+            record = store.registry.revoke_pass(args.serial)
+            print("revoked pass {} of resident {}".format(record.serial, record.resident_id))
+    finally:
+        store.close()
+    return 0
+
+
+def _verify(args: argparse.Namespace, home: Home, store: Any) -> int:
+    from kiosk.runtime.assemble import pass_checker
+
+    check = pass_checker(home, store.registry)
+    payloads = [args.payload]
+    if os.path.isfile(args.payload):
+        import cv2
+
+        from kiosk.vision.qr import decode_qr
+
+        image = cv2.imread(args.payload, cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise UserError("{} is not an image this kiosk can read".format(args.payload))
+        payloads = decode_qr(image)
+        if not payloads:
+            result = {"valid": False, "reason": "no_code", "resident": None}
+            _print_json(result) if args.json else print("no QR code found in {}".format(args.payload))
+            return 1
+    status = 0
+    for payload in payloads:
+        c = check(payload)
+        resident = None if c.resident_id is None else {"id": c.resident_id, "name": c.resident_name}
+        result = {"valid": c.valid, "reason": c.reason, "resident": resident, "serial": c.serial}
+        if args.json:
+            _print_json(result)
+        else:
+            print("{}: {}{}".format("VALID" if c.valid else "INVALID", c.reason,
+                                    " ({})".format(c.resident_name) if c.resident_name else ""))
+        status = status or (0 if c.valid else 1)
+    return status
+
+
+# ---- access log ---------------------------------------------------------------------------------
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        if args.action == "list":
+            rows = store.access_log.list(limit=args.limit, outcome=args.outcome)
+            if args.json:
+                for r in rows:
+                    _print_json(r)
+            else:
+                for r in rows:
+                    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["ts"]))
+                    print("{}  {:<9} {:<17} {:<8} mask={:<22} gate={}".format(
+                        stamp, r["outcome"], r["reason"], r["resident_name"] or "-", r["mask"] or "-",
+                        "open" if r["gate_opened"] else "closed"))
+            pending = store.access_log.pending
+            if pending:
+                print("note: {} record(s) are waiting in {} for the database".format(pending, store.access_log.spool),
+                      file=sys.stderr)
+        elif args.action == "export":
+            text = store.access_log.export_csv()
+            if args.out:
+                Path(args.out).write_text(text, encoding="utf-8")
+                print("wrote {}".format(args.out))
+            else:
+                sys.stdout.write(text)
+    finally:
+        store.close()
+    return 0
+
+
+# ---- vision, speech, models ---------------------------------------------------------------------
+
+
+def cmd_qr(args: argparse.Namespace) -> int:
+    from kiosk.cli_qr import cmd_qr_decode
+
+    return cmd_qr_decode(args.images)
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from kiosk.cli_vision import cmd_detect as detect
+
+    config = load_config(_home(args).config)
+    return detect(args.images, args.json, str(_home(args).models), args.backend or config.vision.backend)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from kiosk import cli_vision
+
+    models = str(_home(args).models)
+    if args.action == "fetch":
+        source = args.source
+        return cli_vision.cmd_models_fetch(args.names, source, models)
+    if args.action == "list":
+        return cli_vision.cmd_models_list(models)
+    return cli_vision.cmd_models_verify(models)
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    from kiosk.cli_speech import cmd_say as say
+
+    config = load_config(_home(args).config)
+    return say(args.text, args.out, voice=config.speech.espeak_voice, speed=config.speech.rate_wpm)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "qr":
+        from kiosk.cli_qr import cmd_bench_qr
+
+        return cmd_bench_qr(args.n, args.seed, args.json)
+    if args.what == "decision":
+        from kiosk.demo.run import run_demo
+
+        out = Path(args.out)
+        report = run_demo(out, _models_from(args), only=["granted"], repeat=args.runs, write_media=False, echo=False)
+        result = {"decision_latency_ms": report["decision_latency_ms"], "vision_step_ms": report["vision_step_ms"],
+                  "runs": args.runs, "all_granted": report["all_passed"]}
+        _print_json(result) if args.json else print(json.dumps(result, indent=2))
+        return 0 if report["all_passed"] else 1
+    raise UserError("unknown benchmark {}".format(args.what))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from kiosk.cli_vision import cmd_train_detector
+
+    return cmd_train_detector(args)
+
+
+# ---- demo and run -------------------------------------------------------------------------------
+
+
+def _models_from(args: argparse.Namespace) -> Optional[Path]:
+    """Where the demo installs its third-party models from: --models-from, the home, or ../shared."""
+    if getattr(args, "models_from", None):
+        return Path(args.models_from)
+    home_models = _home(args).models
+    if home_models.is_dir() and any(home_models.iterdir()):
+        return home_models
+    if SHARED_MODELS.is_dir():
+        return SHARED_MODELS
+    return None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kiosk.demo.run import run_demo
+
+    if not args.headless:
+        print("the windowed demo comes with the Qt app; running headless", file=sys.stderr)
+    out = Path(args.out)
+    report = run_demo(out, _models_from(args), only=args.scenario or None, repeat=args.repeat)
+    passed = sum(1 for s in report["scenarios"] if s["passed"])
+    print("\n{}/{} scenarios as expected; decision latency p50 {} ms; vision step p50 {} ms".format(
+        passed, len(report["scenarios"]), report["decision_latency_ms"].get("p50"),
+        report["vision_step_ms"].get("p50")))
+    print("report: {}  media: {}".format(out / "report.json", ", ".join(report.get("media", []))))
+    return 0 if report["all_passed"] else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kiosk.runtime.headless import run_headless
+
+    return run_headless(_home(args), args.duration)
+
+
+# ---- the parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="data home (default: $DABAI_HOME or ~/.local/share/dabai)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log more")
+
+    parser = argparse.ArgumentParser(prog="dabai-kiosk", description=__doc__.split("\n")[0], parents=[common])
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    p = add("run", cmd_run, "run the kiosk with the configured devices (headless until the Qt app lands)")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = forever)")
+
+    p = add("demo", cmd_demo, "play the bundled scenarios through the real pipeline")
+    p.add_argument("--headless", action="store_true", help="no window: print the timeline, write video + report")
+    p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    p.add_argument("--models-from", help="install third-party models from this folder first")
+    p.add_argument("--scenario", action="append", help="play only this scenario (repeatable)")
+    p.add_argument("--repeat", type=int, default=1, help="play every scenario this many times")
+
+    p = add("config", cmd_config, "show, check or change the configuration")
+    p.add_argument("action", choices=("show", "check", "defaults", "set", "path"))
+    p.add_argument("key", nargs="?", help="SECTION.KEY for set")
+    p.add_argument("value", nargs="?", help="value for set")
+
+    p = add("residents", cmd_residents, "the resident registry")
+    rs = p.add_subparsers(dest="action", metavar="ACTION")
+    rs.required = True
+    a = rs.add_parser("add", help="register a resident", parents=[common])
+    a.add_argument("name")
+    a.add_argument("--unit", required=True, help="building-room, e.g. 3-201")
+    a = rs.add_parser("list", help="list residents", parents=[common])
+    a.add_argument("--json", action="store_true")
+    for verb in ("revoke", "reinstate"):
+        a = rs.add_parser(verb, help="{} a resident (id or unique name)".format(verb), parents=[common])
+        a.add_argument("resident")
+
+    p = add("pass", cmd_pass, "issue, verify and revoke pass QR codes")
+    ps = p.add_subparsers(dest="action", metavar="ACTION")
+    ps.required = True
+    a = ps.add_parser("issue", help="issue a signed pass for a resident", parents=[common])
+    a.add_argument("resident", help="resident id or unique name")
+    a.add_argument("--out", help="write the QR code as a PNG")
+    a.add_argument("--days", type=float, help="validity in days (default: community.pass_days)")
+    a.add_argument("--print-token", action="store_true", help="also print the payload")
+    a = ps.add_parser("verify", help="verify a payload or the QR code in an image", parents=[common])
+    a.add_argument("payload", help="the QR payload text, or an image file")
+    a.add_argument("--json", action="store_true")
+    a = ps.add_parser("revoke", help="revoke one pass by serial", parents=[common])
+    a.add_argument("serial", type=int)
+
+    p = add("log", cmd_log, "the access log")
+    ls = p.add_subparsers(dest="action", metavar="ACTION")
+    ls.required = True
+    a = ls.add_parser("list", help="latest decisions", parents=[common])
+    a.add_argument("--limit", type=int, default=50)
+    a.add_argument("--outcome", choices=("granted", "denied", "abandoned"))
+    a.add_argument("--json", action="store_true")
+    a = ls.add_parser("export", help="export every record", parents=[common])
+    a.add_argument("--csv", action="store_true", help="CSV (the only format so far)")
+    a.add_argument("--out", help="file to write (default: stdout)")
+
+    p = add("qr", cmd_qr, "QR codes in images")
+    qs = p.add_subparsers(dest="action", metavar="ACTION")
+    qs.required = True
+    a = qs.add_parser("decode", help="decode QR codes, one JSON line per image", parents=[common])
+    a.add_argument("images", nargs="+")
+
+    p = add("detect", cmd_detect, "faces with box, mask class and confidence")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--backend", help="inference backend (default: vision.backend)")
+
+    p = add("models", cmd_models, "install and check third-party models")
+    ms = p.add_subparsers(dest="action", metavar="ACTION")
+    ms.required = True
+    a = ms.add_parser("fetch", help="install models (official URL + sha256, or --from DIR)", parents=[common])
+    a.add_argument("names", nargs="*", help="model names (default: all the kiosk needs)")
+    a.add_argument("--from", dest="source", help="a local folder holding the files (offline install)")
+    ms.add_parser("list", help="installed and known models", parents=[common])
+    ms.add_parser("verify", help="check installed files against their sha256", parents=[common])
+
+    p = add("say", cmd_say, "synthesize Mandarin with the configured voice")
+    p.add_argument("text")
+    p.add_argument("--out", required=True, help="WAV file to write")
+
+    p = add("bench", cmd_bench, "measure speed and accuracy")
+    bs = p.add_subparsers(dest="what", metavar="WHAT")
+    bs.required = True
+    a = bs.add_parser("qr", help="QR decode rate on the project's camera-like photo set", parents=[common])
+    a.add_argument("--n", type=int, default=300)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("decision", help="readable pass → gate open latency over repeated demo runs", parents=[common])
+    a.add_argument("--runs", type=int, default=10)
+    a.add_argument("--out", default="out/bench-decision")
+    a.add_argument("--models-from")
+    a.add_argument("--json", action="store_true")
+
+    p = add("train", cmd_train, "the project's own training pipelines")
+    ts = p.add_subparsers(dest="what", metavar="WHAT")
+    ts.required = True
+    a = ts.add_parser("detector", help="train the 3-class mask classifier", parents=[common])
+    a.add_argument("--data", required=True, help="VOC folder with images/ and annotations/")
+    a.add_argument("--out", default="engines", help="where the ONNX model and card go")
+    a.add_argument("--epochs", type=int, default=30)
+    a.add_argument("--resume", action="store_true")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print("dabai-kiosk: {}".format(exc), file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # known, fixable problems get one sentence; anything else a traceback
+        if not _is_user_error(exc):
+            raise
+        print("dabai-kiosk: {}".format(exc), file=sys.stderr)
+    return 2
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from kiosk.gate.drivers import GateUnavailable
+    from kiosk.store.passes import KeyFileError
+    from kiosk.store.registry import RegistryError
+    from kiosk.vision.sources import CameraUnavailable
+
+    known: List[type] = [UserError, KeyFileError, RegistryError, GateUnavailable, CameraUnavailable,
+                         FileNotFoundError, PermissionError]
+    try:
+        from kiosk.inference.base import ModelError
+
+        known.append(ModelError)
+    except ImportError:
+        pass
+    try:
+        from kiosk.models.catalog import ModelNotInstalled  # type: ignore[attr-defined]
+
+        known.append(ModelNotInstalled)
+    except ImportError:
+        pass
+    return isinstance(exc, tuple(known))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,327 @@
+"""One typed configuration file, validated on load and saved atomically.
+
+The file is TOML with one table per section (``[policy]``, ``[camera]`` …). Every key has a
+default and a line of documentation (``dabai-kiosk config defaults`` prints them all). A bad
+value is reported with its key, the value and what is allowed; the kiosk never starts on a
+half-valid file.
+
+The data home holds the config, the database, the keys, the models and the caches. It is
+``--home DIR`` if given, else ``$DABAI_HOME``, else ``$XDG_DATA_HOME/dabai`` (``~/.local/share/dabai``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.8 (Jetson JetPack 5)
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or has invalid values; ``problems`` lists each one."""
+
+    def __init__(self, path: str, problems: List[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("invalid configuration in {}:\n  - {}".format(path, "\n  - ".join(problems)))
+
+
+def _opt(default: Any, doc: str, **rules: Any) -> Any:
+    """A config field: its default, one line of documentation and its allowed values."""
+    return field(default=default, metadata=dict(doc=doc, **rules))
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    mask_required: bool = _opt(True, "deny entry unless a mask is worn")
+    incorrect_counts_as_unmasked: bool = _opt(True, "a mask below the nose counts as no mask")
+    request_required: bool = _opt(False, "require the spoken request 「你好大白，请让我进入小区」 before opening")
+    pass_required: bool = _opt(True, "require a valid pass QR code")
+    engaged_timeout_s: float = _opt(20.0, "give up on a person after this long without a decision", min=2.0, max=300.0)
+    left_after_s: float = _opt(1.5, "a person out of view this long has left", min=0.2, max=30.0)
+    result_hold_s: float = _opt(2.0, "show the granted/denied screen this long", min=0.2, max=30.0)
+    cooldown_s: float = _opt(1.0, "ignore everything this long after a result before the next person", min=0.0, max=30.0)
+    vote_window: int = _opt(5, "mask class is voted over this many recent frames of a face", min=1, max=30)
+    vote_min: int = _opt(3, "frames in the window that must agree before the mask state is believed", min=1, max=30)
+    min_confidence: float = _opt(0.5, "mask classifications below this confidence do not vote", min=0.0, max=1.0)
+    min_face_px: int = _opt(60, "faces smaller than this (box height, pixels) are passers-by, not users", min=8, max=2000)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source: str = _opt(
+        "0",
+        "camera: an index (0), /dev/videoN, csi://N, rtsp://…, a video file or an image folder",
+    )
+    width: int = _opt(640, "capture width in pixels", min=160, max=4096)
+    height: int = _opt(480, "capture height in pixels", min=120, max=4096)
+    fps: float = _opt(15.0, "capture rate; files are paced to it", min=1.0, max=120.0)
+    loop: bool = _opt(False, "replay a video file or image folder forever")
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    backend: str = _opt("auto", "inference backend", choices=("auto", "onnxruntime", "tensorrt"))
+    face_model: str = _opt("yunet_n_dynamic", "face detector installed by `dabai-kiosk models fetch`")
+    mask_model: str = _opt("", "mask classifier ONNX file; empty = the one shipped in engines/")
+    face_score: float = _opt(0.6, "face detector score threshold", min=0.05, max=0.99)
+    qr_enabled: bool = _opt(True, "look for pass QR codes in camera frames")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    driver: str = _opt("sim", "gate relay driver", choices=("sim", "gpio", "serial"))
+    pulse_ms: int = _opt(800, "how long the relay is held open", min=50, max=10000)
+    gpio_pin: int = _opt(12, "BOARD pin number of the relay (driver = gpio)", min=1, max=40)
+    active_high: bool = _opt(True, "relay energised by a high level (driver = gpio)")
+    serial_port: str = _opt("/dev/ttyUSB0", "USB relay port (driver = serial)")
+    serial_open_hex: str = _opt("A00101A2", "bytes that close relay 1 (LCUS-1 style boards)")
+    serial_close_hex: str = _opt("A00100A1", "bytes that open relay 1 again")
+
+
+@dataclass(frozen=True)
+class SpeechConfig:
+    tts: str = _opt("espeak", "voice backend", choices=("espeak", "none"))
+    espeak_voice: str = _opt("cmn-latn-pinyin", "espeak-ng voice (it reads pinyin)")
+    rate_wpm: int = _opt(165, "speaking rate (espeak words per minute)", min=80, max=400)
+    output: str = _opt("auto", "speaker: auto, a sounddevice name or index, none, or wav:DIR")
+
+
+@dataclass(frozen=True)
+class CommunityConfig:
+    name: str = _opt("大白小区", "the community's name, printed on passes")
+    pass_days: int = _opt(365, "validity of a newly issued pass in days", min=1, max=3650)
+
+
+@dataclass(frozen=True)
+class Config:
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    community: CommunityConfig = field(default_factory=CommunityConfig)
+
+
+SECTIONS: Dict[str, type] = {
+    "policy": PolicyConfig,
+    "camera": CameraConfig,
+    "vision": VisionConfig,
+    "gate": GateConfig,
+    "speech": SpeechConfig,
+    "community": CommunityConfig,
+}
+
+
+# ---- validation -----------------------------------------------------------------------------
+
+
+def _check_value(key: str, value: Any, f: "dataclasses.Field[Any]") -> Tuple[Any, Optional[str]]:
+    """Coerce ``value`` to the field's type or say why it is not allowed."""
+    kind = type(f.default)
+    meta = f.metadata
+    shown = repr(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            return None, "{} = {}: must be true or false".format(key, shown)
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None, "{} = {}: must be a whole number".format(key, shown)
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None, "{} = {}: must be a number".format(key, shown)
+        value = float(value)
+    elif kind is str:
+        if not isinstance(value, str):
+            return None, "{} = {}: must be a string".format(key, shown)
+    if "choices" in meta and value not in meta["choices"]:
+        return None, "{} = {}: must be one of {}".format(key, shown, ", ".join(meta["choices"]))
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        return None, "{} = {}: must be between {} and {}".format(key, shown, lo, hi)
+    return value, None
+
+
+def config_from_dict(data: Dict[str, Any], source: str = "<dict>") -> Config:
+    """Build a validated Config; raises ConfigError listing every problem at once."""
+    problems: List[str] = []
+    sections: Dict[str, Any] = {}
+    for name in data:
+        if name not in SECTIONS:
+            problems.append("[{}]: unknown section (known: {})".format(name, ", ".join(SECTIONS)))
+    for name, cls in SECTIONS.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            problems.append("{}: must be a table [{}]".format(name, name))
+            continue
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: Dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in fields:
+                problems.append("{}.{}: unknown key (known: {})".format(name, key, ", ".join(fields)))
+                continue
+            checked, problem = _check_value("{}.{}".format(name, key), value, fields[key])
+            if problem:
+                problems.append(problem)
+            else:
+                values[key] = checked
+        sections[name] = cls(**values)
+    if not problems:
+        policy = sections["policy"]
+        if policy.vote_min > policy.vote_window:
+            problems.append(
+                "policy.vote_min = {}: must not exceed policy.vote_window ({})".format(policy.vote_min, policy.vote_window)
+            )
+    if problems:
+        raise ConfigError(source, problems)
+    return Config(**sections)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``; a missing file means all defaults."""
+    if not path.exists():
+        return Config()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), ["not valid TOML: {}".format(exc)]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), ["cannot read: {}".format(exc)]) from None
+    return config_from_dict(data, str(path))
+
+
+def replace(config: Config, section: str, **values: Any) -> Config:
+    """A copy of ``config`` with some keys of one section changed, validated like a loaded file."""
+    data = config_to_dict(config)
+    data[section].update(values)
+    return config_from_dict(data, "<edit>")
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+def config_to_dict(config: Config) -> Dict[str, Dict[str, Any]]:
+    return {name: dataclasses.asdict(getattr(config, name)) for name in SECTIONS}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return '"{}"'.format(escaped)
+
+
+def render_toml(config: Config, with_docs: bool = True) -> str:
+    """The config as TOML text, each key preceded by its documentation line."""
+    lines = ["# Dabai kiosk configuration. `dabai-kiosk config defaults` documents every key.", ""]
+    for name, cls in SECTIONS.items():
+        lines.append("[{}]".format(name))
+        section = getattr(config, name)
+        for f in dataclasses.fields(cls):
+            if with_docs:
+                rules = []
+                if "choices" in f.metadata:
+                    rules.append("one of: " + ", ".join(f.metadata["choices"]))
+                if "min" in f.metadata:
+                    rules.append("{} … {}".format(f.metadata["min"], f.metadata["max"]))
+                suffix = " ({})".format("; ".join(rules)) if rules else ""
+                lines.append("# {}{}. Default: {}".format(f.metadata["doc"], suffix, _toml_value(f.default)))
+            lines.append("{} = {}".format(f.name, _toml_value(getattr(section, f.name))))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` so that readers see the old file or the new one, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name + ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, str(path))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(str(path.parent), os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def save_config(config: Config, path: Path) -> None:
+    # Validate what we are about to write, so the file on disk is always loadable.
+    config_from_dict(config_to_dict(config), "<save>")
+    atomic_write(path, render_toml(config).encode("utf-8"))
+
+
+# ---- the data home --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where one kiosk keeps its state."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "dabai.db"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def private_key(self) -> Path:
+        return self.keys / "community.key"
+
+    @property
+    def public_key(self) -> Path:
+        return self.keys / "community.pub"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def spool(self) -> Path:
+        """Access-log records that could not reach the database yet (see kiosk.store.accesslog)."""
+        return self.root / "accesslog-spool.jsonl"
+
+
+def resolve_home(arg: Optional[str] = None) -> Home:
+    if arg:
+        root = Path(arg)
+    elif os.environ.get("DABAI_HOME"):
+        root = Path(os.environ["DABAI_HOME"])
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        root = Path(base) / "dabai"
+    return Home(root.expanduser().resolve())

@@ -1,0 +1,193 @@
+"""The running kiosk: edges feed events to the pure decision core; its actions reach the devices.
+
+    capture thread → vision worker ─┐
+    microphone / scripted speech ───┼─> event queue ─> decider thread: step() ─> say / show / open gate / log
+    ticker (live clock) ────────────┘
+
+Only the decider thread touches the core's state, so the core needs no locks. The gate opens
+before anything is spoken; every decision reaches the access log (which never loses one).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from kiosk.config import Config
+from kiosk.core.events import Action, Event, Heard, Log, OpenGate, PassPresented, Say, Show, Tick
+from kiosk.core.machine import State, step
+from kiosk.core.prompts import PROMPTS
+from kiosk.gate.drivers import GateDriver
+from kiosk.store.accesslog import AccessLog
+from kiosk.vision.capture import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    t: float  # the gate's clock
+    kind: str  # camera, seen, heard, pass, say, show, gate, decided, error
+    text: str
+
+
+class Kiosk:
+    def __init__(
+        self,
+        config: Config,
+        gate: GateDriver,
+        speaker: Any,
+        access_log: AccessLog,
+        media_clock: bool = False,
+    ) -> None:
+        self.config = config
+        self.gate = gate
+        self.speaker = speaker  # anything with say(key, text)
+        self.access_log = access_log
+        self.media_clock = media_clock
+        self.state = State()
+        self.timeline: List[TimelineEntry] = []
+        self.latencies_ms: List[float] = []  # readable pass → gate open, per grant
+        self.decisions: List[Tuple[float, Any]] = []
+        self.listeners: List[Callable[[Action, State], None]] = []
+        self._events: "queue.Queue[Optional[Tuple[Event, float, Optional[Frame]]]]" = queue.Queue()
+        self._scheduled: List[Tuple[float, Event]] = []
+        self._pass_first_wall: Dict[Any, float] = {}
+        self._last_now = 0.0
+        self._stop = threading.Event()
+        self._decider = threading.Thread(target=self._decide_loop, name="decider", daemon=True)
+        self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
+
+    # ---- feeding events (any thread) ---------------------------------------------------------
+
+    def post(self, event: Event, now: Optional[float] = None, frame: Optional[Frame] = None) -> None:
+        self._events.put((event, time.monotonic() if now is None else now, frame))
+
+    def schedule(self, event: Event, at: float) -> None:
+        """Deliver ``event`` once the gate's clock reaches ``at`` (scripted speech in the demo)."""
+        self._scheduled.append((at, event))
+        self._scheduled.sort(key=lambda item: item[0])
+
+    def note(self, kind: str, text: str, t: Optional[float] = None) -> None:
+        self.timeline.append(TimelineEntry(self._last_now if t is None else t, kind, text))
+
+    # ---- running -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._decider.start()
+        if not self.media_clock:
+            self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._events.put(None)
+        self._decider.join(timeout=5)
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every posted event has been handled."""
+        done = threading.Event()
+        self._events.put((_Marker(done), self._last_now, None))  # type: ignore[arg-type]
+        done.wait(timeout)
+
+    def finish_media(self, until: float, step_s: float = 0.1) -> None:
+        """Media clock: let time run on after the last frame so timeouts and cooldowns complete."""
+        t = self._last_now
+        while t < until:
+            t += step_s
+            self.post(Tick(), t)
+        self.drain()
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(0.2):
+            self.post(Tick())
+
+    def _decide_loop(self) -> None:
+        while True:
+            item = self._events.get()
+            if item is None:
+                if self._stop.is_set():
+                    return
+                continue
+            event, now, frame = item
+            if isinstance(event, _Marker):
+                event.done.set()
+                continue
+            try:
+                self.handle(event, now, frame)
+            except Exception:  # the decider must outlive any one bad event; the gate stays as it is
+                log.exception("decider: event %r failed", event)
+
+    # ---- one event ---------------------------------------------------------------------------
+
+    def handle(self, event: Event, now: float, frame: Optional[Frame] = None) -> List[Action]:
+        now = max(now, self._last_now)  # the core's clock never runs backwards
+        while self._scheduled and self._scheduled[0][0] <= now:
+            at, due = self._scheduled.pop(0)
+            self._last_now = at
+            self.handle(due, at)
+        self._last_now = now
+        self._observe(event, now, frame)
+        self.state, actions = step(self.state, event, now, self.config.policy)
+        self.execute(actions, now)
+        return actions
+
+    def _observe(self, event: Event, now: float, frame: Optional[Frame]) -> None:
+        if isinstance(event, PassPresented):
+            key = (event.check.serial, event.check.reason)
+            if frame is not None and key not in self._pass_first_wall:
+                self._pass_first_wall[key] = frame.wall
+                self.note("pass", "pass read: {} {}".format(event.check.reason, event.check.resident_name or ""), now)
+        elif isinstance(event, Heard):
+            self.note("heard", "heard 「{}」 → intent {}".format(event.text, event.intent), now)
+
+    def execute(self, actions: List[Action], now: float) -> None:
+        opened: Optional[bool] = None
+        for action in actions:
+            if isinstance(action, OpenGate):
+                opened = self.gate.pulse(action.ms or self.config.gate.pulse_ms)
+                self._record_latency()
+                self.note("gate", "gate OPEN ({} ms)".format(self.config.gate.pulse_ms) if opened else "gate FAULT", now)
+                if not opened:
+                    self._say("gate_fault", PROMPTS["gate_fault"], now)
+            elif isinstance(action, Say):
+                self._say(action.key, action.text, now)
+            elif isinstance(action, Show):
+                self.note("show", action.screen, now)
+            elif isinstance(action, Log):
+                decision = action.decision
+                if decision.outcome == "granted":
+                    decision = replace(decision, gate_opened=bool(opened))
+                self.access_log.append(decision)
+                self.decisions.append((now, decision))
+                who = decision.resident_name or "-"
+                self.note("decided", "{} ({}) resident={} mask={} gate_opened={}".format(
+                    decision.outcome, decision.reason, who, decision.mask, decision.gate_opened), now)
+                self._pass_first_wall.clear()
+            for listener in self.listeners:
+                listener(action, self.state)
+
+    def _say(self, key: str, text: str, now: float) -> None:
+        self.note("say", "「{}」".format(text), now)
+        try:
+            self.speaker.say(key, text)
+        except Exception as exc:  # a broken voice never stops the gate
+            log.error("speaker: %s", exc)
+
+    def _record_latency(self) -> None:
+        check = self.state.check
+        if check is None:
+            return
+        first = self._pass_first_wall.get((check.serial, check.reason))
+        if first is not None:
+            self.latencies_ms.append((time.perf_counter() - first) * 1000)
+
+
+class _Marker:
+    """An internal event that tells ``drain`` the queue has been worked through."""
+
+    def __init__(self, done: threading.Event) -> None:
+        self.done = done

@@ -1,0 +1,215 @@
+"""Signed pass tokens: what the QR code carries, and how the kiosk checks it.
+
+A token is ``DABAI1.`` + base64url(body + signature) where body is 25 bytes::
+
+    version (1) | key id (8: sha256 of the community public key) | resident id (4) |
+    serial (4) | issued at (4, unix s) | expires at (4, unix s)
+
+and the signature is Ed25519 over the body (64 bytes): 126 characters, a small QR code.
+The kiosk holds only the community's public key; the issuing command holds the private key
+(file mode 0600). The key id lets the kiosk tell "another community's pass" from "forged".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from kiosk.config import atomic_write
+from kiosk.core.events import PassCheck
+from kiosk.store.registry import Registry, RegistryError
+
+PREFIX = "DABAI1."
+VERSION = 1
+_BODY = struct.Struct(">B8sIIII")
+_SIG_LEN = 64
+MAX_TOKEN = 512  # anything longer is not ours; do not even decode it
+CLOCK_SKEW_S = 120  # a pass issued on a clock slightly ahead is still fine
+
+# Every reason a pass can be refused, in the order they are checked.
+REASONS = (
+    "malformed",
+    "wrong_community",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "pass_revoked",
+    "unknown_resident",
+    "resident_revoked",
+)
+
+
+class KeyFileError(Exception):
+    """A key file is missing or unusable."""
+
+
+@dataclass(frozen=True)
+class Token:
+    key_id: bytes
+    resident_id: int
+    serial: int
+    issued_at: int
+    expires_at: int
+
+
+def key_id(public_key: Ed25519PublicKey) -> bytes:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).digest()[:8]
+
+
+# ---- keys -----------------------------------------------------------------------------------
+
+
+def create_keys(private_path: Path, public_path: Path) -> Ed25519PrivateKey:
+    """Make the community's key pair; the private key is readable by its owner only."""
+    if private_path.exists():
+        raise KeyFileError("{} already exists; refusing to overwrite a community key".format(private_path))
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    atomic_write(private_path, pem, mode=0o600)
+    write_public_key(key.public_key(), public_path)
+    return key
+
+
+def write_public_key(public_key: Ed25519PublicKey, path: Path) -> None:
+    pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    atomic_write(path, pem)
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        raise KeyFileError("no community private key at {}".format(path)) from None
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError("{} is not a usable private key: {}".format(path, exc)) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError("{} is not an Ed25519 key".format(path))
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        os.chmod(str(path), 0o600)  # tighten a key someone copied with loose permissions
+    return key
+
+
+def load_or_create_private_key(private_path: Path, public_path: Path) -> Ed25519PrivateKey:
+    if private_path.exists():
+        key = load_private_key(private_path)
+        if not public_path.exists():
+            write_public_key(key.public_key(), public_path)
+        return key
+    return create_keys(private_path, public_path)
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except FileNotFoundError:
+        raise KeyFileError(
+            "no community public key at {}: issue a pass once (`dabai-kiosk pass issue`) "
+            "or copy the community's community.pub there".format(path)
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError("{} is not a usable public key: {}".format(path, exc)) from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError("{} is not an Ed25519 key".format(path))
+    return key
+
+
+# ---- tokens ---------------------------------------------------------------------------------
+
+
+def sign_token(
+    key: Ed25519PrivateKey,
+    resident_id: int,
+    serial: int,
+    issued_at: int,
+    expires_at: int,
+    claimed_key_id: Optional[bytes] = None,
+) -> str:
+    """A signed token. ``claimed_key_id`` lets tests and the demo forge a pass that names
+    another community's key but is signed with the wrong one, as an attacker would."""
+    kid = claimed_key_id if claimed_key_id is not None else key_id(key.public_key())
+    body = _BODY.pack(VERSION, kid, resident_id, serial, issued_at, expires_at)
+    blob = body + key.sign(body)
+    return PREFIX + base64.urlsafe_b64encode(blob).rstrip(b"=").decode("ascii")
+
+
+def parse_token(text: str) -> Optional[Tuple[Token, bytes, bytes]]:
+    """(token, body, signature), or None when the text is not a well-formed Dabai token."""
+    if not isinstance(text, str) or len(text) > MAX_TOKEN or not text.startswith(PREFIX):
+        return None
+    b64 = text[len(PREFIX) :].strip()
+    try:
+        blob = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if len(blob) != _BODY.size + _SIG_LEN:
+        return None
+    body, signature = blob[: _BODY.size], blob[_BODY.size :]
+    version, kid, resident_id, serial, issued_at, expires_at = _BODY.unpack(body)
+    if version != VERSION:
+        return None
+    return Token(kid, resident_id, serial, issued_at, expires_at), body, signature
+
+
+class PassVerifier:
+    """Checks a QR payload against the community key and the registry."""
+
+    def __init__(self, public_key: Ed25519PublicKey, registry: Registry) -> None:
+        self.public_key = public_key
+        self.key_id = key_id(public_key)
+        self.registry = registry
+
+    def check(self, payload: str, now: float) -> PassCheck:
+        parsed = parse_token(payload)
+        if parsed is None:
+            return PassCheck(False, "malformed")
+        token, body, signature = parsed
+        if token.key_id != self.key_id:
+            return PassCheck(False, "wrong_community", serial=token.serial)
+        try:
+            self.public_key.verify(signature, body)
+        except InvalidSignature:
+            return PassCheck(False, "bad_signature")
+        # From here on the token is genuinely ours, so its fields can be trusted.
+        resident = self.registry.find(token.resident_id)
+        name = resident.name if resident is not None else None
+
+        def refuse(reason: str) -> PassCheck:
+            return PassCheck(False, reason, token.resident_id, name, token.serial)
+
+        if now >= token.expires_at:
+            return refuse("expired")
+        if now + CLOCK_SKEW_S < token.issued_at:
+            return refuse("not_yet_valid")
+        record = self.registry.get_pass(token.serial)
+        if record is not None and (record.revoked_at is not None or record.resident_id != token.resident_id):
+            return refuse("pass_revoked")
+        if resident is None:
+            return refuse("unknown_resident")
+        if not resident.active:
+            return refuse("resident_revoked")
+        return PassCheck(True, "ok", resident.id, resident.name, token.serial)
+
+
+def issue_pass(
+    registry: Registry, key: Ed25519PrivateKey, resident_id: int, days: float, now: float
+) -> Tuple[int, str]:
+    """Record a new pass for an active resident and return (serial, token)."""
+    resident = registry.get(resident_id)
+    if not resident.active:
+        raise RegistryError("resident {} ({}) is revoked; reinstate them first".format(resident.id, resident.name))
+    issued, expires = int(now), int(now + days * 86400)
+    record = registry.new_pass(resident.id, issued, expires)
+    return record.serial, sign_token(key, resident.id, record.serial, issued, expires)

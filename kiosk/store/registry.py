@@ -1,0 +1,128 @@
+"""Residents and the passes issued to them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import List, Optional
+
+from kiosk.store.db import Database
+
+MAX_NAME = 64
+MAX_UNIT = 32
+
+
+class RegistryError(ValueError):
+    """A resident could not be added, found or changed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Resident:
+    id: int
+    name: str
+    unit: str
+    status: str  # "active" or "revoked"
+    created_at: float
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    serial: int
+    resident_id: int
+    issued_at: float
+    expires_at: float
+    revoked_at: Optional[float]
+
+
+def _clean(value: str, what: str, limit: int) -> str:
+    value = " ".join(str(value).split())
+    if not value:
+        raise RegistryError("{} must not be empty".format(what))
+    if len(value) > limit:
+        raise RegistryError("{} is {} characters long; at most {} are allowed".format(what, len(value), limit))
+    if any(ord(c) < 32 for c in value):
+        raise RegistryError("{} must not contain control characters".format(what))
+    return value
+
+
+class Registry:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # residents
+
+    def add(self, name: str, unit: str) -> Resident:
+        name = _clean(name, "name", MAX_NAME)
+        unit = _clean(unit, "unit", MAX_UNIT)
+        rid = self.db.execute(
+            "INSERT INTO residents(name, unit, status, created_at) VALUES (?, ?, 'active', ?)",
+            (name, unit, time.time()),
+        )
+        return self.get(rid)
+
+    def get(self, resident_id: int) -> Resident:
+        found = self.find(resident_id)
+        if found is None:
+            raise RegistryError("no resident with id {}".format(resident_id))
+        return found
+
+    def find(self, resident_id: int) -> Optional[Resident]:
+        rows = self.db.query("SELECT * FROM residents WHERE id = ?", (resident_id,))
+        return Resident(**dict(rows[0])) if rows else None
+
+    def resolve(self, ref: str) -> Resident:
+        """A resident by id, or by a name that only one resident has."""
+        ref = str(ref).strip()
+        if ref.isdigit():
+            return self.get(int(ref))
+        rows = self.db.query("SELECT * FROM residents WHERE name = ? ORDER BY id", (ref,))
+        if not rows:
+            raise RegistryError("no resident named {!r}".format(ref))
+        if len(rows) > 1:
+            ids = ", ".join(str(r["id"]) for r in rows)
+            raise RegistryError("{} residents are named {!r}: give the id ({})".format(len(rows), ref, ids))
+        return Resident(**dict(rows[0]))
+
+    def list(self, include_revoked: bool = True) -> List[Resident]:
+        sql = "SELECT * FROM residents" + ("" if include_revoked else " WHERE status = 'active'") + " ORDER BY id"
+        return [Resident(**dict(r)) for r in self.db.query(sql)]
+
+    def revoke(self, ref: str) -> Resident:
+        resident = self.resolve(ref)
+        self.db.execute("UPDATE residents SET status = 'revoked' WHERE id = ?", (resident.id,))
+        return self.get(resident.id)
+
+    def reinstate(self, ref: str) -> Resident:
+        resident = self.resolve(ref)
+        self.db.execute("UPDATE residents SET status = 'active' WHERE id = ?", (resident.id,))
+        return self.get(resident.id)
+
+    # passes
+
+    def new_pass(self, resident_id: int, issued_at: float, expires_at: float) -> PassRecord:
+        if expires_at <= issued_at:
+            raise RegistryError("a pass must expire after it is issued")
+        serial = self.db.execute(
+            "INSERT INTO passes(resident_id, issued_at, expires_at) VALUES (?, ?, ?)",
+            (resident_id, issued_at, expires_at),
+        )
+        return self.get_pass(serial)  # type: ignore[return-value]
+
+    def get_pass(self, serial: int) -> Optional[PassRecord]:
+        rows = self.db.query("SELECT * FROM passes WHERE serial = ?", (serial,))
+        return PassRecord(**dict(rows[0])) if rows else None
+
+    def revoke_pass(self, serial: int) -> PassRecord:
+        record = self.get_pass(serial)
+        if record is None:
+            raise RegistryError("no pass with serial {}".format(serial))
+        self.db.execute("UPDATE passes SET revoked_at = ? WHERE serial = ?", (time.time(), serial))
+        return self.get_pass(serial)  # type: ignore[return-value]
+
+    def passes_of(self, resident_id: int) -> List[PassRecord]:
+        rows = self.db.query("SELECT * FROM passes WHERE resident_id = ? ORDER BY serial", (resident_id,))
+        return [PassRecord(**dict(r)) for r in rows]

@@ -1,0 +1,34 @@
+"""Dabai (大白) gate kiosk: offline, on-device access control for a residential gate."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="dabai-kiosk",
+    version="0.1.0",
+    description="Offline on-device gate kiosk: mask check, signed QR passes, Mandarin prompts",
+    license="Apache-2.0",
+    python_requires=">=3.8",
+    packages=find_packages(include=["kiosk", "kiosk.*"]),
+    include_package_data=True,
+    package_data={"kiosk": ["py.typed"]},
+    install_requires=[
+        "numpy>=1.20",
+        "onnxruntime>=1.14",
+        "opencv-python-headless>=4.5",
+        "pyzbar>=0.1.9",
+        "segno>=1.5",
+        "Pillow>=9.0",
+        "cryptography>=39",
+        "pypinyin>=0.49",
+        "tomli>=1.2; python_version<'3.11'",
+    ],
+    extras_require={
+        # Real devices; each is optional so a machine without it still runs the kiosk.
+        "audio": ["sounddevice>=0.4"],
+        "serial": ["pyserial>=3.5"],
+        # Training runs on a workstation, never on the kiosk (needs torch; install torch==2.13.0 CPU here).
+        "train": ["torch>=2.0", "matplotlib>=3.5", "tqdm>=4.60"],
+        "dev": ["pytest>=7", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19"],
+    },
+    entry_points={"console_scripts": ["dabai-kiosk=kiosk.cli:main"]},
+)

@@ -1,0 +1,353 @@
+"""Every rule of the gate, with plain events and a hand-driven clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import List, Tuple
+
+import pytest
+
+from kiosk.config import PolicyConfig
+from kiosk.core.events import (
+    Action,
+    Decision,
+    FaceObservation,
+    FacesSeen,
+    Heard,
+    Log,
+    Mask,
+    OpenGate,
+    PassCheck,
+    PassPresented,
+    Say,
+    Show,
+    Tick,
+)
+from kiosk.core.machine import Phase, State, step
+from kiosk.core.prompts import PROMPTS
+
+VALID = PassCheck(True, "ok", 1, "张三", 10)
+POLICY = PolicyConfig()
+
+
+def face(mask: Mask = Mask.WITH, track: int = 1, height: int = 160, conf: float = 0.95, x: int = 200) -> FaceObservation:
+    return FaceObservation(track, mask, conf, (x, 100, x + height, 100 + height))
+
+
+def seen(*faces: FaceObservation) -> FacesSeen:
+    return FacesSeen(tuple(faces))
+
+
+class Gate:
+    """Drives the core with a clock and keeps every action."""
+
+    def __init__(self, policy: PolicyConfig = POLICY) -> None:
+        self.state = State()
+        self.now = 0.0
+        self.policy = policy
+        self.actions: List[Action] = []
+
+    def feed(self, event, dt: float = 0.1) -> List[Action]:
+        self.now += dt
+        self.state, actions = step(self.state, event, self.now, self.policy)
+        self.actions.extend(actions)
+        return actions
+
+    def feed_many(self, event, n: int, dt: float = 0.1) -> None:
+        for _ in range(n):
+            self.feed(event, dt)
+
+    def logs(self) -> List[Decision]:
+        return [a.decision for a in self.actions if isinstance(a, Log)]
+
+    def said(self) -> List[str]:
+        return [a.key for a in self.actions if isinstance(a, Say)]
+
+    def opened(self) -> int:
+        return sum(1 for a in self.actions if isinstance(a, OpenGate))
+
+
+def decided(gate: Gate) -> Tuple[str, str]:
+    logs = gate.logs()
+    assert len(logs) == 1, logs
+    return logs[0].outcome, logs[0].reason
+
+
+# ---- the happy path -------------------------------------------------------------------------------
+
+
+def test_masked_resident_with_valid_pass_is_let_in_and_greeted_by_name():
+    g = Gate()
+    g.feed_many(seen(face()), 3)
+    assert g.state.phase == Phase.ENGAGED and g.state.mask == Mask.WITH
+    actions = g.feed(PassPresented(VALID))
+    assert g.state.phase == Phase.GRANTED
+    kinds = [type(a) for a in actions]
+    assert kinds.index(OpenGate) < kinds.index(Say), "the gate opens before the greeting is spoken"
+    greeting = [a for a in actions if isinstance(a, Say)][0]
+    assert greeting.text == "您好，张三，欢迎回家，二维码有效请您通过"
+    assert decided(g) == ("granted", "ok")
+    record = g.logs()[0]
+    assert record.resident_name == "张三" and record.mask == "with_mask" and record.gate_opened
+
+
+def test_pass_before_mask_is_confirmed_waits_in_checking_then_grants():
+    g = Gate()
+    g.feed(seen(face()))
+    g.feed(PassPresented(VALID))
+    assert g.state.phase == Phase.CHECKING and g.opened() == 0
+    g.feed_many(seen(face()), 2)
+    assert g.state.phase == Phase.GRANTED and g.opened() == 1
+
+
+def test_idle_face_engages_with_a_welcome_said_once():
+    g = Gate()
+    g.feed_many(seen(face()), 10)
+    assert g.said() == ["welcome"]
+    assert g.state.phase == Phase.ENGAGED
+
+
+def test_full_cycle_returns_to_idle_after_result_and_cooldown():
+    g = Gate()
+    g.feed_many(seen(face()), 3)
+    g.feed(PassPresented(VALID))
+    g.feed(Tick(), dt=POLICY.result_hold_s)
+    assert g.state.phase == Phase.COOLDOWN
+    g.feed(seen(face()), dt=POLICY.cooldown_s)
+    assert g.state.phase == Phase.IDLE
+
+
+def test_granted_person_walking_through_is_not_engaged_again():
+    g = Gate()
+    g.feed_many(seen(face()), 3)
+    g.feed(PassPresented(VALID))
+    g.feed(Tick(), dt=POLICY.result_hold_s)
+    g.feed(Tick(), dt=POLICY.cooldown_s)
+    g.feed_many(seen(face()), 5)  # still in view, same track
+    assert g.state.phase == Phase.IDLE and len(g.logs()) == 1
+    g.feed_many(seen(face(track=2)), 1)  # the next person steps up
+    assert g.state.phase == Phase.ENGAGED and g.state.track_id == 2
+
+
+def test_result_phases_ignore_new_events():
+    g = Gate()
+    g.feed_many(seen(face(Mask.WITHOUT)), 3)
+    assert g.state.phase == Phase.DENIED
+    g.feed(PassPresented(VALID))
+    g.feed_many(seen(face(Mask.WITH)), 5)
+    assert g.opened() == 0 and len(g.logs()) == 1
+
+
+# ---- masks ----------------------------------------------------------------------------------------
+
+
+def test_no_mask_is_denied_with_spoken_reason():
+    g = Gate()
+    g.feed_many(seen(face(Mask.WITHOUT)), 3)
+    assert decided(g) == ("denied", "no_mask")
+    assert "no_mask" in g.said() and g.opened() == 0
+    assert [a for a in g.actions if isinstance(a, Say)][-1].text == "请您佩戴口罩"
+
+
+def test_incorrect_mask_is_denied_by_default():
+    g = Gate()
+    g.feed_many(seen(face(Mask.INCORRECT)), 3)
+    assert decided(g) == ("denied", "mask_incorrect")
+    assert [a for a in g.actions if isinstance(a, Say)][-1].text == "请正确佩戴口罩，遮住口鼻"
+
+
+def test_incorrect_mask_allowed_when_policy_says_so():
+    g = Gate(replace(POLICY, incorrect_counts_as_unmasked=False))
+    g.feed_many(seen(face(Mask.INCORRECT)), 3)
+    g.feed(PassPresented(VALID))
+    assert decided(g) == ("granted", "ok")
+
+
+def test_mask_not_required_grants_unmasked_resident():
+    g = Gate(replace(POLICY, mask_required=False))
+    g.feed(seen(face(Mask.WITHOUT)))
+    g.feed(PassPresented(VALID))
+    assert decided(g) == ("granted", "ok")
+
+
+def test_one_odd_frame_cannot_flip_the_mask_state():
+    g = Gate(replace(POLICY, vote_window=5, vote_min=3))
+    g.feed_many(seen(face(Mask.WITH)), 3)
+    g.feed(seen(face(Mask.WITHOUT)))  # one blurry frame
+    assert g.state.mask == Mask.WITH and not g.logs()
+    g.feed(seen(face(Mask.WITH)))
+    g.feed(PassPresented(VALID))
+    assert decided(g) == ("granted", "ok")
+
+
+def test_two_odd_frames_in_a_row_still_do_not_deny():
+    g = Gate(replace(POLICY, vote_window=5, vote_min=3))
+    g.feed_many(seen(face(Mask.WITH)), 3)
+    g.feed_many(seen(face(Mask.WITHOUT)), 2)
+    assert not g.logs()
+
+
+def test_low_confidence_frames_do_not_vote():
+    g = Gate()
+    g.feed_many(seen(face(Mask.WITHOUT, conf=0.3)), 10)
+    assert g.state.mask is None and not g.logs()
+
+
+# ---- passes ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["malformed", "bad_signature", "wrong_community", "expired", "not_yet_valid",
+                                    "pass_revoked", "unknown_resident", "resident_revoked"])
+def test_every_pass_refusal_denies_with_its_own_prompt(reason):
+    g = Gate()
+    g.feed_many(seen(face()), 3)
+    g.feed(PassPresented(PassCheck(False, reason)))
+    assert decided(g) == ("denied", reason)
+    assert [a for a in g.actions if isinstance(a, Say)][-1].text == PROMPTS[reason]
+    assert g.opened() == 0
+
+
+def test_invalid_pass_denies_even_before_the_mask_vote():
+    g = Gate()
+    g.feed(seen(face()))
+    g.feed(PassPresented(PassCheck(False, "expired", 1, "张三", 3)))
+    assert decided(g) == ("denied", "expired")
+    assert g.logs()[0].resident_name == "张三"
+
+
+def test_pass_not_required_grants_on_mask_alone_without_a_name():
+    g = Gate(replace(POLICY, pass_required=False))
+    g.feed_many(seen(face()), 3)
+    assert decided(g) == ("granted", "ok")
+    assert [a for a in g.actions if isinstance(a, Say)][-1].key == "granted_anonymous"
+
+
+def test_a_pass_alone_engages_from_idle():
+    g = Gate()
+    g.feed(PassPresented(VALID))
+    assert g.state.phase == Phase.CHECKING
+    g.feed_many(seen(face()), 3)
+    assert decided(g) == ("granted", "ok")
+
+
+# ---- the spoken request ---------------------------------------------------------------------------
+
+
+def test_request_required_waits_for_the_phrase():
+    g = Gate(replace(POLICY, request_required=True))
+    g.feed_many(seen(face()), 3)
+    g.feed(PassPresented(VALID))
+    assert g.state.phase == Phase.CHECKING and g.opened() == 0
+    assert "say_request" in g.said()
+    g.feed(Heard("你好大白，请让我进入小区", "enter"))
+    assert decided(g) == ("granted", "ok")
+    assert g.logs()[0].intent == "enter"
+
+
+def test_request_alone_engages_and_other_talk_is_ignored():
+    g = Gate()
+    g.feed(Heard("今天天气不错", None))
+    assert g.state.phase == Phase.IDLE
+    g.feed(Heard("你好大白，请让我进入小区", "enter"))
+    assert g.state.phase == Phase.ENGAGED and g.state.intent == "enter"
+
+
+def test_help_is_answered_in_any_phase_without_deciding():
+    g = Gate()
+    actions = g.feed(Heard("怎么用", "help"))
+    assert [a.key for a in actions if isinstance(a, Say)] == ["help"]
+    assert not g.logs() and g.state.phase == Phase.IDLE
+
+
+# ---- people come and go ---------------------------------------------------------------------------
+
+
+def test_person_leaving_before_decision_returns_to_idle_and_logs_the_attempt():
+    g = Gate()
+    g.feed_many(seen(face()), 3)  # mask confirmed: an attempt
+    g.feed_many(seen(), 20)  # 2 s without them
+    assert g.state.phase == Phase.IDLE
+    assert decided(g) == ("abandoned", "left")
+    assert g.opened() == 0
+    assert isinstance(g.actions[-1], Show) and g.actions[-1].screen == "idle"
+
+
+def test_passer_by_who_never_engaged_leaves_no_record():
+    g = Gate()
+    g.feed(seen(face()))
+    g.feed_many(seen(), 20)
+    assert g.state.phase == Phase.IDLE and not g.logs()
+
+
+def test_leaving_is_also_noticed_by_ticks_when_frames_stop():
+    g = Gate()
+    g.feed_many(seen(face()), 3)
+    g.feed(Tick(), dt=POLICY.left_after_s + 0.1)
+    assert decided(g) == ("abandoned", "left")
+
+
+def test_no_progress_times_out_with_a_prompt():
+    g = Gate()
+    g.feed_many(seen(face()), 3)
+    g.feed_many(seen(face()), int(POLICY.engaged_timeout_s / 0.5) + 1, dt=0.5)
+    assert ("abandoned", "timeout") in [(d.outcome, d.reason) for d in g.logs()]
+    assert "timeout" in g.said()
+
+
+def test_voice_engagement_without_a_face_times_out():
+    g = Gate()
+    g.feed(Heard("请让我进入小区", "enter"))
+    g.feed(Tick(), dt=POLICY.engaged_timeout_s + 0.1)
+    assert decided(g) == ("abandoned", "timeout") and g.state.phase == Phase.IDLE
+
+
+def test_second_face_does_not_change_the_primary_persons_decision():
+    g = Gate()
+    me, behind = face(Mask.WITH, track=1, height=180), face(Mask.WITHOUT, track=2, height=90, x=450)
+    g.feed_many(seen(me, behind), 5)
+    assert g.state.track_id == 1 and g.state.others == 1 and not g.logs()
+    g.feed(PassPresented(VALID))
+    assert decided(g) == ("granted", "ok")
+
+
+def test_second_face_larger_later_does_not_take_over():
+    g = Gate()
+    g.feed_many(seen(face(Mask.WITH, track=1, height=150)), 3)
+    g.feed_many(seen(face(Mask.WITH, track=1, height=150), face(Mask.WITHOUT, track=2, height=220, x=10)), 5)
+    assert g.state.track_id == 1 and not g.logs()
+
+
+def test_primary_leaving_while_someone_else_stays_counts_as_left():
+    g = Gate()
+    g.feed_many(seen(face(track=1)), 3)
+    g.feed_many(seen(face(Mask.WITHOUT, track=2)), 20)
+    outcomes = [(d.outcome, d.reason) for d in g.logs()]
+    assert outcomes[0] == ("abandoned", "left")  # the first person's attempt ends…
+    assert outcomes[1:] == [("denied", "no_mask")]  # …then the one who stayed is judged on their own mask
+
+
+def test_small_faces_far_away_do_not_engage():
+    g = Gate()
+    g.feed_many(seen(face(height=POLICY.min_face_px - 1)), 5)
+    assert g.state.phase == Phase.IDLE
+
+
+def test_step_is_pure():
+    state = State()
+    event = seen(face())
+    assert step(state, event, 1.0) == step(state, event, 1.0)
+    assert state == State()
+
+
+def test_core_imports_no_device_ui_or_model_code():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, kiosk.core.machine;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in "
+        "('cv2','numpy','onnxruntime','PyQt5','sounddevice','pyzbar','sqlite3','cryptography')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
