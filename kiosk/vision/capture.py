@@ -46,13 +46,13 @@ class Capture(threading.Thread):
         self._cond = threading.Condition()
         self._latest: Optional[Frame] = None
         self._taken = -1
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.ended = False
         self.frames = 0
         self.status = "starting"
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         with self._cond:
             self._cond.notify_all()
 
@@ -61,7 +61,7 @@ class Capture(threading.Thread):
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._latest is None or self._latest.index <= after:
-                if self.ended or self._stop.is_set():
+                if self.ended or self._halt.is_set():
                     return None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -81,7 +81,7 @@ class Capture(threading.Thread):
     def _publish(self, frame: Frame) -> None:
         with self._cond:
             if self.lossless:
-                while self._latest is not None and self._taken < self._latest.index and not self._stop.is_set():
+                while self._latest is not None and self._taken < self._latest.index and not self._halt.is_set():
                     self._cond.wait(0.1)
             self._latest = frame
             self._cond.notify_all()
@@ -92,13 +92,13 @@ class Capture(threading.Thread):
         index = 0
         started = time.monotonic()
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 if source is None:
                     try:
                         source = self._open()
                     except CameraUnavailable as exc:
                         self._set_status("unavailable: {}".format(exc))
-                        self._stop.wait(backoff)
+                        self._halt.wait(backoff)
                         backoff = min(backoff * 2, 5.0)
                         continue
                     backoff, started = 0.5, time.monotonic() - index / max(source.fps, 1e-6)

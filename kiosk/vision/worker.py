@@ -52,16 +52,16 @@ class VisionWorker(threading.Thread):
         self.emit = emit
         self.on_result = on_result or (lambda result: None)
         self.tracker = IouTracker()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._checked: Dict[str, Tuple[float, PassCheck]] = {}
         self.step_ms: List[float] = []
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         last = -1
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             frame = self.capture.get(after=last, timeout=0.5)
             if frame is None:
                 if self.capture.ended:

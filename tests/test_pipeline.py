@@ -1,0 +1,172 @@
+"""The running kiosk's edges: capture, the decider thread, gate, voice and log wired together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kiosk.config import Config
+from kiosk.core.events import FaceObservation, FacesSeen, Heard, Mask, PassCheck, PassPresented, Tick
+from kiosk.gate.drivers import SimulatedGate
+from kiosk.runtime.kiosk import Kiosk
+from kiosk.store.accesslog import AccessLog
+from kiosk.store.db import Database
+from kiosk.vision.capture import Capture
+from kiosk.vision.sources import ArraySource, CameraUnavailable, ImageFolder, as_bgr, open_source
+
+
+class Voice:
+    def __init__(self, broken: bool = False):
+        self.said = []
+        self.broken = broken
+
+    def say(self, key, text):
+        if self.broken:
+            raise RuntimeError("speaker unplugged")
+        self.said.append(text)
+
+
+def make_kiosk(tmp_path: Path, gate=None, voice=None) -> Kiosk:
+    log = AccessLog(Database(tmp_path / "db.sqlite"), tmp_path / "spool.jsonl")
+    return Kiosk(Config(), gate or SimulatedGate(), voice or Voice(), log, media_clock=True)
+
+
+FACE = FacesSeen((FaceObservation(1, Mask.WITH, 0.9, (100, 100, 260, 260)),))
+VALID = PassCheck(True, "ok", 1, "张三", 5)
+
+
+def test_grant_pulses_the_gate_speaks_and_logs(tmp_path):
+    gate, voice = SimulatedGate(), Voice()
+    kiosk = make_kiosk(tmp_path, gate, voice)
+    for i in range(3):
+        kiosk.handle(FACE, 0.1 * i)
+    kiosk.handle(PassPresented(VALID), 0.35)
+    assert len(gate.pulses) == 1 and gate.pulses[0][1] == Config().gate.pulse_ms
+    assert voice.said[-1] == "您好，张三，欢迎回家，二维码有效请您通过"
+    row = kiosk.access_log.list()[0]
+    assert (row["outcome"], row["gate_opened"], row["resident_name"]) == ("granted", 1, "张三")
+    kinds = [e.kind for e in kiosk.timeline]
+    assert kinds.index("gate") < kinds.index("decided")
+
+
+def test_gate_fault_is_logged_as_not_opened_and_announced(tmp_path):
+    voice = Voice()
+    kiosk = make_kiosk(tmp_path, SimulatedGate(fail=True), voice)
+    for i in range(3):
+        kiosk.handle(FACE, 0.1 * i)
+    kiosk.handle(PassPresented(VALID), 0.35)
+    row = kiosk.access_log.list()[0]
+    assert row["outcome"] == "granted" and row["gate_opened"] == 0
+    assert "闸机故障，请联系物业" in voice.said
+
+
+def test_broken_speaker_never_stops_the_gate(tmp_path):
+    gate = SimulatedGate()
+    kiosk = make_kiosk(tmp_path, gate, Voice(broken=True))
+    for i in range(3):
+        kiosk.handle(FACE, 0.1 * i)
+    kiosk.handle(PassPresented(VALID), 0.35)
+    assert len(gate.pulses) == 1 and kiosk.access_log.list()[0]["outcome"] == "granted"
+
+
+def test_scheduled_speech_arrives_at_its_time(tmp_path):
+    kiosk = make_kiosk(tmp_path)
+    kiosk.schedule(Heard("你好大白，请让我进入小区", "enter"), 0.5)
+    kiosk.handle(Tick(), 0.4)
+    assert kiosk.state.intent is None
+    kiosk.handle(Tick(), 0.6)
+    assert kiosk.state.intent == "enter"
+
+
+def test_decider_thread_handles_posted_events(tmp_path):
+    gate = SimulatedGate()
+    kiosk = make_kiosk(tmp_path, gate)
+    kiosk.start()
+    for i in range(3):
+        kiosk.post(FACE, 0.1 * i)
+    kiosk.post(PassPresented(VALID), 0.4)
+    kiosk.drain()
+    kiosk.stop()
+    assert len(gate.pulses) == 1
+
+
+def test_capture_keeps_only_the_latest_frame():
+    frames = [np.full((48, 64, 3), i, np.uint8) for i in range(30)]
+    capture = Capture(lambda: ArraySource(frames, fps=1000.0), paced=False)
+    capture.start()
+    capture.join(timeout=5)
+    frame = capture.get(after=-1, timeout=1)
+    assert frame is not None and frame.index == 29 and int(frame.image[0, 0, 0]) == 29
+
+
+def test_lossless_capture_delivers_every_frame_in_order():
+    frames = [np.full((8, 8, 3), i, np.uint8) for i in range(20)]
+    capture = Capture(lambda: ArraySource(frames, fps=10.0), media_clock=True, lossless=True, paced=False)
+    capture.start()
+    got, last = [], -1
+    while True:
+        frame = capture.get(after=last, timeout=2)
+        if frame is None:
+            break
+        got.append(frame.index)
+        last = frame.index
+        assert frame.t == pytest.approx(frame.index / 10.0)
+    assert got == list(range(20))
+
+
+def test_camera_that_cannot_open_is_reported_and_recovers():
+    statuses = []
+    attempts = {"n": 0}
+
+    def opener():
+        attempts["n"] += 1
+        if attempts["n"] < 3:
+            raise CameraUnavailable("cannot open camera '/dev/video9'")
+        return ArraySource([np.zeros((8, 8, 3), np.uint8)] * 3)
+
+    capture = Capture(opener, paced=False, on_status=statuses.append)
+    capture.start()
+    capture.join(timeout=10)
+    assert statuses[0].startswith("unavailable: cannot open camera") and "ok" in statuses
+    assert capture.frames == 3
+
+
+def test_open_source_errors_are_clear(tmp_path):
+    with pytest.raises(CameraUnavailable, match="not a camera index"):
+        open_source(str(tmp_path / "nothing-here"))
+    with pytest.raises(CameraUnavailable, match="no images"):
+        open_source(str(tmp_path))
+    with pytest.raises(CameraUnavailable, match="jetson-utils"):
+        open_source("csi://0")
+
+
+def test_image_folder_skips_corrupt_files_and_normalises_channels(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((10, 12), np.uint8))  # grey
+    (tmp_path / "b.png").write_bytes(b"not an image at all")
+    cv2.imwrite(str(tmp_path / "c.png"), np.zeros((10, 12, 4), np.uint8))  # BGRA
+    source = ImageFolder.from_folder(str(tmp_path))
+    shapes = []
+    while True:
+        frame = source.read()
+        if frame is None:
+            break
+        shapes.append(frame.shape)
+    assert shapes == [(10, 12, 3), (10, 12, 3)]
+    assert as_bgr(np.zeros((0, 0), np.uint8)) is None
+    assert as_bgr(np.zeros((4, 4), np.uint16)).dtype == np.uint8
+
+
+def test_kiosk_survives_a_bad_event(tmp_path):
+    gate = SimulatedGate()
+    kiosk = make_kiosk(tmp_path, gate)
+    kiosk.start()
+    kiosk.post("not an event", 0.0)  # type: ignore[arg-type]
+    for i in range(3):
+        kiosk.post(FACE, 0.1 + 0.1 * i)
+    kiosk.post(PassPresented(VALID), 0.5)
+    kiosk.drain()
+    kiosk.stop()
+    assert len(gate.pulses) == 1
