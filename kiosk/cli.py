@@ -304,11 +304,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", help="data home (default: $DABAI_HOME or ~/.local/share/dabai)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log more")
+    def options(default: Any) -> argparse.ArgumentParser:
+        """--home and -v, accepted before or after the subcommand (SUPPRESS keeps an earlier value)."""
+        p = argparse.ArgumentParser(add_help=False)
+        p.add_argument("--home", default=default, help="data home (default: $DABAI_HOME or ~/.local/share/dabai)")
+        p.add_argument("-v", "--verbose", action="store_true", default=default, help="log more")
+        return p
 
-    parser = argparse.ArgumentParser(prog="dabai-kiosk", description=__doc__.split("\n")[0], parents=[common])
+    common = options(argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(prog="dabai-kiosk", description=__doc__.split("\n")[0], parents=[options(None)])
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

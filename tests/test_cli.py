@@ -1,0 +1,117 @@
+"""The operator's commands, run as a person would run them (in-process, same parser)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from kiosk.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_resident_pass_and_log_round_trip(home, capsys, tmp_path):
+    assert run(capsys, "residents", "add", "张三", "--unit", "3-201")[0] == 0
+    assert run(capsys, "residents", "add", "李四", "--unit", "5-502")[0] == 0
+    code, out, _ = run(capsys, "residents", "list", "--json")
+    people = [json.loads(line) for line in out.splitlines()]
+    assert [p["name"] for p in people] == ["张三", "李四"] and all(p["status"] == "active" for p in people)
+
+    png = tmp_path / "pass.png"
+    code, out, _ = run(capsys, "pass", "issue", "张三", "--out", str(png), "--print-token")
+    assert code == 0 and png.exists()
+    token = out.strip().splitlines()[-1]
+    assert stat.S_IMODE(os.stat(home.private_key).st_mode) == 0o600
+
+    code, out, _ = run(capsys, "pass", "verify", str(png), "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["valid"] is True and result["reason"] == "ok" and result["resident"]["name"] == "张三"
+
+    code, out, _ = run(capsys, "pass", "verify", token[:-6] + "AAAAAA", "--json")
+    assert code == 1 and json.loads(out)["reason"] == "bad_signature"
+    code, out, _ = run(capsys, "pass", "verify", "hello; DROP TABLE residents", "--json")
+    assert code == 1 and json.loads(out)["reason"] == "malformed"
+
+    assert run(capsys, "residents", "revoke", "张三")[0] == 0
+    code, out, _ = run(capsys, "pass", "verify", token, "--json")
+    assert json.loads(out)["reason"] == "resident_revoked"
+
+
+def test_pass_verify_reports_expired(home, capsys):
+    run(capsys, "residents", "add", "王五", "--unit", "1-101")
+    code, out, _ = run(capsys, "pass", "issue", "1", "--days", "0.00001")
+    token = out.strip().splitlines()[-1]
+    import time
+
+    time.sleep(1.1)
+    code, out, _ = run(capsys, "pass", "verify", token, "--json")
+    assert json.loads(out) == {"valid": False, "reason": "expired", "resident": {"id": 1, "name": "王五"}, "serial": 1}
+
+
+def test_ambiguous_or_unknown_resident_is_a_clear_error(home, capsys):
+    run(capsys, "residents", "add", "张三", "--unit", "1-1")
+    run(capsys, "residents", "add", "张三", "--unit", "2-2")
+    code, _, err = run(capsys, "pass", "issue", "张三")
+    assert code == 2 and "give the id (1, 2)" in err
+    code, _, err = run(capsys, "residents", "revoke", "nobody")
+    assert code == 2 and "no resident named 'nobody'" in err
+    code, _, err = run(capsys, "residents", "add", "", "--unit", "1-1")
+    assert code == 2 and "name must not be empty" in err
+
+
+def test_verify_without_a_key_says_how_to_fix(home, capsys):
+    code, _, err = run(capsys, "pass", "verify", "DABAI1.xyz")
+    assert code == 2 and "no community public key" in err
+
+
+def test_corrupt_config_stops_with_key_value_and_rule(home, capsys):
+    home.root.mkdir(parents=True, exist_ok=True)
+    home.config.write_text("[gate]\npulse_ms = -5\n", encoding="utf-8")
+    code, _, err = run(capsys, "config", "check")
+    assert code == 2 and "gate.pulse_ms = -5: must be between 50 and 10000" in err
+    code, _, err = run(capsys, "run", "--duration", "0.1")
+    assert code == 2 and "gate.pulse_ms" in err  # the kiosk does not start on a half-valid config
+
+
+def test_config_set_validates_and_saves(home, capsys):
+    assert run(capsys, "config", "set", "policy.request_required", "true")[0] == 0
+    assert "request_required = true" in home.config.read_text(encoding="utf-8")
+    code, _, err = run(capsys, "config", "set", "gate.pulse_ms", "-5")
+    assert code == 2 and "must be between" in err
+    assert "pulse_ms = 800" in home.config.read_text(encoding="utf-8")  # nothing half-saved
+
+
+def test_log_list_and_csv_export(home, capsys, tmp_path):
+    from kiosk.core.events import Decision
+    from kiosk.runtime.assemble import open_store
+
+    store = open_store(home)
+    store.access_log.append(Decision("denied", "expired", resident_name="张三", mask="with_mask"))
+    store.close()
+    code, out, _ = run(capsys, "log", "list")
+    assert code == 0 and "denied" in out and "expired" in out and "张三" in out
+    csv_path = tmp_path / "log.csv"
+    assert run(capsys, "log", "export", "--csv", "--out", str(csv_path))[0] == 0
+    assert "expired" in csv_path.read_text(encoding="utf-8")
+
+
+def test_home_flag_overrides_environment(home, capsys, tmp_path):
+    other = tmp_path / "other-home"
+    run(capsys, "--home", str(other), "residents", "add", "赵六", "--unit", "9-9")
+    assert (other / "dabai.db").exists()
+    _, out, _ = run(capsys, "residents", "list", "--json")
+    assert out.strip() == ""
+
+
+@pytest.mark.parametrize("argv", [["config", "defaults"], ["config", "show"], ["config", "path"]])
+def test_config_commands(home, capsys, argv):
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and out
