@@ -1,0 +1,1 @@
+"""Benchmarks of the kiosk's vision parts on named synthetic sets (no downloads, seeded, reproducible)."""
