@@ -252,7 +252,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         out = Path(args.out)
         report = run_demo(out, _models_from(args), only=["granted"], repeat=args.runs, write_media=False, echo=False)
         result = {"decision_latency_ms": report["decision_latency_ms"], "vision_step_ms": report["vision_step_ms"],
-                  "runs": args.runs, "all_granted": report["all_passed"]}
+                  "vision_stage_ms": report["vision_stage_ms"], "runs": args.runs, "all_granted": report["all_passed"]}
         _print_json(result) if args.json else print(json.dumps(result, indent=2))
         return 0 if report["all_passed"] else 1
     raise UserError("unknown benchmark {}".format(args.what))
@@ -261,7 +261,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from kiosk.cli_vision import cmd_train_detector
 
-    return cmd_train_detector(args)
+    return cmd_train_detector(args.data, args.out, args.epochs, resume=args.resume)
 
 
 # ---- demo and run -------------------------------------------------------------------------------
@@ -456,9 +456,9 @@ def _is_user_error(exc: Exception) -> bool:
     except ImportError:
         pass
     try:
-        from kiosk.models.catalog import ModelNotInstalled  # type: ignore[attr-defined]
+        from kiosk.models.catalog import ModelInstallError
 
-        known.append(ModelNotInstalled)
+        known.append(ModelInstallError)
     except ImportError:
         pass
     return isinstance(exc, tuple(known))

@@ -61,6 +61,7 @@ class Outcome:
     timeline: List[Tuple[float, str, str]]
     latencies_ms: List[float]
     vision_ms: List[float]
+    stage_ms: Dict[str, List[float]] = field(default_factory=dict)  # detect_ms, qr_ms per frame
     frames: List[np.ndarray] = field(default_factory=list)
 
     @property
@@ -168,7 +169,11 @@ def play(parts: Parts, scenario: Scenario, keep_frames: bool = True) -> Outcome:
     annotated: List[np.ndarray] = []
     seen: Dict[int, str] = {}
 
+    stage_ms: Dict[str, List[float]] = {}
+
     def on_result(result: FrameResult) -> None:
+        for stage, ms in result.timings.items():
+            stage_ms.setdefault(stage, []).append(ms)
         for face in result.faces:
             label = "{} {:.2f}".format(face.mask.value, face.confidence)
             if seen.get(face.track_id, "").split(" ")[0] != face.mask.value:
@@ -200,6 +205,7 @@ def play(parts: Parts, scenario: Scenario, keep_frames: bool = True) -> Outcome:
         timeline=[(e.t, e.kind, e.text) for e in sorted(kiosk.timeline, key=lambda e: e.t)],
         latencies_ms=kiosk.latencies_ms,
         vision_ms=list(worker.step_ms),
+        stage_ms=stage_ms,
         frames=annotated,
     )
 
@@ -301,6 +307,9 @@ def run_demo(
         "all_passed": all(r.passed for r in results),
         "decision_latency_ms": _stats(latencies),
         "vision_step_ms": _stats(vision),
+        "vision_stage_ms": {
+            stage: _stats([ms for r in results for ms in r.stage_ms.get(stage, [])]) for stage in ("detect_ms", "qr_ms")
+        },
         "problems": parts.problems,
     }
     if write_media:
