@@ -6,9 +6,10 @@ Plain zbar on one frame misses many of those, so the kiosk runs a cascade:
 
 1. zbar on the grey frame (cheap; most good frames end here);
 2. a cheap finder search (edge-density blobs on a half-size frame) proposes regions that look like a code;
-3. on those regions only: up-scaling (small codes), down-scaling (blurred ones), CLAHE, unsharp sharpening,
-   Otsu / adaptive binarization, inversion (dark-mode screens), and OpenCV's QR detector (perspective) as a
-   second decoder.
+3. on those regions only: finder-pattern corner detection (OpenCV's ArUco-based QR detector) and perspective
+   rectification of the code before zbar (tilted codes), up-scaling (small codes), down-scaling (blurred ones),
+   CLAHE, unsharp sharpening, Otsu / adaptive binarization, inversion (dark-mode screens), and OpenCV's QR
+   decoder as a second decoder.
 
 :func:`decode_qr` runs the whole cascade once on a still image. :class:`QrReader` is for a live stream: it runs
 step 1 and 2 on every frame and spends a bounded time budget per frame on the heavier strategies, rotating
@@ -21,7 +22,7 @@ dropped, never raise.
 from __future__ import annotations
 
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -201,7 +202,7 @@ def _stretch(g: np.ndarray) -> np.ndarray:
 Variant = Callable[[np.ndarray], np.ndarray]
 
 # name -> grey→grey transform; each is one "strategy" tried with zbar (and some with OpenCV's decoder).
-VARIANTS: dict = {
+VARIANTS: Dict[str, Variant] = {
     "raw": lambda g: g,
     "inv": lambda g: 255 - g,
     "up2": lambda g: _resize(g, 2.0),
@@ -225,6 +226,10 @@ VARIANTS: dict = {
     "inv_up2": lambda g: 255 - _resize(g, 2.0),
     "inv_clahe": lambda g: 255 - _clahe(g),
     "inv_adapt31": lambda g: 255 - _adaptive(g, 31, 4, 1.0),
+    "inv_up2_sharp": lambda g: 255 - _sharpen(_resize(g, 2.0), 2.0, 1.5),
+    "inv_up3_sharp": lambda g: 255 - _sharpen(_resize(g, 3.0), 3.0, 1.5),
+    "inv_clahe_up2": lambda g: 255 - _resize(_clahe(g), 2.0),
+    "up2_sharp_strong": lambda g: _sharpen(_resize(g, 2.0), 3.0, 3.0),
 }
 
 
@@ -276,20 +281,93 @@ def find_code_regions(grey: np.ndarray, max_regions: int = 3) -> List[Box]:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# perspective rectification: find the code's four corners, warp it square, then read the flat image
+
+_ARUCO_DET: List[object] = []
+
+
+def _quad_detector() -> Optional[object]:
+    """OpenCV's finder-pattern detector (the ArUco-based one is faster and finds more than the classic one)."""
+    if not _ARUCO_DET:
+        make = getattr(cv2, "QRCodeDetectorAruco", None) or cv2.QRCodeDetector
+        try:
+            _ARUCO_DET.append(make())
+        except Exception:  # pragma: no cover - depends on the OpenCV build
+            _ARUCO_DET.append(None)
+    return _ARUCO_DET[0]
+
+
+def find_code_quad(grey: np.ndarray) -> Optional[np.ndarray]:
+    """The four corners (4x2 float32, cyclic order) of a QR code found by its finder patterns, or None."""
+    det = _quad_detector()
+    if det is None:
+        return None
+    try:
+        ok, pts = det.detect(grey)  # type: ignore[attr-defined]
+    except cv2.error:
+        return None
+    if not ok or pts is None:
+        return None
+    q = np.asarray(pts, np.float32).reshape(-1, 2)
+    if q.shape[0] != 4 or not np.isfinite(q).all():
+        return None
+    sides = np.linalg.norm(q - np.roll(q, 1, axis=0), axis=1)
+    if sides.min() < 12 or sides.max() > 4.0 * sides.min():
+        return None
+    area = 0.5 * abs(float(np.dot(q[:, 0], np.roll(q[:, 1], 1)) - np.dot(q[:, 1], np.roll(q[:, 0], 1))))
+    if area < 0.3 * sides.max() ** 2:
+        return None
+    return q
+
+
+def rectify_quad(grey: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """The code inside ``quad`` warped to a square (with a quiet-zone margin taken from the image around it)."""
+    side = float(np.linalg.norm(quad - np.roll(quad, 1, axis=0), axis=1).max())
+    size = int(min(600, max(280, 1.4 * side)))
+    m = int(0.12 * size) + 4
+    dst = np.float32([[m, m], [m + size, m], [m + size, m + size], [m, m + size]])
+    h = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    return cv2.warpPerspective(grey, h, (size + 2 * m, size + 2 * m), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+# Variants tried on a rectified code ("q:" strategies): the detector found corners, so these are cheap and good.
+QUAD_VARIANTS: Tuple[str, ...] = ("raw", "sharp", "adapt31", "otsu")
+
+
+class _Ctx:
+    """Per-image cache of work shared by strategies (the corner search, which costs a few ms)."""
+
+    def __init__(self) -> None:
+        self.quads: Dict[Tuple[int, bool], Optional[np.ndarray]] = {}
+
+    def quad(self, key: int, roi: np.ndarray, inverted: bool) -> Optional[np.ndarray]:
+        k = (key, inverted)
+        if k not in self.quads:
+            self.quads[k] = find_code_quad(255 - roi if inverted else roi)
+        return self.quads[k]
+
+
+# --------------------------------------------------------------------------------------------------------------
 # the cascade
 
-# Heavier strategies, best first (chosen on the tuning seed of dabai-qr-photos-v1 by coverage per millisecond).
-# "cv:" runs OpenCV's QR detector (perspective-correcting) instead of zbar on that variant.
+# Heavier strategies, best first (chosen on the tuning seeds 1-2 of dabai-qr-photos-v1 by coverage per millisecond).
+# "cv:" runs OpenCV's QR decoder instead of zbar on that variant; "q:" finds the code's corners (finder patterns),
+# rectifies the perspective and reads the flat code with zbar ("q:inv" on the inverted image, for dark mode).
 STREAM_ORDER: Tuple[str, ...] = (
     "full",
+    "q:",
     "inv",
-    "up2_adapt",
+    "up2_sharp",
+    "inv_up2_sharp",
     "sharp_strong",
-    "up2",
-    "adapt15",
+    "q:inv",
+    "inv_clahe_up2",
+    "up2_adapt",
     "cv:sharp",
     "inv_up2",
-    "up2_sharp",
+    "up2",
+    "adapt15",
     "sharp_otsu",
     "clahe",
     "inv_adapt31",
@@ -297,15 +375,28 @@ STREAM_ORDER: Tuple[str, ...] = (
     "down2_sharp",
     "stretch",
 )
-STILL_ORDER: Tuple[str, ...] = STREAM_ORDER[1:] + ("cv:up2", "up3_sharp", "adapt31", "otsu", "inv_clahe", "cv:inv")
+STILL_ORDER: Tuple[str, ...] = STREAM_ORDER[1:] + ("cv:up2", "up3_sharp", "inv_up3_sharp", "up2_sharp_strong", "adapt31",
+                                                  "otsu", "inv_clahe", "cv:inv")
 
 MAX_SIDE_UP = 900  # up-scaled variants are skipped on regions larger than this after scaling
 
 
-def _run_strategy(name: str, roi: np.ndarray, max_side_up: int = MAX_SIDE_UP) -> List[str]:
+def _run_strategy(name: str, roi: np.ndarray, max_side_up: int = MAX_SIDE_UP, ctx: Optional[_Ctx] = None,
+                  key: int = 0) -> List[str]:
+    if name.startswith("q:"):
+        inverted = name == "q:inv"
+        quad = (ctx or _Ctx()).quad(key, roi, inverted)
+        if quad is None:
+            return []
+        flat = rectify_quad(255 - roi if inverted else roi, quad)
+        for v in QUAD_VARIANTS:
+            found = _zbar(np.ascontiguousarray(VARIANTS[v](flat)))
+            if found:
+                return found
+        return []
     use_cv = name.startswith("cv:")
     vname = name[3:] if use_cv else name
-    up = 3 if vname.startswith("up3") else 2 if vname.startswith(("up2", "inv_up2", "blur_up2")) else 1
+    up = 3 if "up3" in vname else 2 if "up2" in vname else 1
     if up > 1 and max(roi.shape) * up > max_side_up:
         return []
     try:
@@ -344,42 +435,81 @@ def decode_qr(image: np.ndarray) -> List[str]:
     regions = [g[y0:y1, x0:x1] for (x0, y0, x1, y1) in find_code_regions(g)]
     if not regions or max(g.shape) <= 400:
         regions.append(g)
+    ctx = _Ctx()
     for name in STILL_ORDER:
-        for roi in regions:
-            found = _run_strategy(name, roi)
+        for key, roi in enumerate(regions):
+            found = _run_strategy(name, roi, ctx=ctx, key=key)
             if found:
                 return _dedupe(found)
     return []
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / float(union) if union > 0 else 0.0
 
 
 class QrReader:
     """Reads QR codes from a live stream, a bounded amount of work per frame.
 
     Every frame: zbar on the grey frame and a cheap search for code-like regions (a few ms at 640x480).
-    Then, while ``budget_ms`` lasts, heavier strategies on the best region, continuing the rotation where the
-    previous frame stopped, so a pass held up for a few frames meets every strategy without any single frame
+    Then, while ``budget_ms`` lasts, heavier strategies on the code-like regions, continuing the rotation where
+    the previous frame stopped, so a pass held up for a few frames meets every strategy without any single frame
     paying for all of them. A frame with no code-like region costs only the cheap part.
+
+    The reader remembers regions across frames: a region where the code's corners (finder patterns) were found
+    goes first in the next frames, and a region that stays put and keeps failing with no such evidence (static
+    background clutter) is only re-examined every few frames, so it does not eat the budget of every frame.
     """
 
+    STALE_AFTER = 12  # frames of failure without finder evidence before a fixed region counts as clutter
+    CARRY = True
+    STALE_RECHECK = 4  # a clutter region still gets the heavy strategies every this many frames
+
     def __init__(self, budget_ms: float = 6.0, order: Sequence[str] = STREAM_ORDER, max_regions: int = 2,
-                 max_side_up: int = 600) -> None:
+                 max_side_up: int = 900) -> None:
         self.budget_ms = float(budget_ms)
         self.max_side_up = int(max_side_up)
         self.order = tuple(order)
         self.max_regions = int(max_regions)
-        self._next = 0
-        self.last_strategy: Optional[str] = None
+        self.reset()
 
     def reset(self) -> None:
+        """Forget the rotation position and the remembered regions (e.g. when the camera moves)."""
         self._next = 0
-        self.last_strategy = None
+        self._frame = 0
+        self.last_strategy: Optional[str] = None
+        self._hot: Optional[Box] = None  # region where finder patterns were last seen
+        self._hot_age = 0
+        self._tracks: List[List[object]] = []  # [box, frames failed without evidence]
+
+    def _strikes(self, box: Box) -> int:
+        for t in self._tracks:
+            if _iou(t[0], box) > 0.7:  # type: ignore[arg-type]
+                return int(t[1])  # type: ignore[call-overload]
+        return 0
+
+    def _remember(self, boxes: List[Box], evidence: List[bool]) -> None:
+        tracks: List[List[object]] = []
+        for b, ev in zip(boxes, evidence):
+            tracks.append([b, 0 if ev else self._strikes(b) + 1])
+        self._tracks = tracks[:8]
 
     def read(self, frame_bgr: np.ndarray) -> List[str]:
         """Texts of the QR codes found in this frame (usually ``[]``)."""
         g = to_grey(frame_bgr)
         if g is None:
             return []
+        self._frame += 1
         boxes = find_code_regions(g, self.max_regions)
+        if self._hot is not None and self.CARRY:  # the region where finder patterns were seen goes first (added if missed)
+            hot = self._hot
+            boxes.sort(key=lambda b: -_iou(b, hot))
+            if not boxes or _iou(boxes[0], hot) < 0.3:
+                boxes.insert(0, hot)
         area = sum((x1 - x0) * (y1 - y0) for (x0, y0, x1, y1) in boxes)
         full = not boxes or area > 0.5 * g.size
         rois = [g] if full else [g[y0:y1, x0:x1] for (x0, y0, x1, y1) in boxes]
@@ -389,18 +519,35 @@ class QrReader:
                 self.last_strategy = "raw"
                 return _dedupe(found)
         if not boxes:
+            self._remember([], [])
             return []
-        if full:
-            rois = [g[y0:y1, x0:x1] for (x0, y0, x1, y1) in boxes]
-        t1 = time.perf_counter()
-        deadline = t1 + self.budget_ms / 1000.0
+        # clutter that keeps failing with no finder evidence is skipped, except every few frames
+        recheck = self._frame % self.STALE_RECHECK == 0
+        live = [i for i, b in enumerate(boxes) if recheck or self._strikes(b) < self.STALE_AFTER]
+        ctx = _Ctx()
+        found = self._heavy(g, [g[boxes[i][1]:boxes[i][3], boxes[i][0]:boxes[i][2]] for i in live], ctx) if live else []
+        evidence = [False] * len(boxes)
+        for j, i in enumerate(live):
+            evidence[i] = ctx.quads.get((j, False)) is not None or ctx.quads.get((j, True)) is not None
+        if any(evidence):
+            self._hot, self._hot_age = boxes[evidence.index(True)], 0
+        elif self._hot is not None:
+            self._hot_age += 1
+            if self._hot_age > 8:
+                self._hot = None
+        self._remember(boxes, evidence)
+        return found
+
+    def _heavy(self, g: np.ndarray, rois: List[np.ndarray], ctx: _Ctx) -> List[str]:
+        deadline = time.perf_counter() + self.budget_ms / 1000.0
         tried = 0
         while tried < len(self.order) and (tried == 0 or time.perf_counter() < deadline):
             name = self.order[self._next % len(self.order)]
             self._next += 1
             tried += 1
-            for roi in (rois if name != "full" else [g]):
-                found = _zbar(roi) if name == "full" else _run_strategy(name, roi, self.max_side_up)
+            for key, roi in enumerate(rois if name != "full" else [g]):
+                found = (_zbar(roi) if name == "full" else
+                         _run_strategy(name, roi, self.max_side_up, ctx=ctx, key=key))
                 if found:
                     self.last_strategy = name
                     return _dedupe(found)
