@@ -1,0 +1,241 @@
+"""Catalogue of third-party model files the kiosk can install, each pinned by sha256.
+
+Install from the official download address (``urllib``) or, offline, from a local folder
+(``--from DIR``). Every file is verified against its sha256 and written atomically; nothing
+else is ever written to the install folder. The install folder is the caller's choice (the
+kiosk uses ``$DABAI_HOME/models``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+_LFT = "https://raw.githubusercontent.com/ShiqiYu/libfacedetection.train/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx/"
+_YUNET_LICENSE = "Apache-2.0 (ShiqiYu/libfacedetection.train)"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    file_name: str
+    url: str
+    sha256: str
+    license: str
+    description: str = ""
+    aliases: Tuple[str, ...] = ()  # other file names the same bytes go by (for --from DIR)
+    size: Optional[int] = None
+
+
+CATALOG = {
+    e.name: e
+    for e in (
+        ModelEntry(
+            "yunet",
+            "face_detection_yunet_2023mar.onnx",
+            "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+            "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+            "Apache-2.0 (OpenCV model zoo, from ShiqiYu/libfacedetection.train)",
+            "YuNet s, fixed 640x640 input (OpenCV zoo release 2023mar)",
+            aliases=("yunet_s_640_640.onnx",),
+            size=232589,
+        ),
+        ModelEntry("yunet_n_dynamic", "yunet_n_dynamic.onnx", _LFT + "yunet_n_dynamic.onnx",
+                   "104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12", _YUNET_LICENSE,
+                   "YuNet n, dynamic input size (the kiosk's default face detector)", size=322906),
+        ModelEntry("yunet_s_dynamic", "yunet_s_dynamic.onnx", _LFT + "yunet_s_dynamic.onnx",
+                   "daede24002cc8590f457998cc5e6c9e8b82f45f6bd969506a8913cd4ed10a2d3", _YUNET_LICENSE,
+                   "YuNet s, dynamic input size", size=237823),
+        ModelEntry("yunet_n_640_640", "yunet_n_640_640.onnx", _LFT + "yunet_n_640_640.onnx",
+                   "25a606a145a5b6d7271ae138fbd00eba91dad8b83222ae3f2c7ecd0f4a7b0e31", _YUNET_LICENSE,
+                   "YuNet n, fixed 640x640 input", size=317466),
+        ModelEntry("yunet_n_320_320", "yunet_n_320_320.onnx", _LFT + "yunet_n_320_320.onnx",
+                   "81dbde155e982455488235acb8ec2dec5d647edf7cf7080d33e4abb69b93a0d2", _YUNET_LICENSE,
+                   "YuNet n, fixed 320x320 input", size=317434),
+        ModelEntry("yunet_s_320_320", "yunet_s_320_320.onnx", _LFT + "yunet_s_320_320.onnx",
+                   "beb05bf2378aee45cd7c41056da07265b7bb91041ed1b06f923819a9c744ec36", _YUNET_LICENSE,
+                   "YuNet s, fixed 320x320 input", size=232557),
+        ModelEntry("yunet_s_640_640", "yunet_s_640_640.onnx", _LFT + "yunet_s_640_640.onnx",
+                   "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", _YUNET_LICENSE,
+                   "YuNet s, fixed 640x640 input (same bytes as `yunet`)",
+                   aliases=("face_detection_yunet_2023mar.onnx",), size=232589),
+    )
+}  # type: Dict[str, ModelEntry]
+
+DEFAULT_FACE_MODEL = "yunet_n_dynamic"
+
+
+class ModelInstallError(Exception):
+    """A model could not be installed or verified."""
+
+
+class ModelNotInstalled(ModelInstallError):
+    def __init__(self, name: str, models_dir: str) -> None:
+        self.name = name
+        self.models_dir = str(models_dir)
+        super().__init__(
+            "model {} is not installed: run `dabai-kiosk models fetch {} --from DIR` "
+            "(or without --from to download it) [looked in {}]".format(name, name, self.models_dir)
+        )
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def entry(name: str) -> ModelEntry:
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise ModelInstallError("unknown model {!r}; known: {}".format(name, ", ".join(sorted(CATALOG)))) from None
+
+
+def _find_local(e: ModelEntry, from_dir: str) -> Optional[str]:
+    """A file for ``e`` in ``from_dir`` or one or two folder levels below it (by name, then any alias)."""
+    names = (e.file_name,) + e.aliases
+    levels = [from_dir]
+    try:
+        subs = sorted(os.path.join(from_dir, d) for d in os.listdir(from_dir) if os.path.isdir(os.path.join(from_dir, d)))
+    except OSError:
+        subs = []
+    levels += subs
+    for s in subs:
+        try:
+            levels += sorted(os.path.join(s, d) for d in os.listdir(s) if os.path.isdir(os.path.join(s, d)))
+        except OSError:
+            pass
+    for n in names:
+        for d in levels:
+            p = os.path.join(d, n)
+            if os.path.isfile(p):
+                return p
+    return None
+
+
+def _atomic_install(src_reader: Callable[[object], None], e: ModelEntry, models_dir: str) -> str:
+    os.makedirs(models_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + e.file_name + ".", suffix=".part", dir=models_dir)
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+
+            class _Tee:
+                def write(self, b: bytes) -> None:
+                    h.update(b)
+                    out.write(b)
+
+            src_reader(_Tee())
+            out.flush()
+            os.fsync(out.fileno())
+        got = h.hexdigest()
+        if got != e.sha256:
+            raise ModelInstallError(
+                "sha256 mismatch for {} ({}): expected {}, got {}; file rejected".format(e.name, e.file_name, e.sha256, got)
+            )
+        dest = os.path.join(models_dir, e.file_name)
+        os.replace(tmp, dest)
+        return dest
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _copy_reader(path: str) -> Callable[[object], None]:
+    def read(out: object) -> None:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                out.write(chunk)  # type: ignore[attr-defined]
+
+    return read
+
+
+def _url_reader(url: str, timeout: float) -> Callable[[object], None]:
+    def read(out: object) -> None:
+        req = urllib.request.Request(url, headers={"User-Agent": "dabai-kiosk"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - fixed https URLs from the catalogue
+            shutil.copyfileobj(r, out)  # type: ignore[arg-type]
+
+    return read
+
+
+def fetch(
+    names: Sequence[str], home_models_dir: str, from_dir: Optional[str] = None, timeout: float = 60.0
+) -> Dict[str, str]:
+    """Install each model of ``names`` into ``home_models_dir``; returns name -> installed path.
+
+    With ``from_dir`` the file is copied from that folder (found by file name or alias,
+    up to two levels down), else downloaded from its catalogue URL. Either way the sha256
+    must match or nothing is written. A model already installed and intact is left alone.
+    Raises :class:`ModelInstallError` for the first model that fails.
+    """
+    done = {}  # type: Dict[str, str]
+    for name in names:
+        e = entry(name)
+        dest = os.path.join(home_models_dir, e.file_name)
+        if os.path.isfile(dest) and sha256_file(dest) == e.sha256:
+            done[name] = dest
+            continue
+        if from_dir is not None:
+            src = _find_local(e, from_dir)
+            if src is None:
+                raise ModelInstallError(
+                    "{}: none of {} found in {}".format(name, ", ".join((e.file_name,) + e.aliases), from_dir)
+                )
+            done[name] = _atomic_install(_copy_reader(src), e, home_models_dir)
+        else:
+            try:
+                done[name] = _atomic_install(_url_reader(e.url, timeout), e, home_models_dir)
+            except ModelInstallError:
+                raise
+            except Exception as exc:
+                raise ModelInstallError("{}: download from {} failed: {}".format(name, e.url, exc)) from exc
+    return done
+
+
+def list_models(models_dir: str) -> List[Dict[str, object]]:
+    """Every catalogue entry with whether it is installed in ``models_dir`` (no hashing)."""
+    rows = []
+    for e in CATALOG.values():
+        p = os.path.join(models_dir, e.file_name)
+        rows.append({
+            "name": e.name,
+            "file": e.file_name,
+            "installed": os.path.isfile(p),
+            "path": p,
+            "license": e.license,
+            "url": e.url,
+            "sha256": e.sha256,
+            "description": e.description,
+        })
+    return rows
+
+
+def verify(models_dir: str) -> Dict[str, str]:
+    """name -> "ok" | "missing" | "corrupt (sha256 ...)" for every catalogue entry."""
+    out = {}
+    for e in CATALOG.values():
+        p = os.path.join(models_dir, e.file_name)
+        if not os.path.isfile(p):
+            out[e.name] = "missing"
+            continue
+        got = sha256_file(p)
+        out[e.name] = "ok" if got == e.sha256 else "corrupt (sha256 {}, expected {})".format(got, e.sha256)
+    return out
+
+
+def model_path(name: str, models_dir: str) -> str:
+    """Path of an installed model; raises :class:`ModelNotInstalled` with the command to fix it."""
+    e = entry(name)
+    p = os.path.join(models_dir, e.file_name)
+    if not os.path.isfile(p):
+        raise ModelNotInstalled(name, models_dir)
+    return p

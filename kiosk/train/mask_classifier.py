@@ -1,0 +1,430 @@
+"""Train the kiosk's mask classifier (3 classes) on face crops of a Pascal VOC face-mask dataset.
+
+    python -m kiosk.train.mask_classifier --data ../shared/data/facemask \
+        --face-model ../shared/models/yunet/yunet_n_dynamic.onnx --out engines --work out/train_mask
+
+What it does:
+- deterministic split BY IMAGE, stratified on the rarest class of each image, written to
+  ``<out>/splits/{train,val,test}.txt`` (test is never used for training or model selection);
+- training crops are the kiosk's own crops (:func:`kiosk.vision.mask.crop_boxes`) of GT boxes with
+  scale/shift jitter, plus YuNet boxes (with the kiosk's box correction) matched to GT boxes,
+  so the classifier sees what the detector hands it at run time;
+- augmentation: horizontal flip, brightness/contrast/saturation/grey, low-resolution blur, noise;
+- the rare ``mask_weared_incorrect`` class: oversampling (inverse-frequency^0.5 sampling) and a
+  class-weighted loss (inverse-frequency^0.5 weights);
+- checkpoints every epoch in ``<work>/last.pt`` (``--resume`` continues), best-by-validation
+  (balanced accuracy) in ``<work>/best.pt``; tqdm progress; a training-curve PNG;
+- ONNX export (opset 13, input ``input`` [batch,3,64,64], output ``probs`` [batch,3]) checked
+  against the torch model with onnxruntime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from typing import Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from kiosk.train.data import CLASSES, iou_matrix, load_dataset, read_splits, stratified_split, write_splits
+from kiosk.vision.mask import CROP_MARGIN, CROP_SIZE, MEAN, STD, crop_boxes
+
+ONNX_NAME = "mask_classifier.onnx"
+CURVE_NAME = "mask_classifier_curve.png"
+
+
+# ----------------------------------------------------------------------------------------- data
+class CropSet:
+    """Face boxes of a set of images, kept in memory with their images."""
+
+    def __init__(self) -> None:
+        self.images = []  # type: List[np.ndarray]
+        self.img_idx = []  # type: List[int]
+        self.boxes = []  # type: List[np.ndarray]
+        self.labels = []  # type: List[int]
+        self.source = []  # type: List[str]  # "gt" or "yunet"
+
+    def add(self, img_i: int, box: np.ndarray, label: int, source: str) -> None:
+        self.img_idx.append(img_i)
+        self.boxes.append(np.asarray(box, np.float32))
+        self.labels.append(int(label))
+        self.source.append(source)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def label_array(self) -> np.ndarray:
+        return np.asarray(self.labels, np.int64)
+
+
+def build_set(data_dir: str, names: List[str], face_model: Optional[str] = None, min_iou: float = 0.4) -> CropSet:
+    anns = {a.image: a for a in load_dataset(data_dir)}
+    det = None
+    if face_model:
+        from kiosk.vision.faces import FaceDetector
+
+        det = FaceDetector(face_model)
+    cs = CropSet()
+    for name in names:
+        a = anns[name]
+        img = cv2.imread(os.path.join(data_dir, "images", name), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        cs.images.append(img)
+        i = len(cs.images) - 1
+        for b, lab in zip(a.boxes, a.labels):
+            cs.add(i, b, lab, "gt")
+        if det is not None and len(a.boxes):
+            boxes, _, _ = det.detect_arrays(img)
+            if len(boxes):
+                iou = iou_matrix(boxes, a.boxes)
+                for j in range(len(boxes)):
+                    g = int(np.argmax(iou[j]))
+                    if iou[j, g] >= min_iou:
+                        cs.add(i, boxes[j], a.labels[g], "yunet")
+    return cs
+
+
+def jitter_box(
+    box: np.ndarray, rng: np.random.RandomState, shift: float = 0.08, scale: Tuple[float, float] = (0.85, 1.2)
+) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    cx = (x1 + x2) / 2 + rng.uniform(-shift, shift) * w
+    cy = (y1 + y2) / 2 + rng.uniform(-shift, shift) * h
+    s = math.exp(rng.uniform(math.log(scale[0]), math.log(scale[1])))
+    ar = math.exp(rng.uniform(-0.1, 0.1))
+    nw, nh = w * s * ar, h * s / ar
+    return np.array([cx - nw / 2, cy - nh / 2, cx + nw / 2, cy + nh / 2], np.float32)
+
+
+def make_batch(cs: CropSet, idx: np.ndarray, rng: Optional[np.random.RandomState], size: int = CROP_SIZE) -> np.ndarray:
+    """(B,3,S,S) float32 in 0..1, RGB (not yet normalized). ``rng`` None = no geometric augmentation."""
+    out = np.empty((len(idx), size, size, 3), np.float32)
+    for k, i in enumerate(idx):
+        box = cs.boxes[i]
+        if rng is not None:
+            box = jitter_box(box, rng)
+        out[k] = crop_boxes(cs.images[cs.img_idx[i]], box[None], size, CROP_MARGIN)[0]
+        if rng is not None and rng.rand() < 0.5:
+            out[k] = out[k, :, ::-1]
+    return np.ascontiguousarray(out[..., ::-1].transpose(0, 3, 1, 2) / 255.0)
+
+
+def photometric(x, gen):  # type: ignore[no-untyped-def]
+    """Colour / resolution augmentation on a (B,3,S,S) 0..1 torch batch."""
+    import torch
+    import torch.nn.functional as F
+
+    b = x.shape[0]
+
+    def u(lo: float, hi: float):  # type: ignore[no-untyped-def]
+        return torch.empty(b, 1, 1, 1).uniform_(lo, hi, generator=gen)
+
+    grey = x.mean(1, keepdim=True)
+    x = grey + (x - grey) * u(0.6, 1.4)  # saturation
+    m = x.mean((1, 2, 3), keepdim=True)
+    x = m + (x - m) * u(0.7, 1.3)  # contrast
+    x = x * u(0.65, 1.35)  # brightness
+    g = (torch.rand(b, 1, 1, 1, generator=gen) < 0.1).float()  # some cameras are grey
+    x = g * x.mean(1, keepdim=True).expand_as(x) + (1 - g) * x
+    lowres = torch.rand(b, generator=gen) < 0.3  # small / blurry faces
+    if lowres.any():
+        s = x.shape[-1]
+        r = int(torch.randint(12, 33, (1,), generator=gen))
+        y = F.interpolate(x[lowres], size=(r, r), mode="bilinear", align_corners=False, antialias=True)
+        x[lowres] = F.interpolate(y, size=(s, s), mode="bilinear", align_corners=False)
+    x = x + torch.randn(x.shape, generator=gen) * 0.02
+    return x.clamp(0, 1)
+
+
+# ---------------------------------------------------------------------------------------- model
+def build_model(num_classes: int = 3, width: int = 1):  # type: ignore[no-untyped-def]
+    import torch.nn as nn
+
+    def block(cin: int, cout: int, stride: int) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    c = [24, 32, 48, 48, 96, 96, 128]
+    c = [v * width for v in c]
+    return nn.Sequential(
+        block(3, c[0], 2),  # 32
+        block(c[0], c[1], 1),
+        block(c[1], c[2], 2),  # 16
+        block(c[2], c[3], 1),
+        block(c[3], c[4], 2),  # 8
+        block(c[4], c[5], 1),
+        block(c[5], c[6], 2),  # 4
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(c[6], num_classes),
+    )
+
+
+# ------------------------------------------------------------------------------------- metrics
+def confusion(y: np.ndarray, p: np.ndarray, k: int = 3) -> np.ndarray:
+    m = np.zeros((k, k), np.int64)
+    np.add.at(m, (y, p), 1)
+    return m
+
+
+def summarize(y: np.ndarray, p: np.ndarray) -> Dict[str, object]:
+    m = confusion(y, p)
+    rec = m.diagonal() / np.maximum(m.sum(1), 1)
+    return {
+        "n": int(len(y)),
+        "accuracy": float((y == p).mean()) if len(y) else 0.0,
+        "balanced_accuracy": float(rec[m.sum(1) > 0].mean()) if len(y) else 0.0,
+        "recall": {c: float(r) for c, r in zip(CLASSES, rec)},
+        "support": {c: int(s) for c, s in zip(CLASSES, m.sum(1))},
+        "confusion": m.tolist(),
+    }
+
+
+def predict(model, cs: CropSet, batch: int = 256) -> Tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
+    import torch
+    import torch.nn.functional as F
+
+    model.eval()
+    preds, loss, n = [], 0.0, len(cs)
+    y = torch.from_numpy(cs.label_array)
+    with torch.no_grad():
+        for s in range(0, n, batch):
+            idx = np.arange(s, min(n, s + batch))
+            x = (torch.from_numpy(make_batch(cs, idx, None)) - MEAN) / STD
+            z = model(x)
+            loss += float(F.cross_entropy(z, y[idx], reduction="sum"))
+            preds.append(z.argmax(1).numpy())
+    return (np.concatenate(preds) if preds else np.zeros(0, np.int64)), loss / max(n, 1)
+
+
+# -------------------------------------------------------------------------------------- export
+def export_onnx(model, path: str, size: int = CROP_SIZE) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        # The TorchScript exporter only needs the `onnx` package to splice custom onnxscript
+        # functions into the graph; this model has none, so the serialized bytes are final.
+        from torch.onnx._internal.torchscript_exporter import onnx_proto_utils
+
+        onnx_proto_utils._add_onnxscript_fn = lambda model_bytes, custom_opsets: model_bytes
+
+    wrapped = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+    tmp = path + ".tmp"
+    torch.onnx.export(
+        wrapped,
+        (torch.zeros(1, 3, size, size),),
+        tmp,
+        dynamo=False,
+        opset_version=13,
+        input_names=["input"],
+        output_names=["probs"],
+        dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}},
+        do_constant_folding=True,
+    )
+    # check with onnxruntime against torch before replacing the previous file
+    import onnxruntime as ort
+
+    x = torch.rand(4, 3, size, size) * 4 - 2
+    with torch.no_grad():
+        ref = wrapped(x).numpy()
+    got = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    if not np.allclose(ref, got, atol=1e-4):
+        raise RuntimeError("ONNX export differs from torch: max err {}".format(np.abs(ref - got).max()))
+    os.replace(tmp, path)
+
+
+def plot_curve(history: List[Dict[str, float]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    ax[0].plot(ep, [h["train_loss"] for h in history], label="train loss (weighted, augmented)")
+    ax[0].plot(ep, [h["val_loss"] for h in history], label="val loss")
+    ax[0].set_xlabel("epoch")
+    ax[0].legend()
+    ax[1].plot(ep, [h["val_acc"] for h in history], label="val accuracy")
+    ax[1].plot(ep, [h["val_bal_acc"] for h in history], label="val balanced accuracy")
+    ax[1].plot(ep, [h["val_rec_incorrect"] for h in history], label="val recall incorrect")
+    ax[1].set_xlabel("epoch")
+    ax[1].set_ylim(0, 1)
+    ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------- train
+def train(
+    data_dir: str,
+    out_dir: str = "engines",
+    epochs: int = 40,
+    work_dir: str = "out/train_mask",
+    face_model: Optional[str] = None,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    seed: int = 0,
+    resume: bool = False,
+    threads: int = 2,
+    progress: bool = True,
+) -> Dict[str, object]:
+    """Train, select on validation, export ``<out_dir>/mask_classifier.onnx``; returns a report dict."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(work_dir, exist_ok=True)
+    t_start = time.time()
+
+    anns = load_dataset(data_dir)
+    split_dir = os.path.join(out_dir, "splits")
+    splits = stratified_split(anns, seed=seed)
+    if os.path.exists(os.path.join(split_dir, "train.txt")):
+        if read_splits(split_dir) != splits:
+            raise RuntimeError("{} differs from the split this data gives; delete it to re-split".format(split_dir))
+    write_splits(splits, split_dir)
+
+    print("building crops (train: GT{} ; val: GT)".format(" + matched YuNet boxes" if face_model else ""), flush=True)
+    tr = build_set(data_dir, splits["train"], face_model)
+    va = build_set(data_dir, splits["val"], None)
+    ytr = tr.label_array
+    counts = np.bincount(ytr, minlength=3).astype(np.float64)
+    print("train crops per class:", dict(zip(CLASSES, counts.astype(int).tolist())),
+          "sources:", {s: tr.source.count(s) for s in ("gt", "yunet")},
+          "| val:", np.bincount(va.label_array, minlength=3).tolist())
+    inv = (counts.sum() / np.maximum(counts, 1)) ** 0.5
+    sample_w = inv[ytr] / inv[ytr].sum()
+    class_w = torch.tensor(inv / (inv * counts / counts.sum()).sum(), dtype=torch.float32)
+
+    model = build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    steps_per_epoch = int(math.ceil(len(tr) / batch_size))
+    total = epochs * steps_per_epoch
+    warm = steps_per_epoch
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return lr * (step + 1) / warm
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    history = []  # type: List[Dict[str, float]]
+    start_epoch, best = 0, -1.0
+    last_path = os.path.join(work_dir, "last.pt")
+    best_path = os.path.join(work_dir, "best.pt")
+    if resume and os.path.exists(last_path):
+        ck = torch.load(last_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        start_epoch, best, history = ck["epoch"], ck["best"], ck["history"]
+        print("resumed from {} at epoch {}".format(last_path, start_epoch), flush=True)
+
+    for epoch in range(start_epoch, epochs):
+        rng = np.random.RandomState(seed * 1000 + epoch)
+        gen = torch.Generator().manual_seed(seed * 1000 + epoch)
+        order = rng.choice(len(tr), size=len(tr), replace=True, p=sample_w)
+        model.train()
+        run_loss, seen = 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc="epoch {}/{}".format(epoch + 1, epochs), disable=not progress, leave=False)
+        for step in bar:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(epoch * steps_per_epoch + step)
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            x = photometric(torch.from_numpy(make_batch(tr, idx, rng)), gen)
+            x = (x - MEAN) / STD
+            y = torch.from_numpy(ytr[idx])
+            loss = F.cross_entropy(model(x), y, weight=class_w, label_smoothing=0.05)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run_loss += loss.item() * len(idx)
+            seen += len(idx)
+            bar.set_postfix(loss="{:.3f}".format(run_loss / seen))
+        pv, vloss = predict(model, va)
+        sm = summarize(va.label_array, pv)
+        rec = sm["recall"]  # type: ignore[index]
+        h = {
+            "epoch": epoch + 1,
+            "train_loss": run_loss / max(seen, 1),
+            "val_loss": vloss,
+            "val_acc": float(sm["accuracy"]),  # type: ignore[arg-type]
+            "val_bal_acc": float(sm["balanced_accuracy"]),  # type: ignore[arg-type]
+            "val_rec_incorrect": float(rec["mask_weared_incorrect"]),  # type: ignore[index]
+            "elapsed_s": time.time() - t_start,
+        }
+        history.append(h)
+        improved = h["val_bal_acc"] > best
+        if improved:
+            best = h["val_bal_acc"]
+            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val": sm}, best_path)
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1, "best": best,
+                    "history": history}, last_path + ".tmp")
+        os.replace(last_path + ".tmp", last_path)
+        print("epoch {:3d} train_loss {:.3f} val_loss {:.3f} val_acc {:.3f} val_bal_acc {:.3f} "
+              "rec_incorrect {:.2f}{} ({:.0f}s)".format(
+            h["epoch"], h["train_loss"], h["val_loss"], h["val_acc"], h["val_bal_acc"], h["val_rec_incorrect"],
+            " *" if improved else "", h["elapsed_s"]), flush=True)
+        plot_curve(history, os.path.join(out_dir, CURVE_NAME))
+
+    ck = torch.load(best_path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    onnx_path = os.path.join(out_dir, ONNX_NAME)
+    export_onnx(model, onnx_path)
+    report = {
+        "onnx": onnx_path,
+        "onnx_bytes": os.path.getsize(onnx_path),
+        "best_epoch": ck["epoch"],
+        "val": ck["val"],
+        "epochs": epochs,
+        "train_crops": {c: int(n) for c, n in zip(CLASSES, counts)},
+        "train_time_s": round(time.time() - t_start, 1),
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": threads,
+        "command": (" ".join(["python -m kiosk.train.mask_classifier"] + sys.argv[1:])
+                    if sys.argv and "mask_classifier" in sys.argv[0] else None),
+    }
+    with open(os.path.join(work_dir, "train_report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    return report
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="VOC folder with images/ and annotations/")
+    ap.add_argument("--out", default="engines", help="where the ONNX model, splits/ and the curve go")
+    ap.add_argument("--work", default="out/train_mask", help="checkpoints and report")
+    ap.add_argument("--face-model", default=None, help="YuNet ONNX: add its boxes matched to GT as training crops")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+    rep = train(a.data, a.out, a.epochs, a.work, a.face_model, a.batch_size, a.lr, a.seed, a.resume, a.threads,
+                not a.no_progress)
+    print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

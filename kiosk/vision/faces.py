@@ -1,0 +1,218 @@
+"""Face detection with YuNet (Apache-2.0, ShiqiYu/libfacedetection.train) through a :class:`Runner`.
+
+The network's raw outputs (``cls_*``, ``obj_*``, ``bbox_*``, ``kps_*`` for strides 8/16/32) are
+decoded the way OpenCV's ``FaceDetectorYN`` decodes them, fully vectorized in numpy, then
+non-maximum suppression. Boxes are finally shifted by a constant correction relative to box
+size, because YuNet's box convention (from the top of the forehead) differs from the
+dataset's (eyebrows to chin); the correction was measured on the training split (see
+``engines/MODEL_CARD.md`` and ``kiosk.train.detector_offset``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from kiosk.inference import Runner, load_model
+
+STRIDES = (8, 16, 32)
+
+# The variant chosen by measurement (kiosk/train/detector_offset.py, numbers in engines/MODEL_CARD.md):
+# yunet_n_dynamic at the frame's own size (small frames upscaled to a 640 px long side),
+# score threshold 0.5: ~8 ms per 640x480 frame on 2 CPU cores, test recall@0.5 0.86.
+DEFAULT_MODEL_NAME = "yunet_n_dynamic"
+DEFAULT_SCORE_THRESHOLD = 0.5
+# Offsets of the dataset's box edges relative to the YuNet box, as fractions of its width/height
+# (x1, y1, x2, y2): median over YuNet boxes matched to GT boxes of the TRAIN split (IoU >= 0.3).
+DEFAULT_BOX_CORRECTION = (-0.0051, 0.1809, 0.0413, 0.0811)
+
+
+@dataclass(frozen=True)
+class Face:
+    box: Tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels (corrected, clipped to the frame)
+    score: float
+    landmarks: Tuple[Tuple[float, float], ...]  # right eye, left eye, nose tip, right / left mouth corner
+
+
+def to_bgr(frame: np.ndarray) -> Optional[np.ndarray]:
+    """Any image array (grey, grey+1, BGR, BGRA; uint8/float/uint16) as contiguous uint8 BGR, or None if empty."""
+    if frame is None:
+        return None
+    img = np.asarray(frame)
+    if img.size == 0 or img.ndim not in (2, 3):
+        return None
+    if img.dtype != np.uint8:
+        if img.dtype == np.uint16:
+            img = (img >> 8).astype(np.uint8)
+        elif np.issubdtype(img.dtype, np.floating):
+            scale = 255.0 if float(np.nanmax(img)) <= 1.0 else 1.0
+            img = np.clip(np.nan_to_num(img) * scale, 0, 255).astype(np.uint8)
+        else:
+            img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    c = img.shape[2]
+    if c == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if c == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if c == 3:
+        return np.ascontiguousarray(img)
+    return None
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int = 5000) -> np.ndarray:
+    """Greedy NMS; returns kept indices sorted by descending score."""
+    order = np.argsort(-scores)[:top_k]
+    if len(order) == 0:
+        return order
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = w * h
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, np.int64)
+
+
+class FaceDetector:
+    """YuNet face detector.
+
+    ``scale``: for dynamic-size models, the factor applied to the frame before the network;
+    a frame whose longer side would stay under ``min_long_side`` is upscaled to it (small
+    images hold small faces), and ``max_side`` caps the network input's longer side.
+    A 640x480 camera frame runs at its own size by default. Fixed-size models (e.g. 640x640)
+    letterbox the frame into their input instead.
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        backend: str = "auto",
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        nms_threshold: float = 0.3,
+        top_k: int = 5000,
+        scale: float = 1.0,
+        min_long_side: int = 640,
+        max_side: int = 1280,
+        box_correction: Sequence[float] = DEFAULT_BOX_CORRECTION,
+        runner: Optional[Runner] = None,
+    ) -> None:
+        self.runner = runner if runner is not None else load_model(model_path, backend)
+        self.model_path = str(model_path)
+        self.input_name = self.runner.input_names[0]
+        shape = self.runner.input_shape(self.input_name)
+        h, w = shape[2], shape[3]
+        self.fixed_size = (int(w), int(h)) if isinstance(w, int) and isinstance(h, int) else None
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.top_k = int(top_k)
+        self.scale = float(scale)
+        self.min_long_side = int(min_long_side)
+        self.max_side = int(max_side)
+        self.box_correction = np.asarray(box_correction, np.float32).reshape(4)
+        self._grid_cache = {}  # type: dict
+
+    # -- preprocessing ---------------------------------------------------------------------
+    def _prepare(self, bgr: np.ndarray) -> Tuple[np.ndarray, float, float]:
+        h, w = bgr.shape[:2]
+        if self.fixed_size is not None:
+            tw, th = self.fixed_size
+            s = min(tw / w, th / h)
+            pw, ph = tw, th
+        else:
+            s = max(self.scale, self.min_long_side / float(max(w, h)))
+            if max(w, h) * s > self.max_side:
+                s = self.max_side / float(max(w, h))
+            pw = max(32, int(np.ceil(w * s / 32.0)) * 32)
+            ph = max(32, int(np.ceil(h * s / 32.0)) * 32)
+        rw, rh = max(1, min(pw, int(round(w * s)))), max(1, min(ph, int(round(h * s))))
+        if (rw, rh) != (w, h):
+            interp = cv2.INTER_LINEAR if s > 1 else cv2.INTER_AREA
+            img = cv2.resize(bgr, (rw, rh), interpolation=interp)
+        else:
+            img = bgr
+        blob = np.zeros((1, 3, ph, pw), np.float32)
+        blob[0, :, :rh, :rw] = img.transpose(2, 0, 1)
+        # the frame maps to the network input by (x * sx, y * sy)
+        return blob, rw / float(w), rh / float(h)
+
+    def _grid(self, pw: int, ph: int, stride: int) -> Tuple[np.ndarray, np.ndarray]:
+        key = (pw, ph, stride)
+        g = self._grid_cache.get(key)
+        if g is None:
+            cols, rows = pw // stride, ph // stride
+            yy, xx = np.mgrid[0:rows, 0:cols]
+            g = (xx.reshape(-1).astype(np.float32), yy.reshape(-1).astype(np.float32))
+            self._grid_cache[key] = g
+        return g
+
+    # -- decoding ---------------------------------------------------------------------------
+    def detect_arrays(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes float32 (N,4) x1y1x2y2 corrected+clipped, scores (N,), landmarks (N,5,2)) in frame pixels."""
+        empty = (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
+        bgr = to_bgr(frame)
+        if bgr is None:
+            return empty
+        h, w = bgr.shape[:2]
+        blob, sx, sy = self._prepare(bgr)
+        ph, pw = blob.shape[2], blob.shape[3]
+        out = self.runner.run({self.input_name: blob})
+        all_boxes, all_scores, all_kps = [], [], []
+        for stride in STRIDES:
+            cls = out["cls_%d" % stride].reshape(-1)
+            obj = out["obj_%d" % stride].reshape(-1)
+            score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
+            idx = np.nonzero(score >= self.score_threshold)[0]
+            if idx.size == 0:
+                continue
+            gx, gy = self._grid(pw, ph, stride)
+            gx, gy = gx[idx], gy[idx]
+            bb = out["bbox_%d" % stride].reshape(-1, 4)[idx]
+            kp = out["kps_%d" % stride].reshape(-1, 10)[idx]
+            cx = (gx + bb[:, 0]) * stride
+            cy = (gy + bb[:, 1]) * stride
+            bw = np.exp(bb[:, 2]) * stride
+            bh = np.exp(bb[:, 3]) * stride
+            all_boxes.append(np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1))
+            kx = (kp[:, 0::2] + gx[:, None]) * stride
+            ky = (kp[:, 1::2] + gy[:, None]) * stride
+            all_kps.append(np.stack([kx, ky], 2))
+            all_scores.append(score[idx])
+        if not all_boxes:
+            return empty
+        inv = np.array([1.0 / sx, 1.0 / sy], np.float32)
+        boxes = np.concatenate(all_boxes).astype(np.float32) * np.tile(inv, 2)
+        scores = np.concatenate(all_scores).astype(np.float32)
+        kps = np.concatenate(all_kps).astype(np.float32) * inv
+        keep = nms(boxes, scores, self.nms_threshold, self.top_k)
+        boxes, scores, kps = boxes[keep], scores[keep], kps[keep]
+        bw = (boxes[:, 2] - boxes[:, 0])[:, None]
+        bh = (boxes[:, 3] - boxes[:, 1])[:, None]
+        c = self.box_correction
+        boxes = boxes + np.concatenate([bw, bh, bw, bh], 1) * c[None, :]
+        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
+        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
+        ok = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
+        return boxes[ok], scores[ok], kps[ok]
+
+    def detect(self, frame: np.ndarray) -> List[Face]:
+        boxes, scores, kps = self.detect_arrays(frame)
+        ib = np.round(boxes).astype(np.int64)
+        return [
+            Face(
+                box=(int(b[0]), int(b[1]), int(b[2]), int(b[3])),
+                score=float(sc),
+                landmarks=tuple((float(x), float(y)) for x, y in k),
+            )
+            for b, sc, k in zip(ib, scores, kps)
+        ]

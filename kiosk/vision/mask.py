@@ -1,0 +1,200 @@
+"""Mask classification of face crops, and the combined face + mask detector of the kiosk.
+
+The classifier is the project's own small CNN (``engines/mask_classifier.onnx``, trained by
+``kiosk.train.mask_classifier``; see ``engines/MODEL_CARD.md``). Its input is a batch of
+face crops: the face box grown by :data:`CROP_MARGIN` on every side, resampled to
+``CROP_SIZE`` x ``CROP_SIZE``, RGB, ``(x / 255 - MEAN) / STD``, NCHW float32.
+Crop extraction is one vectorized bilinear gather for all faces of a frame (with box-filter
+supersampling when a face is much larger than the crop), and the same function makes the
+training crops, so training and run time see identical pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from kiosk.core.events import Mask
+from kiosk.inference import ModelError, Runner, load_model
+from kiosk.vision.faces import DEFAULT_SCORE_THRESHOLD, FaceDetector, to_bgr
+
+CLASSES = (Mask.WITH, Mask.WITHOUT, Mask.INCORRECT)  # output order of the model
+CROP_SIZE = 64
+CROP_MARGIN = 0.15  # fraction of the box width / height added on each side
+MEAN = 0.5
+STD = 0.25
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: Tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
+    mask: Mask
+    confidence: float  # probability of ``mask`` from the classifier
+    face_score: float  # YuNet face score
+    landmarks: Tuple[Tuple[float, float], ...]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+
+def crop_boxes(
+    image: np.ndarray, boxes: np.ndarray, size: int = CROP_SIZE, margin: float = CROP_MARGIN, max_super: int = 4
+) -> np.ndarray:
+    """Resample every box of ``image`` (H,W,C uint8) to (N, size, size, C) float32 in 0..255.
+
+    Each box is grown by ``margin`` x its size on every side. Pixels outside the image repeat
+    the border. Each output pixel is the mean of k x k bilinear samples (pixel-centre
+    convention), k = ceil(box / size) capped at ``max_super``, so large faces are not aliased.
+    Bilinear sampling followed by box averaging is separable, so each crop is computed as
+    ``Ry @ region @ Rx^T`` with small resampling matrices built in one vectorized step; a crop
+    never depends on the other boxes of the batch.
+    """
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    n, c = len(b), img.shape[2]
+    out = np.zeros((n, size, size, c), np.float32)
+    if n == 0 or img.size == 0:
+        return out
+    h, w = img.shape[:2]
+    bw = np.maximum(b[:, 2] - b[:, 0], 1.0)
+    bh = np.maximum(b[:, 3] - b[:, 1], 1.0)
+    x0 = b[:, 0] - margin * bw
+    y0 = b[:, 1] - margin * bh
+    cw = bw * (1 + 2 * margin)
+    ch = bh * (1 + 2 * margin)
+    ks = np.clip(np.ceil(np.maximum(cw, ch) / size), 1, max_super).astype(np.int64)
+    for i in range(n):
+        ry, ylo, yhi = _resample_matrix(float(y0[i]), float(ch[i]), size, int(ks[i]), h)
+        rx, xlo, xhi = _resample_matrix(float(x0[i]), float(cw[i]), size, int(ks[i]), w)
+        region = img[ylo:yhi, xlo:xhi].astype(np.float32)  # (hr, wr, C)
+        tmp = np.tensordot(ry, region, axes=(1, 0))  # (size, wr, C)
+        out[i] = np.einsum("xw,ywc->yxc", rx, tmp, optimize=True)
+    return out
+
+
+def _resample_matrix(start: float, length: float, size: int, k: int, limit: int) -> Tuple[np.ndarray, int, int]:
+    """(size, span) weights of k bilinear samples per output pixel along one axis, averaged;
+    plus the [lo, hi) index range of the image the weights refer to (border clamped)."""
+    m = size * k
+    t = (np.arange(m, dtype=np.float32) + 0.5) / m
+    pos = np.clip(start + t * length - 0.5, 0, limit - 1)
+    f = np.floor(pos)
+    a = pos - f
+    i0 = f.astype(np.int64)
+    i1 = np.minimum(i0 + 1, limit - 1)
+    lo, hi = int(i0.min()), int(i1.max()) + 1
+    mat = np.zeros((size, hi - lo), np.float32)
+    row = np.arange(m) // k
+    np.add.at(mat, (row, i0 - lo), (1 - a) / k)
+    np.add.at(mat, (row, i1 - lo), a / k)
+    return mat, lo, hi
+
+
+def to_model_input(crops_bgr: np.ndarray) -> np.ndarray:
+    """(N,S,S,3) BGR 0..255 -> (N,3,S,S) normalized RGB float32, the classifier's input."""
+    x = crops_bgr[..., ::-1].transpose(0, 3, 1, 2) * (1.0 / 255.0)
+    return np.ascontiguousarray(((x - MEAN) / STD).astype(np.float32))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class MaskClassifier:
+    """Batch of face crops -> (class, confidence) with classes ``with_mask``, ``without_mask``,
+    ``mask_weared_incorrect`` (:class:`kiosk.core.events.Mask`)."""
+
+    def __init__(self, model_path: str, backend: str = "auto", runner: Optional[Runner] = None) -> None:
+        self.runner = runner if runner is not None else load_model(model_path, backend)
+        self.model_path = str(model_path)
+        self.input_name = self.runner.input_names[0]
+        shape = self.runner.input_shape(self.input_name)
+        if len(shape) != 4 or shape[1] != 3:
+            raise ModelError(self.model_path, "expected input [N,3,H,W], got {}".format(shape))
+        self.size = int(shape[2]) if isinstance(shape[2], int) else CROP_SIZE
+        out = self.runner.output_names
+        self.output_name = "probs" if "probs" in out else out[0]
+        self._is_prob = self.output_name == "probs"
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(N,3,S,S) model input -> (N,3) class probabilities."""
+        if len(batch) == 0:
+            return np.zeros((0, len(CLASSES)), np.float32)
+        y = self.runner.run({self.input_name: batch})[self.output_name]
+        y = np.asarray(y, np.float32).reshape(len(batch), -1)
+        if y.shape[1] != len(CLASSES):
+            raise ModelError(self.model_path, "expected {} outputs, got {}".format(len(CLASSES), y.shape[1]))
+        return y if self._is_prob else _softmax(y)
+
+    def classify_boxes(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Probabilities (N,3) for ``boxes`` (N,4, frame pixels) of a BGR frame."""
+        crops = crop_boxes(frame_bgr, boxes, self.size)
+        return self.probabilities(to_model_input(crops))
+
+    def classify(self, crops_bgr: Sequence[np.ndarray]) -> List[Tuple[Mask, float]]:
+        """Whole-image face crops (each any size, BGR/grey/BGRA) -> [(class, confidence)]."""
+        batch = []
+        for c in crops_bgr:
+            bgr = to_bgr(c)
+            if bgr is None:
+                raise ValueError("empty face crop")
+            h, w = bgr.shape[:2]
+            # the crop already holds the margin: undo it so the same geometry is sampled
+            s = 1.0 + 2 * CROP_MARGIN
+            box = np.array([[w * CROP_MARGIN / s, h * CROP_MARGIN / s, w - w * CROP_MARGIN / s, h - h * CROP_MARGIN / s]])
+            batch.append(to_model_input(crop_boxes(bgr, box, self.size)))
+        if not batch:
+            return []
+        p = self.probabilities(np.concatenate(batch))
+        idx = p.argmax(1)
+        return [(CLASSES[i], float(p[j, i])) for j, i in enumerate(idx)]
+
+
+class MaskDetector:
+    """Face detector + mask classifier: ``detect(frame) -> [Detection]``, largest face first."""
+
+    def __init__(
+        self,
+        face_model: str,
+        mask_model: str,
+        backend: str = "auto",
+        face_score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        min_face: int = 0,
+        **face_kwargs: object,
+    ) -> None:
+        self.faces = FaceDetector(face_model, backend, score_threshold=face_score_threshold, **face_kwargs)  # type: ignore[arg-type]
+        self.classifier = MaskClassifier(mask_model, backend)
+        self.min_face = int(min_face)
+
+    def detect(self, frame_bgr: np.ndarray) -> List[Detection]:
+        bgr = to_bgr(frame_bgr)
+        if bgr is None:
+            return []
+        boxes, scores, kps = self.faces.detect_arrays(bgr)
+        if self.min_face > 0 and len(boxes):
+            keep = (boxes[:, 3] - boxes[:, 1]) >= self.min_face
+            boxes, scores, kps = boxes[keep], scores[keep], kps[keep]
+        if len(boxes) == 0:
+            return []
+        probs = self.classifier.classify_boxes(bgr, boxes)
+        cls = probs.argmax(1)
+        ib = np.round(boxes).astype(np.int64)
+        dets = [
+            Detection(
+                box=(int(b[0]), int(b[1]), int(b[2]), int(b[3])),
+                mask=CLASSES[int(ci)],
+                confidence=float(p[ci]),
+                face_score=float(s),
+                landmarks=tuple((float(x), float(y)) for x, y in k),
+            )
+            for b, ci, p, s, k in zip(ib, cls, probs, scores, kps)
+        ]
+        dets.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        return dets
