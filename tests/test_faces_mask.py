@@ -17,7 +17,8 @@ import pytest
 from kiosk.core.events import Mask
 from kiosk.inference import ModelError, load_model
 from kiosk.models import ModelInstallError, ModelNotInstalled, fetch, model_path, verify
-from kiosk.vision.faces import FaceDetector, to_bgr
+from kiosk.vision.faces import FaceDetector
+from kiosk.vision.image import to_bgr
 from kiosk.vision.mask import CLASSES, MaskClassifier, MaskDetector, crop_boxes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

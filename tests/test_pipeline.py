@@ -15,7 +15,8 @@ from kiosk.runtime.kiosk import Kiosk
 from kiosk.store.accesslog import AccessLog
 from kiosk.store.db import Database
 from kiosk.vision.capture import Capture
-from kiosk.vision.sources import ArraySource, CameraUnavailable, ImageFolder, as_bgr, open_source
+from kiosk.vision.image import to_bgr
+from kiosk.vision.sources import ArraySource, CameraUnavailable, ImageFolder, open_source
 
 
 class Voice:
@@ -155,8 +156,8 @@ def test_image_folder_skips_corrupt_files_and_normalises_channels(tmp_path):
             break
         shapes.append(frame.shape)
     assert shapes == [(10, 12, 3), (10, 12, 3)]
-    assert as_bgr(np.zeros((0, 0), np.uint8)) is None
-    assert as_bgr(np.zeros((4, 4), np.uint16)).dtype == np.uint8
+    assert to_bgr(np.zeros((0, 0), np.uint8)) is None
+    assert to_bgr(np.zeros((4, 4), np.uint16)).dtype == np.uint8
 
 
 def test_kiosk_survives_a_bad_event(tmp_path):

@@ -241,12 +241,35 @@ def write_video(frames: List[np.ndarray], out: Path) -> List[str]:
             writer.write(frame)
         writer.release()
         written.append(str(mp4))
-    small = [Image.fromarray(cv2.cvtColor(cv2.resize(f, (w // 2, h // 2), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
-             for f in frames[::2]]
+    step = 3  # a third of the frames at half size keeps the GIF a few MB
+    small = [
+        Image.fromarray(cv2.cvtColor(cv2.resize(f, (w // 2, h // 2), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+        .quantize(colors=128)
+        for f in frames[::step]
+    ]
     gif = out / "demo.gif"
-    small[0].save(str(gif), save_all=True, append_images=small[1:], duration=int(2000 / FPS), loop=0, optimize=True)
+    small[0].save(str(gif), save_all=True, append_images=small[1:], duration=int(step * 1000 / FPS), loop=0)
     written.append(str(gif))
     return written
+
+
+def write_summary(outcomes: List[Outcome], out: Path, columns: int = 3) -> Optional[str]:
+    """One still per scenario, a moment after its decision, in a grid (summary.jpg)."""
+    stills = []
+    for outcome in outcomes:
+        if not outcome.frames:
+            continue
+        decided_at = outcome.decisions[0]["t"] if outcome.decisions else outcome.scenario.frames / FPS
+        index = min(len(outcome.frames) - 1, int(round(decided_at * FPS)) + 2)
+        stills.append(cv2.resize(outcome.frames[index], (320, 240), interpolation=cv2.INTER_AREA))
+    if not stills:
+        return None
+    blank = np.zeros_like(stills[0])
+    stills += [blank] * (-len(stills) % columns)
+    rows = [np.hstack(stills[i : i + columns]) for i in range(0, len(stills), columns)]
+    path = out / "summary.jpg"
+    cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return str(path)
 
 
 def run_demo(
@@ -313,7 +336,8 @@ def run_demo(
         "problems": parts.problems,
     }
     if write_media:
-        report["media"] = write_video(frames, out)
+        summary = write_summary(first_round, out)
+        report["media"] = write_video(frames, out) + ([summary] if summary else [])
     (out / "timeline.txt").write_text("\n\n".join(timeline_text) + "\n", encoding="utf-8")
     (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     return report

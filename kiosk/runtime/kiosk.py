@@ -157,6 +157,8 @@ class Kiosk:
                 self._say(action.key, action.text, now)
             elif isinstance(action, Show):
                 self.note("show", action.screen, now)
+                if action.screen == "idle":
+                    self._pass_first_wall.clear()  # the next person's pass is news again
             elif isinstance(action, Log):
                 decision = action.decision
                 if decision.outcome == "granted":
@@ -166,7 +168,6 @@ class Kiosk:
                 who = decision.resident_name or "-"
                 self.note("decided", "{} ({}) resident={} mask={} gate_opened={}".format(
                     decision.outcome, decision.reason, who, decision.mask, decision.gate_opened), now)
-                self._pass_first_wall.clear()
             for listener in self.listeners:
                 listener(action, self.state)
 

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from kiosk.inference import Runner, load_model
+from kiosk.vision.image import to_bgr
 
 STRIDES = (8, 16, 32)
 
@@ -35,33 +36,6 @@ class Face:
     box: Tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels (corrected, clipped to the frame)
     score: float
     landmarks: Tuple[Tuple[float, float], ...]  # right eye, left eye, nose tip, right / left mouth corner
-
-
-def to_bgr(frame: np.ndarray) -> Optional[np.ndarray]:
-    """Any image array (grey, grey+1, BGR, BGRA; uint8/float/uint16) as contiguous uint8 BGR, or None if empty."""
-    if frame is None:
-        return None
-    img = np.asarray(frame)
-    if img.size == 0 or img.ndim not in (2, 3):
-        return None
-    if img.dtype != np.uint8:
-        if img.dtype == np.uint16:
-            img = (img >> 8).astype(np.uint8)
-        elif np.issubdtype(img.dtype, np.floating):
-            scale = 255.0 if float(np.nanmax(img)) <= 1.0 else 1.0
-            img = np.clip(np.nan_to_num(img) * scale, 0, 255).astype(np.uint8)
-        else:
-            img = np.clip(img, 0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    c = img.shape[2]
-    if c == 1:
-        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if c == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    if c == 3:
-        return np.ascontiguousarray(img)
-    return None
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int = 5000) -> np.ndarray:

@@ -18,7 +18,8 @@ import numpy as np
 
 from kiosk.core.events import Mask
 from kiosk.inference import ModelError, Runner, load_model
-from kiosk.vision.faces import DEFAULT_SCORE_THRESHOLD, FaceDetector, to_bgr
+from kiosk.vision.faces import DEFAULT_SCORE_THRESHOLD, FaceDetector
+from kiosk.vision.image import to_bgr
 
 CLASSES = (Mask.WITH, Mask.WITHOUT, Mask.INCORRECT)  # output order of the model
 CROP_SIZE = 64

@@ -21,6 +21,8 @@ from typing import Any, List, Optional
 import cv2
 import numpy as np
 
+from kiosk.vision.image import to_bgr
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -44,25 +46,6 @@ class FrameSource:
         pass
 
 
-def as_bgr(frame: Any) -> Optional[np.ndarray]:
-    """Any image a source may give (grey, BGRA, 16-bit) as 3-channel uint8 BGR; None if unusable."""
-    if frame is None:
-        return None
-    frame = np.asarray(frame)
-    if frame.size == 0 or frame.ndim not in (2, 3):
-        return None
-    if frame.dtype != np.uint8:
-        scale = 255.0 / max(1.0, float(np.iinfo(frame.dtype).max if frame.dtype.kind in "ui" else frame.max() or 1.0))
-        frame = np.clip(frame.astype(np.float32) * scale, 0, 255).astype(np.uint8)
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    if frame.shape[2] == 1:
-        return cv2.cvtColor(frame[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    return np.ascontiguousarray(frame[:, :, :3])
-
-
 class OpenCVCamera(FrameSource):
     def __init__(self, device: Any, width: int = 640, height: int = 480, fps: float = 15.0) -> None:
         self.name = "opencv:{}".format(device)
@@ -78,7 +61,7 @@ class OpenCVCamera(FrameSource):
 
     def read(self) -> Optional[np.ndarray]:
         ok, frame = self.cap.read()
-        return as_bgr(frame) if ok else None
+        return to_bgr(frame) if ok else None
 
     def close(self) -> None:
         self.cap.release()
@@ -100,7 +83,7 @@ class VideoFile(FrameSource):
         if not ok and self.loop:
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, frame = self.cap.read()
-        return as_bgr(frame) if ok else None
+        return to_bgr(frame) if ok else None
 
     def close(self) -> None:
         self.cap.release()
@@ -131,7 +114,7 @@ class ImageFolder(FrameSource):
                 self.index = 0
             path = self.paths[self.index]
             self.index += 1
-            frame = as_bgr(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+            frame = to_bgr(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
             if frame is not None:
                 return frame
             log.warning("skipping unreadable image %s", path)
@@ -151,7 +134,7 @@ class ArraySource(FrameSource):
             return None
         frame = self.frames[self.index]
         self.index += 1
-        return as_bgr(frame)
+        return to_bgr(frame)
 
 
 class JetsonVideoSource(FrameSource):
