@@ -83,3 +83,51 @@ def test_demo_command_writes_report_and_video(tmp_path):
     assert {"name", "expected", "outcome", "reason", "gate_opened"} <= set(report["scenarios"][0])
     assert Path(out / "demo.gif").stat().st_size > 10_000
     assert (out / "timeline.txt").read_text(encoding="utf-8").count("==") == 2
+
+
+def test_run_command_with_an_image_folder_as_camera(tmp_path, capsys):
+    """`dabai-kiosk run` on the configured devices, a folder of frames standing in for the camera."""
+    import cv2
+
+    from kiosk.cli import main
+    from kiosk.config import Home, load_config, save_config
+    from kiosk.config import replace as config_replace
+    from kiosk.demo.run import prepare_home, scenarios
+    from kiosk.demo.scenes import render
+
+    home = Home(tmp_path / "home")
+    tokens = prepare_home(home, MODELS, tmp_path / "speech")
+    granted = next(s for s in scenarios(tokens) if s.name == "granted")
+    frames_dir = tmp_path / "camera"
+    frames_dir.mkdir()
+    for i, frame in enumerate(render(list(granted.shots), 30)):
+        cv2.imwrite(str(frames_dir / "{:04d}.png".format(i)), frame)
+    config = config_replace(load_config(home.config), "camera", source=str(frames_dir), fps=10.0)
+    save_config(config, home.config)
+    capsys.readouterr()
+    assert main(["--home", str(home.root), "run", "--duration", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "granted (ok) resident=张三" in out and "gate OPEN" in out
+    from kiosk.runtime.assemble import open_store
+
+    store = open_store(home)
+    assert store.access_log.list()[0]["outcome"] == "granted"
+    store.close()
+
+
+def test_missing_face_model_is_reported_and_the_gate_stays_closed(tmp_path):
+    from kiosk.config import Home
+    from kiosk.demo.run import play, prepare_home, scenarios
+    from kiosk.runtime.assemble import assemble
+
+    home = Home(tmp_path / "home")
+    tokens = prepare_home(home, None, tmp_path / "speech")  # models not installed
+    parts = assemble(home)
+    try:
+        assert parts.detector is None
+        assert any("models fetch" in p and "gate stays closed" in p for p in parts.problems), parts.problems
+        granted = next(s for s in scenarios(tokens) if s.name == "granted")
+        result = play(parts, granted, keep_frames=False)
+        assert not result.gate_opened and parts.gate.pulses == []
+    finally:
+        parts.close()
