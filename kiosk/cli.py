@@ -22,6 +22,8 @@ from kiosk.config import replace as config_replace
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO.parent / "shared" / "models"
+SHARED_DATA = REPO.parent / "shared" / "data" / "facemask"
+SHARED_PEERS = REPO.parent / "shared" / "peers"  # other projects' models, for side-by-side benchmarks only
 
 
 class UserError(Exception):
@@ -246,6 +248,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from kiosk.cli_qr import cmd_bench_qr
 
         return cmd_bench_qr(args.n, args.seed, args.json)
+    if args.what == "vision":
+        from kiosk.bench.vision import PEER_FILE, demo_frames, run_vision_bench
+        from kiosk.runtime.assemble import build_detector, build_qr_reader
+
+        home = _home(args)
+        config = load_config(home.config)
+        if args.backend:
+            config = config_replace(config, "vision", backend=args.backend)
+        peer = Path(args.peer) if args.peer else SHARED_PEERS / "ultraface" / PEER_FILE
+        result = run_vision_bench(build_detector(config, home), build_qr_reader(config), demo_frames(args.frames),
+                                  peer if peer.exists() else None, repeats=args.repeats)
+        result["backend"] = config.vision.backend
+        _print_json(result) if args.json else print(json.dumps(result, indent=2))
+        return 0
+    if args.what == "stability":
+        from kiosk.bench.stability import run_stability_bench
+        from kiosk.runtime.assemble import build_detector
+
+        home = _home(args)
+        config = load_config(home.config)
+        data = args.data or (str(SHARED_DATA) if SHARED_DATA.is_dir() else None)
+        split = str(REPO / "engines" / "splits" / "test.txt")
+        result = run_stability_bench(build_detector(config, home), args.frames, args.seed, config.policy, data, split)
+        _print_json(result) if args.json else print(json.dumps(result, indent=2))
+        return 0
     if args.what == "decision":
         from kiosk.demo.run import run_demo
 
@@ -403,6 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
     bs.required = True
     a = bs.add_parser("qr", help="QR decode rate on the project's camera-like photo set", parents=[common])
     a.add_argument("--n", type=int, default=300)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("vision", help="latency of the vision step on 640x480 frames, beside a peer model", parents=[common])
+    a.add_argument("--frames", type=int, default=60)
+    a.add_argument("--repeats", type=int, default=3)
+    a.add_argument("--backend", help="inference backend (default: vision.backend)")
+    a.add_argument("--peer", help="UltraFace RFB-640-masked_face-v2.onnx (default: ../shared/peers/ultraface)")
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("stability", help="how often the mask state flips per frame vs. voted", parents=[common])
+    a.add_argument("--frames", type=int, default=30, help="frames per scene")
+    a.add_argument("--data", help="VOC folder whose test-split faces are used too (default: ../shared/data/facemask)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--json", action="store_true")
     a = bs.add_parser("decision", help="readable pass → gate open latency over repeated demo runs", parents=[common])

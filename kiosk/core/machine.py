@@ -176,10 +176,10 @@ def _observe(
     votes = state.votes
     if face.confidence >= policy.min_confidence:
         votes = (votes + (face.mask,))[-policy.vote_window :]
-    return replace(state, last_face_at=now, votes=votes, mask=_voted(votes, state.mask, policy))
+    return replace(state, last_face_at=now, votes=votes, mask=voted_mask(votes, state.mask, policy))
 
 
-def _voted(votes: Tuple[Mask, ...], current: Optional[Mask], policy: PolicyConfig) -> Optional[Mask]:
+def voted_mask(votes: Tuple[Mask, ...], current: Optional[Mask], policy: PolicyConfig) -> Optional[Mask]:
     """The class with at least ``vote_min`` votes in the window; otherwise keep what we believed."""
     if not votes:
         return current
