@@ -160,6 +160,4 @@ def assemble(home: Home, config: Optional[Config] = None, sink: Any = None, gate
     except Exception as exc:
         problems.append("speech: {} (prompts are shown, not spoken)".format(exc))
         speaker = SilentSpeaker(str(exc))
-    for problem in problems:
-        log.error("%s", problem)
     return Parts(config, home, store, check_pass, gate, speaker, detector, qr_reader, problems)

@@ -42,7 +42,7 @@ class Capture(threading.Thread):
         self.media_clock = media_clock
         self.lossless = lossless
         self.paced = paced
-        self.on_status = on_status or (lambda status: None)
+        self.on_status = on_status
         self._cond = threading.Condition()
         self._latest: Optional[Frame] = None
         self._taken = -1
@@ -75,8 +75,10 @@ class Capture(threading.Thread):
     def _set_status(self, status: str) -> None:
         if status != self.status:
             self.status = status
-            (log.info if status == "ok" else log.error)("camera: %s", status)
-            self.on_status(status)
+            if self.on_status is not None:  # whoever listens tells the person
+                self.on_status(status)
+            else:
+                (log.info if status == "ok" else log.error)("camera: %s", status)
 
     def _publish(self, frame: Frame) -> None:
         with self._cond:

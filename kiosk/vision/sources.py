@@ -46,11 +46,19 @@ class FrameSource:
         pass
 
 
+def _quiet_opencv() -> None:
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # older OpenCV builds without the logging module
+        pass
+
+
 class OpenCVCamera(FrameSource):
     def __init__(self, device: Any, width: int = 640, height: int = 480, fps: float = 15.0) -> None:
         self.name = "opencv:{}".format(device)
         self.device = device
         self.fps = fps
+        _quiet_opencv()  # our own message says what is wrong; OpenCV's warnings would repeat on every retry
         self.cap = cv2.VideoCapture(device)
         if not self.cap.isOpened():
             raise CameraUnavailable("cannot open camera {!r}: is it plugged in, and is it in use?".format(device))
