@@ -236,6 +236,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     return cli_vision.cmd_models_verify(models)
 
 
+def cmd_engine(args: argparse.Namespace) -> int:
+    from kiosk.cli_engine import cmd_engine_build
+
+    home = _home(args)
+    return cmd_engine_build(args.models, str(home.cache / "engines"), fp16=not args.fp32, models_dir=str(home.models))
+
+
 def cmd_say(args: argparse.Namespace) -> int:
     from kiosk.cli_speech import cmd_say as say
 
@@ -421,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_parser("list", help="installed and known models", parents=[common])
     ms.add_parser("verify", help="check installed files against their sha256", parents=[common])
 
+    p = add("engine", cmd_engine, "TensorRT engines for this device")
+    es = p.add_subparsers(dest="action", metavar="ACTION")
+    es.required = True
+    a = es.add_parser("build", help="build (or check) the TensorRT engines from the ONNX models", parents=[common])
+    a.add_argument("models", nargs="*", help="ONNX files (default: the face model and the mask classifier)")
+    a.add_argument("--fp32", action="store_true", help="full precision instead of FP16")
+
     p = add("say", cmd_say, "synthesize Mandarin with the configured voice")
     p.add_argument("text")
     p.add_argument("--out", required=True, help="WAV file to write")
@@ -462,6 +476,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = os.environ.get("DABAI_HOME")
+    if args.home:  # every part that finds its files through the data home (e.g. the engine cache) agrees
+        os.environ["DABAI_HOME"] = str(Path(args.home).expanduser().resolve())
+    try:
+        return _run(args)
+    finally:
+        if previous is None:
+            os.environ.pop("DABAI_HOME", None)
+        else:
+            os.environ["DABAI_HOME"] = previous
+
+
+def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

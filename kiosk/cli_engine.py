@@ -1,0 +1,49 @@
+"""``dabai-kiosk engine build``: build (or confirm up to date) the TensorRT engines of the kiosk's models.
+
+A pure function returning the exit code (argparse wiring lives in kiosk.cli): 0 when every engine is
+built or up to date, 1 when some model failed, 2 when TensorRT is not available on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional
+
+
+def default_models(models_dir: Optional[str] = None) -> List[str]:
+    """The face detector (installed into the data home's models folder) and the mask classifier."""
+    from kiosk.cli_vision import default_mask_model
+    from kiosk.config import resolve_home
+    from kiosk.models.catalog import DEFAULT_FACE_MODEL, entry
+
+    folder = models_dir or str(resolve_home().models)
+    return [os.path.join(folder, entry(DEFAULT_FACE_MODEL).file_name), default_mask_model()]
+
+
+def cmd_engine_build(models: List[str], cache_dir: str, fp16: bool = True, models_dir: Optional[str] = None) -> int:
+    """One line per model: ``<model>: <status> <engine path> key <key16>``."""
+    from kiosk.inference import ModelError
+    from kiosk.inference import tensorrt_backend as trtb
+
+    if not trtb.available():
+        print("TensorRT is not available here ({}); engines are built on the Jetson with "
+              "`dabai-kiosk engine build`".format(trtb.UNAVAILABLE_REASON), file=sys.stderr)
+        return 2
+    cache_dir = cache_dir or trtb.default_cache_dir()
+    rc = 0
+    for model in list(models) or default_models(models_dir):
+        if not os.path.isfile(model):
+            print("error: {}: not found (install the face model with `dabai-kiosk models fetch`)".format(model),
+                  file=sys.stderr)
+            rc = 1
+            continue
+        try:
+            info = trtb.ensure_engine(model, cache_dir, fp16=fp16)
+        except (ModelError, OSError, RuntimeError) as exc:
+            print("error: {}: {}".format(model, exc), file=sys.stderr)
+            rc = 1
+            continue
+        status = "up to date" if info.status == "cached" else info.status
+        print("{}: {} {} key {}".format(model, status, info.path, info.key[:16]))
+    return rc
