@@ -328,6 +328,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if report["all_passed"] else 1
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from kiosk.runtime.doctor import run_doctor
+
+    return run_doctor(_home(args))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from kiosk.runtime.headless import run_headless
 
@@ -358,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("run", cmd_run, "run the kiosk with the configured devices (headless until the Qt app lands)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = forever)")
+
+    add("doctor", cmd_doctor, "check camera, microphone, speaker, models, TensorRT, gate, fonts, disk")
 
     p = add("demo", cmd_demo, "play the bundled scenarios through the real pipeline")
     p.add_argument("--headless", action="store_true", help="no window: print the timeline, write video + report")

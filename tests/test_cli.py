@@ -120,3 +120,16 @@ def test_home_flag_overrides_environment(home, capsys, tmp_path):
 def test_config_commands(home, capsys, argv):
     code, out, _ = run(capsys, *argv)
     assert code == 0 and out
+
+
+def test_doctor_names_what_to_fix(home, capsys):
+    code, out, _ = run(capsys, "doctor")
+    lines = {line.split()[1]: line for line in out.splitlines() if line.split()}
+    assert code == 1
+    assert lines["config"].startswith("ok")
+    assert lines["community"].startswith("FIX") and "no community public key" in lines["community"]
+    assert lines["gate"].startswith("ok") and "sim driver" in lines["gate"]
+    home.root.mkdir(parents=True, exist_ok=True)
+    home.config.write_text("[camera]\nwidth = 5\n", encoding="utf-8")
+    code, out, _ = run(capsys, "doctor")
+    assert "FIX   config" in out and "camera.width = 5" in out

@@ -1,0 +1,137 @@
+"""``dabai-kiosk doctor``: what is wrong with this kiosk and how to fix it, one line per part."""
+
+from __future__ import annotations
+
+import shutil
+from typing import List, Optional, Tuple
+
+from kiosk.config import Config, ConfigError, Home, load_config
+
+Check = Tuple[str, bool, str]  # part, ok, what we found or how to fix it
+MIN_FREE_MB = 200
+
+
+def _config(home: Home) -> Tuple[Check, Optional[Config]]:
+    try:
+        config = load_config(home.config)
+    except ConfigError as exc:
+        return ("config", False, "; ".join(exc.problems)), None
+    where = str(home.config) if home.config.exists() else "defaults (no config file yet)"
+    return ("config", True, where), config
+
+
+def _keys(home: Home) -> Check:
+    from kiosk.store.passes import KeyFileError, load_public_key
+
+    try:
+        load_public_key(home.public_key)
+    except KeyFileError as exc:
+        return "community key", False, str(exc)
+    return "community key", True, str(home.public_key)
+
+
+def _camera(config: Config) -> Check:
+    from kiosk.vision.sources import CameraUnavailable, open_source
+
+    cam = config.camera
+    try:
+        source = open_source(cam.source, cam.width, cam.height, cam.fps)
+        frame = source.read()
+        source.close()
+    except CameraUnavailable as exc:
+        return "camera", False, str(exc)
+    if frame is None:
+        return "camera", False, "{} opened but gave no frame".format(cam.source)
+    return "camera", True, "{}: {}x{}".format(cam.source, frame.shape[1], frame.shape[0])
+
+
+def _vision(config: Config, home: Home) -> Check:
+    from kiosk.runtime.assemble import build_detector
+
+    try:
+        build_detector(config, home)
+    except Exception as exc:
+        return "face + mask models", False, str(exc)
+    return "face + mask models", True, "{} + mask classifier ({})".format(config.vision.face_model, config.vision.backend)
+
+
+def _backends() -> Check:
+    from kiosk.inference import available_backends
+
+    found = available_backends()
+    usable = [name for name, reason in found.items() if reason is None]
+    detail = ", ".join(name if reason is None else "{} ({})".format(name, reason) for name, reason in found.items())
+    return "inference backends", bool(usable), detail
+
+
+def _voice(config: Config) -> Check:
+    from kiosk.speech import EspeakVoice, TTSError
+
+    if config.speech.tts == "none":
+        return "voice", True, "disabled (speech.tts = none)"
+    try:
+        EspeakVoice(voice=config.speech.espeak_voice)
+    except (TTSError, ValueError) as exc:
+        return "voice", False, str(exc)
+    return "voice", True, "espeak-ng {}".format(config.speech.espeak_voice)
+
+
+def _audio() -> List[Check]:
+    try:
+        import sounddevice as sd  # type: ignore[import-not-found]
+    except (ImportError, OSError) as exc:
+        reason = "sounddevice unusable ({}): pip install 'dabai-kiosk[audio]'; apt-get install libportaudio2".format(exc)
+        return [("microphone", False, reason), ("speaker", False, reason)]
+    checks = []
+    for part, kind in (("microphone", "input"), ("speaker", "output")):
+        try:
+            device = sd.query_devices(kind=kind)
+            checks.append((part, True, str(device["name"])))
+        except Exception as exc:  # PortAudio raises plain errors for "no default device"
+            checks.append((part, False, "no default {} device: {}".format(kind, exc)))
+    return checks
+
+
+def _gate(config: Config) -> Check:
+    from kiosk.gate.drivers import GateUnavailable, open_gate_driver
+
+    try:
+        driver = open_gate_driver(config.gate)
+        driver.close()
+    except GateUnavailable as exc:
+        return "gate", False, str(exc)
+    return "gate", True, "{} driver, {} ms pulse".format(config.gate.driver, config.gate.pulse_ms)
+
+
+def _font() -> Check:
+    from kiosk.demo.annotate import cjk_font_path
+
+    path = cjk_font_path()
+    if path is None:
+        return "CJK font", False, "no Chinese font: apt-get install fonts-noto-cjk (Chinese text would show as boxes)"
+    return "CJK font", True, path
+
+
+def _disk(home: Home) -> Check:
+    probe = home.root if home.root.exists() else home.root.parent
+    while not probe.exists():
+        probe = probe.parent
+    free_mb = shutil.disk_usage(str(probe)).free // (1024 * 1024)
+    ok = free_mb >= MIN_FREE_MB
+    detail = "{} MB free at {}".format(free_mb, probe)
+    return "disk", ok, detail if ok else detail + ": free some space (the access log spools when the disk is full)"
+
+
+def diagnose(home: Home) -> List[Check]:
+    config_check, config = _config(home)
+    checks: List[Check] = [config_check, _keys(home), _disk(home), _font(), _backends()]
+    if config is not None:
+        checks += [_camera(config), _vision(config, home), _voice(config), _gate(config)] + _audio()
+    return checks
+
+
+def run_doctor(home: Home) -> int:
+    checks = diagnose(home)
+    for part, ok, detail in checks:
+        print("{:<5} {:<20} {}".format("ok" if ok else "FIX", part, detail))
+    return 0 if all(ok for _, ok, _ in checks) else 1
