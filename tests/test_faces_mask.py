@@ -284,3 +284,98 @@ def test_backend_selection():
     assert out["cls_8"].shape == (1, 8 * 12, 1)
     with pytest.raises(BackendUnavailable, match="no-such-backend"):
         load_model(YUNET, backend="no-such-backend")
+
+
+# ------------------------------------------------------------------------------- evaluation
+def test_average_precision_hand_made_boxes():
+    from kiosk.train.data import Annotation
+    from kiosk.train.evaluate import IOU_THRESHOLDS, average_precision, detection_ap, summarize_ap
+
+    # 4 GT with_mask boxes in 2 images; 4 detections ranked TP, FP, TP, (duplicate) FP; one GT missed.
+    # precision at the TPs: 1/1, 2/3 -> all-point AP = 0.25 * 1 + 0.25 * 2/3 = 0.41667
+    g1 = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
+    g2 = np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32)
+    anns = [Annotation("a.png", 100, 100, g1, np.zeros(2, np.int64)),
+            Annotation("b.png", 100, 100, g2, np.zeros(2, np.int64))]
+    dets = [
+        {"boxes": np.array([[0, 0, 10, 10], [70, 70, 80, 80]], np.float32), "labels": np.zeros(2, np.int64),
+         "scores": np.array([0.9, 0.8])},
+        {"boxes": np.array([[1, 0, 11, 10], [0, 1, 10, 11]], np.float32), "labels": np.zeros(2, np.int64),
+         "scores": np.array([0.7, 0.6])},
+    ]
+    ap = detection_ap(anns, dets, IOU_THRESHOLDS)
+    assert ap["0.50"]["with_mask"] == pytest.approx(0.25 + 0.25 * 2 / 3)
+    assert np.isnan(ap["0.50"]["without_mask"])  # no GT of that class: left out of the mean
+    # at IoU 0.95 the shifted box (IoU 0.818) no longer counts: AP = 0.25
+    assert ap["0.95"]["with_mask"] == pytest.approx(0.25)
+    s = summarize_ap(ap)
+    assert s["map50"] == pytest.approx(0.4167, abs=1e-4) and s["ap50"]["without_mask"] is None
+    assert 0.25 < s["map50_95"] < s["map50"]
+    # perfect ranking -> 1, nothing detected -> 0, no GT -> nan
+    assert average_precision(np.array([0.9, 0.1]), np.array([1, 1]), 2) == pytest.approx(1.0)
+    assert average_precision(np.zeros(0), np.zeros(0), 3) == 0.0
+    assert np.isnan(average_precision(np.zeros(0), np.zeros(0), 0))
+
+
+def test_learned_box_correction_modes():
+    from kiosk.vision.faces import DEFAULT_BOX_CORRECTION, correct_boxes
+
+    b = np.array([[10, 20, 50, 70]], np.float32)
+    kps = np.array([[[22, 40], [38, 40], [30, 50], [24, 60], [36, 60]]], np.float32)
+    s = np.array([0.9], np.float32)
+    np.testing.assert_allclose(correct_boxes(b, s, kps, (0, 0, 0, 0)), b)
+    c = correct_boxes(b, s, kps, DEFAULT_BOX_CORRECTION)
+    assert c[0, 1] > b[0, 1]  # constant: the top edge moves down (YuNet starts over the forehead)
+    learned = correct_boxes(b, s, kps)
+    assert learned.shape == (1, 4) and learned[0, 1] > b[0, 1] and np.all(np.abs(learned - b) <= 0.5 * 50)
+    assert correct_boxes(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))).shape == (0, 4)
+    with pytest.raises(ValueError):
+        correct_boxes(b, s, kps, "bogus")
+
+
+def _mini_voc(root, names):
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    for n in names:
+        shutil.copy(os.path.join(DATA, "images", n), str(root / "images" / n))
+        shutil.copy(os.path.join(DATA, "annotations", n.replace(".png", ".xml")), str(root / "annotations"))
+
+
+@needs_shared
+@needs_mask
+def test_cmd_eval_detector_on_three_images(tmp_path, capsys):
+    from kiosk.cli_eval import cmd_eval_detector
+
+    names = ["maksssksksss0.png", "maksssksksss1.png", "maksssksksss10.png"]
+    data = tmp_path / "voc"
+    _mini_voc(data, names)
+    # a corrupt image, an XML that is not XML, and an object of an unknown class: skipped and counted
+    (data / "images" / "broken.png").write_bytes(b"\x89PNG not really")
+    (data / "annotations" / "broken.xml").write_text(
+        "<annotation><filename>broken.png</filename><size><width>10</width><height>10</height></size>"
+        "<object><name>with_mask</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox>"
+        "</object><object><name>helmet</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax>"
+        "</bndbox></object></annotation>")
+    (data / "annotations" / "junk.xml").write_text("<annotation><object>")
+    out = tmp_path / "plots"
+    rc = cmd_eval_detector(str(data), True, YUNET, MASK_ONNX, None, str(out))
+    rep = json.loads(capsys.readouterr().out)
+    assert rc == 0 and rep["images"] == 3
+    assert set(rep["ap50"]) == {"with_mask", "without_mask", "mask_weared_incorrect"}
+    assert 0 < rep["map50"] <= 1 and 0 < rep["map50_95"] <= rep["map50"]
+    assert rep["skipped"]["unreadable_images"] == 1 and rep["skipped"]["unreadable_xml"] == 1
+    assert rep["skipped"]["unknown_class_objects"] == {"helmet": 1}
+    assert "map50" in rep["live"]
+    assert rep["close_range_accuracy"] is None or 0 <= rep["close_range_accuracy"] <= 1
+    for f in ("confusion_matrix.png", "pr_curve.png"):
+        assert cv2.imread(str(out / f)) is not None
+    # the split filter: only listed names that exist; empty folder and missing folder: exit 1, no traceback
+    assert cmd_eval_detector(str(data), True, YUNET, MASK_ONNX, "no-such-split", None) == 1
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    (empty / "annotations").mkdir()
+    assert cmd_eval_detector(str(empty), True, YUNET, MASK_ONNX, None, None) == 1
+    assert cmd_eval_detector(str(tmp_path / "nope"), False, YUNET, MASK_ONNX, None, None) == 1
+    assert cmd_eval_detector(str(data), False, str(tmp_path / "no-models"), MASK_ONNX, None, None) == 2
+    err = capsys.readouterr().err
+    assert "no annotated images" in err and "missing" in err

@@ -10,7 +10,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -26,6 +26,7 @@ class Annotation:
     height: int
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # x1 y1 x2 y2
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # index into CLASSES
+    unknown: List[str] = field(default_factory=list)  # class names of objects not in CLASSES (skipped)
 
 
 def _num(el: "ET.Element", tag: str) -> float:
@@ -56,10 +57,14 @@ def parse_voc(path: str) -> Annotation:
     h = int(_num(size, "height")) if size is not None else 0
     boxes = []  # type: List[Tuple[float, float, float, float]]
     labels = []  # type: List[int]
+    unknown = []  # type: List[str]
     for obj in root.iter("object"):
         cls = (obj.findtext("name") or "").strip()
         bb = obj.find("bndbox")
-        if cls not in CLASS_INDEX or bb is None:
+        if cls not in CLASS_INDEX:
+            unknown.append(cls)
+            continue
+        if bb is None:
             continue
         try:
             x1, y1, x2, y2 = (_num(bb, t) for t in ("xmin", "ymin", "xmax", "ymax"))
@@ -75,23 +80,40 @@ def parse_voc(path: str) -> Annotation:
         height=h,
         boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
         labels=np.asarray(labels, np.int64),
+        unknown=unknown,
     )
 
 
-def load_dataset(data_dir: str) -> List[Annotation]:
-    """All annotations of ``data_dir`` (``images/`` + ``annotations/``) whose image exists, sorted by name."""
+def load_dataset(data_dir: str, problems: Optional[Dict[str, List[str]]] = None) -> List[Annotation]:
+    """All annotations of ``data_dir`` (``images/`` + ``annotations/``) whose image exists, sorted by name.
+
+    With ``problems`` given, XML files that cannot be parsed are skipped and listed under
+    ``problems["unreadable_xml"]`` and annotations without an image under ``problems["no_image"]``;
+    without it an unparsable XML file raises. A missing folder raises ``FileNotFoundError``.
+    """
     ann_dir = os.path.join(data_dir, "annotations")
     img_dir = os.path.join(data_dir, "images")
+    for d in (ann_dir, img_dir):
+        if not os.path.isdir(d):
+            raise FileNotFoundError("not a VOC dataset folder: {} is missing".format(d))
     out = []
     for fn in sorted(os.listdir(ann_dir)):
         if not fn.lower().endswith(".xml"):
             continue
-        a = parse_voc(os.path.join(ann_dir, fn))
+        try:
+            a = parse_voc(os.path.join(ann_dir, fn))
+        except (ET.ParseError, ValueError, OSError) as exc:
+            if problems is None:
+                raise
+            problems.setdefault("unreadable_xml", []).append("{}: {}".format(fn, exc))
+            continue
         if not os.path.exists(os.path.join(img_dir, a.image)):
             stem = os.path.splitext(fn)[0]
             cands = [stem + e for e in (".png", ".jpg", ".jpeg")]
             found = [c for c in cands if os.path.exists(os.path.join(img_dir, c))]
             if not found:
+                if problems is not None:
+                    problems.setdefault("no_image", []).append(fn)
                 continue
             a.image = found[0]
         out.append(a)

@@ -6,6 +6,8 @@ convention, and detector speed on a 640x480 frame.
         --models ../shared/models/yunet --split-dir engines/splits
 
 The correction is estimated on the TRAIN split only and reported on val and test.
+``--fit yunet_n_dynamic:640:0.3,yunet_n_dynamic:800:0.1`` fits the learned correction instead
+(:data:`kiosk.vision.faces.DEFAULT_BOX_REGRESSION`) and prints its (4, 14) matrix.
 """
 
 from __future__ import annotations
@@ -82,6 +84,31 @@ def estimate_correction(anns: Sequence[Annotation], dets: Sequence[Tuple[np.ndar
     return [round(float(x), 4) for x in np.median(r, 0)]
 
 
+def fit_box_regression(anns: Sequence[Annotation], raws: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]],
+                       lam: float = 1e-2) -> np.ndarray:
+    """(4, 14) ridge least-squares map from :func:`kiosk.vision.faces.box_features` of raw YuNet
+    detections (boxes, scores, landmarks) to the dataset's edge offsets (fractions of the YuNet box),
+    over one-to-one pairs (mutual best, IoU >= 0.3 after the constant correction)."""
+    from kiosk.vision.faces import DEFAULT_BOX_CORRECTION, box_features
+
+    xs, ys = [], []
+    for a, (b, s, k) in zip(anns, raws):
+        if len(a.boxes) == 0 or len(b) == 0:
+            continue
+        iou = iou_matrix(a.boxes, apply_correction(b, DEFAULT_BOX_CORRECTION))
+        for gi in range(len(a.boxes)):
+            j = int(np.argmax(iou[gi]))
+            if iou[gi, j] >= 0.3 and int(np.argmax(iou[:, j])) == gi:
+                d, g = b[j], a.boxes[gi]
+                w, h = d[2] - d[0], d[3] - d[1]
+                xs.append(box_features(b[j:j + 1], s[j:j + 1], k[j:j + 1])[0])
+                ys.append([(g[0] - d[0]) / w, (g[1] - d[1]) / h, (g[2] - d[2]) / w, (g[3] - d[3]) / h])
+    x, y = np.asarray(xs), np.asarray(ys)
+    reg = lam * np.eye(x.shape[1])
+    reg[0, 0] = 0.0  # the intercept is not shrunk
+    return np.linalg.solve(x.T @ x + reg, x.T @ y).T
+
+
 def time_frame(det, frame: np.ndarray, n: int = 30) -> float:
     det.detect_arrays(frame)
     t = time.perf_counter()
@@ -104,11 +131,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     ap.add_argument("--score", type=float, default=0.6)
     ap.add_argument("--frame", default=None, help="a 640x480 (or any) image for timing; default: a dataset image resized")
+    ap.add_argument("--fit", default=None, metavar="MODEL:MIN_LONG_SIDE[:SCORE],...",
+                    help="only fit the learned box correction on TRAIN detections (score >= SCORE, default 0.1)")
     args = ap.parse_args(argv)
     anns = load_dataset(args.data)
     by = {a.image: a for a in anns}
     splits = read_splits(args.split_dir)
     img_dir = os.path.join(args.data, "images")
+    if args.fit:
+        tr = [by[n] for n in splits["train"]]
+        all_a, all_r = [], []  # type: list, list
+        for spec in args.fit.split(","):
+            name, mls, *rest = spec.split(":")
+            det = FaceDetector(os.path.join(args.models, name + ".onnx"), score_threshold=float(rest[0]) if rest else 0.1,
+                               min_long_side=int(mls),
+                               box_correction=(0, 0, 0, 0))
+            for a in tr:
+                all_a.append(a)
+                all_r.append(det.detect_arrays(cv2.imread(os.path.join(img_dir, a.image), cv2.IMREAD_COLOR)))
+        print(json.dumps({"box_regression": np.round(fit_box_regression(all_a, all_r), 4).tolist()}))
+        return 0
     if args.frame:
         frame = cv2.imread(args.frame)
     else:

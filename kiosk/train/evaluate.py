@@ -6,7 +6,11 @@
 - classifier on GT face crops: accuracy, balanced accuracy, per-class recall, confusion matrix,
   and the same on close-range faces (GT box height >= 64 px);
 - detector + classifier end to end: VOC all-point AP per class at IoU 0.5, mAP@0.5 and
-  mAP@0.5:0.95; a detection's score is face score x class probability.
+  mAP@0.5:0.95; a detection's score is face score x class probability (``--multilabel``: each
+  face once per class); ``--mode live|photo`` picks the detector settings.
+
+The shared pieces (AP, matching, confusion matrix, plots, tolerant dataset loading) are used by
+``kiosk.cli_eval`` (``dabai-kiosk eval detector``).
 
 Python 3.8 compatible (no torch).
 """
@@ -17,7 +21,7 @@ import argparse
 import json
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -45,14 +49,21 @@ def evaluate_classifier(mask_model: str, data_dir: str, names: Sequence[str], ba
     from kiosk.vision.mask import MaskClassifier
 
     clf = MaskClassifier(mask_model, backend)
-    by = {a.image: a for a in load_dataset(data_dir)}
-    ys, ps, hs = [], [], []
-    for n in names:
-        a = by[n]
+    anns, _ = load_eval_set(data_dir, names)
+    return classifier_report(clf, data_dir, anns, close_px)
+
+
+def classifier_report(clf, data_dir: str, anns: Sequence[Annotation], close_px: int = 64,  # type: ignore[no-untyped-def]
+                      flip: bool = False) -> Dict[str, object]:
+    """Classifier on the GT face crops of ``anns``: all faces and close-range faces (GT height >= close_px)."""
+    ys, ps, hs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+    for a in anns:
         if len(a.boxes) == 0:
             continue
-        img = cv2.imread(os.path.join(data_dir, "images", n), cv2.IMREAD_COLOR)
-        prob = clf.classify_boxes(img, a.boxes)
+        img = read_image(os.path.join(data_dir, "images", a.image))
+        if img is None:
+            continue
+        prob = clf.classify_boxes(img, a.boxes, flip)
         ys.append(a.labels)
         ps.append(prob.argmax(1))
         hs.append(a.boxes[:, 3] - a.boxes[:, 1])
@@ -80,70 +91,235 @@ def average_precision(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> float:
     return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
 
 
+def read_image(path: str) -> Optional[np.ndarray]:
+    """BGR image, or None when the file is missing, empty or not a decodable image."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return img if img is not None and img.size else None
+
+
+def load_eval_set(data_dir: str, names: Optional[Sequence[str]] = None) -> Tuple[List[Annotation], Dict[str, object]]:
+    """Annotations of a VOC folder (only ``names`` when given) and a report of what was skipped:
+    unreadable XML files, XML without image, names not in the folder, objects of unknown classes."""
+    problems = {}  # type: Dict[str, List[str]]
+    anns = load_dataset(data_dir, problems)
+    if names is not None:
+        by = {a.image: a for a in anns}
+        problems["not_in_folder"] = [n for n in names if n not in by]
+        anns = [by[n] for n in names if n in by]
+    unknown = {}  # type: Dict[str, int]
+    for a in anns:
+        for c in a.unknown:
+            unknown[c] = unknown.get(c, 0) + 1
+    skipped = {k: len(v) for k, v in problems.items() if v}  # type: Dict[str, object]
+    if unknown:
+        skipped["unknown_class_objects"] = unknown
+    return anns, skipped
+
+
+def run_detector(detector, data_dir: str, anns: Sequence[Annotation]):  # type: ignore[no-untyped-def]
+    """``detector.detect_arrays`` (:class:`kiosk.vision.mask.MaskDetector`) on every image:
+    (annotations of the images that could be read, [{"boxes", "scores", "probs"}], [unreadable names], seconds)."""
+    kept, raws, bad = [], [], []
+    t = 0.0
+    for a in anns:
+        img = read_image(os.path.join(data_dir, "images", a.image))
+        if img is None:
+            bad.append(a.image)
+            continue
+        t0 = time.perf_counter()
+        boxes, scores, probs, _ = detector.detect_arrays(img)
+        t += time.perf_counter() - t0
+        kept.append(a)
+        raws.append({"boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+                     "scores": np.asarray(scores, np.float32).reshape(-1),
+                     "probs": np.asarray(probs, np.float32).reshape(-1, len(CLASSES))})
+    return kept, raws, bad, t
+
+
+def to_detections(raws: Sequence[Dict[str, np.ndarray]], multilabel: bool) -> List[Dict[str, np.ndarray]]:
+    """Scored detections for AP. Single-label: each face once, with its arg-max class, score = face
+    score x class probability. Multi-label: each face once per class, score = face score x p(class)
+    (the protocol of YOLOv5/v8 validation, whose published mAPs use it)."""
+    out = []
+    for r in raws:
+        b, s, p = r["boxes"], r["scores"], r["probs"]
+        if multilabel:
+            k = len(CLASSES)
+            out.append({"boxes": np.repeat(b, k, 0), "labels": np.tile(np.arange(k), len(b)),
+                        "scores": (s[:, None] * p).reshape(-1)})
+        else:
+            lab = p.argmax(1) if len(p) else np.zeros(0, np.int64)
+            out.append({"boxes": b, "labels": lab, "scores": s * (p.max(1) if len(p) else s)})
+    return out
+
+
+def match_detections(a: Annotation, d: Dict[str, np.ndarray], c: int, thr: float) -> Tuple[np.ndarray, np.ndarray, int]:
+    """(scores, true-positive flags, number of GT) of class ``c`` in one image, VOC greedy matching."""
+    g = a.boxes[a.labels == c]
+    sel = d["labels"] == c
+    b, s = d["boxes"][sel], d["scores"][sel]
+    o = np.argsort(-s, kind="stable")
+    b, s = b[o], s[o]
+    tp = np.zeros(len(b))
+    if len(g) and len(b):
+        iou = iou_matrix(b, g)
+        used = np.zeros(len(g), bool)
+        for j in range(len(b)):
+            k = int(np.argmax(iou[j]))
+            if iou[j, k] >= thr and not used[k]:
+                used[k] = True
+                tp[j] = 1
+    return s, tp, len(g)
+
+
+def pr_curve(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(recall, precision) along detections sorted by descending score."""
+    o = np.argsort(-np.asarray(scores), kind="stable")
+    t = np.asarray(tp, np.float64)[o]
+    ctp, cfp = np.cumsum(t), np.cumsum(1 - t)
+    return ctp / max(n_gt, 1), ctp / np.maximum(ctp + cfp, 1e-9)
+
+
 def detection_ap(anns: Sequence[Annotation], dets: Sequence[Dict[str, np.ndarray]],
-                 thresholds: Sequence[float] = (0.5,)) -> Dict[str, Dict[str, float]]:
-    """dets[i]: {"boxes": (N,4), "labels": (N,), "scores": (N,)} for anns[i]. Returns thr -> class -> AP."""
+                 thresholds: Sequence[float] = (0.5,), curves: Optional[Dict[str, Tuple[np.ndarray, np.ndarray]]] = None
+                 ) -> Dict[str, Dict[str, float]]:
+    """dets[i]: {"boxes": (N,4), "labels": (N,), "scores": (N,)} for anns[i]. Returns thr -> class -> AP
+    (NaN for a class without GT). ``curves`` (optional) receives class -> (recall, precision) at IoU 0.5."""
     out = {}  # type: Dict[str, Dict[str, float]]
     for thr in thresholds:
         res = {}
         for c in range(len(CLASSES)):
             scores, tps, n_gt = [], [], 0
             for a, d in zip(anns, dets):
-                g = a.boxes[a.labels == c]
-                n_gt += len(g)
-                sel = d["labels"] == c
-                b, s = d["boxes"][sel], d["scores"][sel]
-                if len(b) == 0:
-                    continue
-                o = np.argsort(-s, kind="stable")
-                b, s = b[o], s[o]
-                tp = np.zeros(len(b))
-                if len(g):
-                    iou = iou_matrix(b, g)
-                    used = np.zeros(len(g), bool)
-                    for j in range(len(b)):
-                        k = int(np.argmax(iou[j]))
-                        if iou[j, k] >= thr and not used[k]:
-                            used[k] = True
-                            tp[j] = 1
+                s, tp, n = match_detections(a, d, c, thr)
+                n_gt += n
                 scores.append(s)
                 tps.append(tp)
             sc = np.concatenate(scores) if scores else np.zeros(0)
             tp_all = np.concatenate(tps) if tps else np.zeros(0)
             res[CLASSES[c]] = average_precision(sc, tp_all, n_gt)
+            if curves is not None and abs(thr - 0.5) < 1e-9:
+                curves[CLASSES[c]] = pr_curve(sc, tp_all, n_gt)
         out["{:.2f}".format(thr)] = res
     return out
 
 
-def evaluate_detector(detector, data_dir: str, names: Optional[Sequence[str]] = None) -> Dict[str, object]:  # type: ignore[no-untyped-def]
-    """End-to-end AP of a :class:`kiosk.vision.mask.MaskDetector` on VOC images (all, or ``names``)."""
-    anns = load_dataset(data_dir)
-    if names is not None:
-        keep = set(names)
-        anns = [a for a in anns if a.image in keep]
-    dets = []
-    t = 0.0
-    for a in anns:
-        img = cv2.imread(os.path.join(data_dir, "images", a.image), cv2.IMREAD_COLOR)
-        t0 = time.perf_counter()
-        ds = detector.detect(img)
-        t += time.perf_counter() - t0
-        dets.append({
-            "boxes": np.asarray([d.box for d in ds], np.float32).reshape(-1, 4),
-            "labels": np.asarray([CLASSES.index(d.mask.value) for d in ds], np.int64),
-            "scores": np.asarray([d.face_score * d.confidence for d in ds], np.float32),
-        })
-    thr = [0.5 + 0.05 * i for i in range(10)]
-    ap = detection_ap(anns, dets, thr)
+def detection_confusion(anns: Sequence[Annotation], raws: Sequence[Dict[str, np.ndarray]], iou_thr: float = 0.5,
+                        conf: float = 0.25) -> np.ndarray:
+    """(4,4) counts, rows true / columns predicted over (with, without, incorrect, background):
+    detections with face score x class probability >= ``conf``, arg-max class, matched one-to-one to
+    GT boxes (any class) by IoU >= ``iou_thr``; missed GT -> background column, unmatched -> background row."""
+    k = len(CLASSES)
+    m = np.zeros((k + 1, k + 1), np.int64)
+    for a, r in zip(anns, raws):
+        p = r["probs"]
+        lab = p.argmax(1) if len(p) else np.zeros(0, np.int64)
+        score = r["scores"] * (p.max(1) if len(p) else r["scores"])
+        keep = np.nonzero(score >= conf)[0]
+        keep = keep[np.argsort(-score[keep], kind="stable")]
+        b = r["boxes"][keep]
+        used = np.zeros(len(a.boxes), bool)
+        iou = iou_matrix(b, a.boxes)
+        for j in range(len(b)):
+            cand = np.where(used, -1.0, iou[j]) if len(a.boxes) else np.zeros(0)
+            if len(cand) and cand.max() >= iou_thr:
+                g = int(cand.argmax())
+                used[g] = True
+                m[a.labels[g], lab[keep[j]]] += 1
+            else:
+                m[k, lab[keep[j]]] += 1
+        for g in np.nonzero(~used)[0]:
+            m[a.labels[g], k] += 1
+    return m
+
+
+def summarize_ap(ap: Dict[str, Dict[str, float]]) -> Dict[str, object]:
+    """map50, map50_95 and per-class AP@0.5 from :func:`detection_ap` over IoU 0.50:0.05:0.95
+    (classes without GT are left out of the means)."""
+    def mean(v: Dict[str, float]) -> float:
+        x = [y for y in v.values() if not np.isnan(y)]
+        return float(np.mean(x)) if x else float("nan")
+
+    maps = [mean(v) for v in ap.values()]
     ap50 = ap["0.50"]
-    maps = [float(np.nanmean(list(v.values()))) for v in ap.values()]
     return {
-        "images": len(anns),
-        "AP@0.5": {k: round(v, 4) for k, v in ap50.items()},
-        "mAP@0.5": round(maps[0], 4),
-        "mAP@0.5:0.95": round(float(np.mean(maps)), 4),
-        "ms_per_image": round(1000 * t / max(len(anns), 1), 2),
+        "map50": _r(maps[0]),
+        "map50_95": _r(float(np.mean(maps))),
+        "ap50": {c: _r(v) for c, v in ap50.items()},
     }
+
+
+def _r(x: float) -> Optional[float]:
+    return None if x is None or np.isnan(x) else round(float(x), 4)
+
+
+IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+
+
+def evaluate_detector(detector, data_dir: str, names: Optional[Sequence[str]] = None,  # type: ignore[no-untyped-def]
+                      multilabel: bool = False) -> Dict[str, object]:
+    """End-to-end AP of a :class:`kiosk.vision.mask.MaskDetector` on VOC images (all, or ``names``)."""
+    anns, skipped = load_eval_set(data_dir, names)
+    anns, raws, bad, t = run_detector(detector, data_dir, anns)
+    rep = summarize_ap(detection_ap(anns, to_detections(raws, multilabel), IOU_THRESHOLDS))
+    rep.update({"images": len(anns), "multilabel": multilabel, "ms_per_image": round(1000 * t / max(len(anns), 1), 2)})
+    if bad or skipped:
+        rep["skipped"] = dict(skipped, unreadable_images=len(bad))
+    return rep
+
+
+def plot_confusion(m: np.ndarray, path: str, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(CLASSES) + ["background"]
+    fig, ax = plt.subplots(figsize=(6.4, 5.4))
+    ax.imshow(m, cmap="Blues")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, str(int(m[i, j])), ha="center", va="center",
+                    color="white" if m[i, j] > m.max() / 2 else "black")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "detection confusion (IoU 0.5)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_pr(curves: Dict[str, Tuple[np.ndarray, np.ndarray]], aps: Dict[str, Optional[float]], path: str,
+            title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for c, (rec, prec) in curves.items():
+        ap = aps.get(c)
+        ax.plot(rec, prec, label="{} AP@0.5 {}".format(c, "n/a" if ap is None else "{:.3f}".format(ap)))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(title or "precision-recall, IoU 0.5")
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def letterbox(img: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:
@@ -176,6 +352,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--mask-model", default="engines/mask_classifier.onnx")
     ap.add_argument("--face-model", default=None, help="YuNet ONNX; enables the end-to-end AP")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--mode", default="live", choices=("live", "photo"), help="detector settings (kiosk.vision.mask.MODES)")
+    ap.add_argument("--multilabel", action="store_true", help="score every face once per class (YOLO validation protocol)")
     ap.add_argument("--bench", nargs="*", default=None, metavar="IMAGE",
                     help="only time detect+classify on these images letterboxed into 640x480 frames")
     a = ap.parse_args(argv)
@@ -193,7 +371,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if a.face_model:
         from kiosk.vision.mask import MaskDetector
 
-        rep["end_to_end"] = evaluate_detector(MaskDetector(a.face_model, a.mask_model, a.backend), a.data, names)
+        det = MaskDetector.for_mode(a.face_model, a.mask_model, a.mode, a.backend)
+        rep["end_to_end"] = dict(evaluate_detector(det, a.data, names, a.multilabel), mode=a.mode)
     print(json.dumps(rep, indent=2))
     return 0
 

@@ -2,16 +2,17 @@
 
 The network's raw outputs (``cls_*``, ``obj_*``, ``bbox_*``, ``kps_*`` for strides 8/16/32) are
 decoded the way OpenCV's ``FaceDetectorYN`` decodes them, fully vectorized in numpy, then
-non-maximum suppression. Boxes are finally shifted by a constant correction relative to box
-size, because YuNet's box convention (from the top of the forehead) differs from the
-dataset's (eyebrows to chin); the correction was measured on the training split (see
-``engines/MODEL_CARD.md`` and ``kiosk.train.detector_offset``).
+non-maximum suppression. Boxes are finally corrected, because YuNet's box convention (from the
+top of the forehead) differs from the dataset's (eyebrows to chin): by default with a learned
+linear regression from the YuNet box, its 5 landmarks and score to the dataset's box edges
+(:data:`DEFAULT_BOX_REGRESSION`), or with a constant offset relative to box size. Both were
+fitted on the training split only (see ``engines/MODEL_CARD.md`` and ``kiosk.train.detector_offset``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -29,6 +30,50 @@ DEFAULT_SCORE_THRESHOLD = 0.5
 # Offsets of the dataset's box edges relative to the YuNet box, as fractions of its width/height
 # (x1, y1, x2, y2): median over YuNet boxes matched to GT boxes of the TRAIN split (IoU >= 0.3).
 DEFAULT_BOX_CORRECTION = (-0.0051, 0.1809, 0.0413, 0.0811)
+# Learned box correction (``box_correction="learned"``, the default): the offsets of the dataset's
+# (x1, y1, x2, y2) from the YuNet box, as fractions of its width/height, are ``features @ W.T`` with
+# features = [1, landmark x (5) and y (5) relative to the box (0..1), score, ln(clip(h, 8, 256)) / 5,
+# w / h]. Ridge least squares (lambda 0.01) over 4181 one-to-one YuNet/GT pairs (IoU >= 0.3) of the
+# TRAIN split, YuNet at 640 px (score >= 0.3) and 800 px (score >= 0.1) long side, fitted by
+# ``kiosk.train.detector_offset --fit yunet_n_dynamic:640:0.3,yunet_n_dynamic:800:0.1``.
+DEFAULT_BOX_REGRESSION = (
+    (0.0151, -0.4627, -0.3502, 0.3994, 0.3956, -0.0324, 0.1127, -0.0757, -0.0241, -0.7293, 0.7087, 0.0462, 0.0756, -0.0355),
+    (0.0119, -0.0147, 0.2024, -0.0953, 0.1563, -0.1906, 0.5864, -0.2106, 0.1876, -0.3287, 0.1689, 0.0036, 0.0787, -0.0546),
+    (0.1694, 0.0176, -0.1985, 0.168, -0.2139, 0.2393, 0.3832, -0.923, 0.4432, -0.4844, 0.5152, -0.0763, -0.1901, -0.0407),
+    (-0.1338, 0.1015, -0.0341, 0.013, 0.1397, -0.219, 0.115, -0.6127, 0.1582, -0.4252, 0.8284, -0.0689, 0.0851, 0.1351),
+)
+MAX_OFFSET = 0.5  # learned offsets are clipped to +-0.5 box sizes (guards extrapolation)
+
+
+def box_features(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(N, 14) features of raw YuNet detections for the learned box correction."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    k = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+    w = np.maximum(b[:, 2] - b[:, 0], 1.0)
+    h = np.maximum(b[:, 3] - b[:, 1], 1.0)
+    kx = (k[:, :, 0] - b[:, None, 0]) / w[:, None]
+    ky = (k[:, :, 1] - b[:, None, 1]) / h[:, None]
+    extra = np.stack([np.asarray(scores, np.float64).reshape(-1), np.log(np.clip(h, 8, 256)) / 5, w / h], 1)
+    return np.concatenate([np.ones((len(b), 1)), kx, ky, extra], 1)
+
+
+def correct_boxes(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray,
+                  correction: Union[str, Sequence[float], np.ndarray] = "learned") -> np.ndarray:
+    """Raw YuNet boxes (N,4) -> the dataset's box convention. ``correction``: ``"learned"`` (the
+    regression :data:`DEFAULT_BOX_REGRESSION`), a (4, 14) matrix, or 4 constant fractions."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if isinstance(correction, str):
+        if correction != "learned":
+            raise ValueError("box_correction must be 'learned', 4 fractions or a (4, 14) matrix")
+        correction = DEFAULT_BOX_REGRESSION
+    c = np.asarray(correction, np.float64)
+    if c.size == 4:
+        off = np.tile(c.reshape(1, 4), (len(b), 1))
+    else:
+        off = np.clip(box_features(b, scores, landmarks) @ c.reshape(4, -1).T, -MAX_OFFSET, MAX_OFFSET)
+    bw = b[:, 2] - b[:, 0]
+    bh = b[:, 3] - b[:, 1]
+    return (b + off * np.stack([bw, bh, bw, bh], 1)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -66,6 +111,9 @@ class FaceDetector:
     images hold small faces), and ``max_side`` caps the network input's longer side.
     A 640x480 camera frame runs at its own size by default. Fixed-size models (e.g. 640x640)
     letterbox the frame into their input instead.
+    ``box_correction``: ``"learned"`` (default), 4 constant fractions of the box size added to
+    (x1, y1, x2, y2) (e.g. :data:`DEFAULT_BOX_CORRECTION`; ``(0, 0, 0, 0)`` = raw YuNet boxes),
+    or a (4, 14) regression matrix (see :func:`correct_boxes`).
     """
 
     def __init__(
@@ -78,7 +126,7 @@ class FaceDetector:
         scale: float = 1.0,
         min_long_side: int = 640,
         max_side: int = 1280,
-        box_correction: Sequence[float] = DEFAULT_BOX_CORRECTION,
+        box_correction: Union[str, Sequence[float]] = "learned",
         runner: Optional[Runner] = None,
     ) -> None:
         self.runner = runner if runner is not None else load_model(model_path, backend)
@@ -93,7 +141,14 @@ class FaceDetector:
         self.scale = float(scale)
         self.min_long_side = int(min_long_side)
         self.max_side = int(max_side)
-        self.box_correction = np.asarray(box_correction, np.float32).reshape(4)
+        if isinstance(box_correction, str):
+            correct_boxes(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)), box_correction)  # validates
+            self.box_correction = box_correction  # type: Union[str, np.ndarray]
+        else:
+            c = np.asarray(box_correction, np.float64)
+            if c.size not in (4, 4 * len(DEFAULT_BOX_REGRESSION[0])):
+                raise ValueError("box_correction must be 'learned', 4 fractions or a (4, 14) matrix")
+            self.box_correction = c
         self._grid_cache = {}  # type: dict
 
     # -- preprocessing ---------------------------------------------------------------------
@@ -170,10 +225,7 @@ class FaceDetector:
         kps = np.concatenate(all_kps).astype(np.float32) * inv
         keep = nms(boxes, scores, self.nms_threshold, self.top_k)
         boxes, scores, kps = boxes[keep], scores[keep], kps[keep]
-        bw = (boxes[:, 2] - boxes[:, 0])[:, None]
-        bh = (boxes[:, 3] - boxes[:, 1])[:, None]
-        c = self.box_correction
-        boxes = boxes + np.concatenate([bw, bh, bw, bh], 1) * c[None, :]
+        boxes = correct_boxes(boxes, scores, kps, self.box_correction)
         boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
         boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
         ok = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)

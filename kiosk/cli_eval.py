@@ -1,0 +1,115 @@
+"""``dabai-kiosk eval detector``: the face + mask detector on any Pascal VOC folder.
+
+``DIR/images`` + ``DIR/annotations`` (classes with_mask / without_mask / mask_weared_incorrect);
+with a split name, only the images listed in ``engines/splits/<split>.txt``. Prints mAP@0.5,
+mAP@0.5:0.95 (VOC all-point AP, IoU 0.50:0.05:0.95), AP@0.5 per class, close-range accuracy, and
+the same with the kiosk's live settings; writes a confusion-matrix and a PR-curve image.
+Unreadable images / XML files and objects of unknown classes are skipped and counted.
+The computations live in :mod:`kiosk.train.evaluate` (numpy + OpenCV, no torch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Dict, List, Optional
+
+from kiosk.cli_vision import engines_dir
+
+EVAL_MODE = "photo"  # the headline figures (kiosk.vision.mask.MODES); "live" is reported alongside
+
+
+def _err(msg: str) -> None:
+    print("error: " + msg, file=sys.stderr)
+
+
+def _face_model(models_dir_or_face_model: str) -> str:
+    if os.path.isfile(models_dir_or_face_model):
+        return models_dir_or_face_model
+    from kiosk.models.catalog import DEFAULT_FACE_MODEL, model_path
+
+    return str(model_path(DEFAULT_FACE_MODEL, models_dir_or_face_model))
+
+
+def _split_names(split: str) -> List[str]:
+    path = os.path.join(engines_dir(), "splits", split + ".txt")
+    if not os.path.isfile(path):
+        raise FileNotFoundError("no split file {}".format(path))
+    with open(path) as f:
+        return [ln.strip() for ln in f if ln.strip()]
+
+
+def cmd_eval_detector(data_dir: str, json_out: bool, models_dir_or_face_model: str, mask_model: str,
+                      split: Optional[str], out_dir: Optional[str], backend: str = "auto",
+                      multilabel: bool = False) -> int:
+    """Exit 0 on success, 1 when nothing could be evaluated (empty/invalid folder, no readable
+    image), 2 when the models cannot be loaded."""
+    from kiosk.inference import BackendUnavailable, ModelError
+    from kiosk.models.catalog import ModelNotInstalled
+    from kiosk.train import evaluate as ev
+    from kiosk.vision.mask import MaskDetector
+
+    try:
+        names = _split_names(split) if split else None
+        anns, skipped = ev.load_eval_set(data_dir, names)
+    except (OSError, ValueError) as exc:
+        _err("{}: {}".format(data_dir, exc))
+        return 1
+    if not anns:
+        _err("{}: no annotated images to evaluate{}".format(data_dir, " in split " + split if split else ""))
+        return 1
+    try:
+        face = _face_model(models_dir_or_face_model)
+        dets = {m: MaskDetector.for_mode(face, mask_model, m, backend) for m in (EVAL_MODE, "live")}
+    except (ModelNotInstalled, ModelError, BackendUnavailable, OSError) as exc:
+        _err(str(exc))
+        return 2
+    rep: Dict[str, object] = {}
+    for mode, det in dets.items():
+        kept, raws, bad, secs = ev.run_detector(det, data_dir, anns)
+        curves: dict = {}
+        ap = ev.detection_ap(kept, ev.to_detections(raws, multilabel), ev.IOU_THRESHOLDS, curves)
+        res = ev.summarize_ap(ap)
+        res["ms_per_image"] = round(1000 * secs / max(len(kept), 1), 2)
+        if mode == EVAL_MODE:
+            rep.update(res)
+            rep["images"] = len(kept)
+            rep["mode"] = mode
+            rep["multilabel"] = multilabel
+            if not kept:
+                _err("{}: none of the {} images could be read".format(data_dir, len(anns)))
+                return 1
+            clf = ev.classifier_report(det.classifier, data_dir, kept, flip=False)
+            close = clf["close_range_h>=64"]
+            rep["close_range_accuracy"] = close["accuracy"]  # type: ignore[index]
+            rep["close_range_faces"] = close["n"]  # type: ignore[index]
+            rep["gt_crop_accuracy"] = clf["all"]["accuracy"]  # type: ignore[index]
+            conf = ev.detection_confusion(kept, raws)
+            rep["confusion(rows=true,cols=pred;with,without,incorrect,background)"] = conf.tolist()
+            if bad or skipped:
+                rep["skipped"] = dict(skipped, unreadable_images=len(bad))
+            if out_dir:
+                os.makedirs(out_dir, exist_ok=True)
+                cm_path = os.path.join(out_dir, "confusion_matrix.png")
+                pr_path = os.path.join(out_dir, "pr_curve.png")
+                title = "{} ({} images, {} mode)".format(os.path.basename(os.path.normpath(data_dir)), len(kept), mode)
+                ev.plot_confusion(conf, cm_path, "detection confusion, IoU 0.5, score >= 0.25 - " + title)
+                ev.plot_pr(curves, res["ap50"], pr_path, "PR, IoU 0.5 - " + title)  # type: ignore[arg-type]
+                rep["files"] = {"confusion_matrix": cm_path, "pr_curve": pr_path}
+        else:
+            rep["live"] = res
+    if json_out:
+        print(json.dumps(rep, ensure_ascii=False))
+    else:
+        ap50: dict = rep["ap50"]  # type: ignore[assignment]
+        print("{} images ({} mode): mAP@0.5 {}  mAP@0.5:0.95 {}".format(rep["images"], EVAL_MODE, rep["map50"], rep["map50_95"]))
+        for c, v in ap50.items():
+            print("  AP@0.5 {:<22} {}".format(c, v))
+        live: dict = rep["live"]  # type: ignore[assignment]
+        print("live kiosk settings: mAP@0.5 {}  mAP@0.5:0.95 {}".format(live["map50"], live["map50_95"]))
+        print("close-range (GT height >= 64 px) accuracy: {} over {} faces".format(rep["close_range_accuracy"],
+                                                                                   rep["close_range_faces"]))
+        if "skipped" in rep:
+            print("skipped: {}".format(rep["skipped"]))
+    return 0
