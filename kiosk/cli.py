@@ -236,6 +236,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     return cli_vision.cmd_models_verify(models)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from kiosk.cli_eval import cmd_eval_detector
+    from kiosk.runtime.assemble import DEFAULT_MASK_MODEL
+
+    home = _home(args)
+    config = load_config(home.config)
+    mask = args.mask_model or config.vision.mask_model or str(DEFAULT_MASK_MODEL)
+    return cmd_eval_detector(args.data, args.json, args.face_model or str(home.models), mask, args.split, args.out,
+                             backend=args.backend or config.vision.backend, multilabel=args.multilabel)
+
+
 def cmd_engine(args: argparse.Namespace) -> int:
     from kiosk.cli_engine import cmd_engine_build
 
@@ -435,6 +446,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--from", dest="source", help="a local folder holding the files (offline install)")
     ms.add_parser("list", help="installed and known models", parents=[common])
     ms.add_parser("verify", help="check installed files against their sha256", parents=[common])
+
+    p = add("eval", cmd_eval, "accuracy of the models on a labelled folder")
+    es = p.add_subparsers(dest="what", metavar="WHAT")
+    es.required = True
+    a = es.add_parser("detector", help="AP@0.5 per class, mAP@0.5, mAP@0.5:0.95 on a VOC folder", parents=[common])
+    a.add_argument("--data", required=True, help="folder with images/ and annotations/ (VOC XML)")
+    a.add_argument("--split", help="only the images of engines/splits/SPLIT.txt (train, val, test)")
+    a.add_argument("--out", help="write confusion_matrix.png and pr_curve.png here")
+    a.add_argument("--face-model", help="face model file or models folder (default: the data home's models)")
+    a.add_argument("--mask-model", help="mask classifier ONNX (default: engines/mask_classifier.onnx)")
+    a.add_argument("--backend", help="inference backend (default: vision.backend)")
+    a.add_argument("--multilabel", action="store_true", help="score each face once per class (as YOLO papers do)")
+    a.add_argument("--json", action="store_true")
 
     p = add("engine", cmd_engine, "TensorRT engines for this device")
     es = p.add_subparsers(dest="action", metavar="ACTION")
