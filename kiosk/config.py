@@ -72,7 +72,14 @@ class VisionConfig:
     backend: str = _opt("auto", "inference backend", choices=("auto", "onnxruntime", "tensorrt"))
     face_model: str = _opt("yunet_n_dynamic", "face detector installed by `dabai-kiosk models fetch`")
     mask_model: str = _opt("", "mask classifier ONNX file; empty = the one shipped in engines/")
-    face_score: float = _opt(0.6, "face detector score threshold", min=0.05, max=0.99)
+    face_score: float = _opt(0.5, "face detector score threshold", min=0.05, max=0.99)
+    detect_scale: float = _opt(
+        0.5,
+        "camera frames are scaled by this before face detection; kiosk faces are large, and 0.5 is 2.5x faster "
+        "than 1.0 with the same recall for faces of 96 px and more (README)",
+        min=0.25,
+        max=2.0,
+    )
     qr_enabled: bool = _opt(True, "look for pass QR codes in camera frames")
 
 

@@ -62,8 +62,10 @@ def build_detector(config: Config, home: Home) -> Any:
 
     face = model_path(config.vision.face_model, home.models)
     mask = Path(config.vision.mask_model) if config.vision.mask_model else DEFAULT_MASK_MODEL
-    return MaskDetector(
-        str(face), str(mask), backend=config.vision.backend, face_score_threshold=config.vision.face_score
+    scale = config.vision.detect_scale
+    return MaskDetector.for_mode(
+        str(face), str(mask), "live", config.vision.backend,
+        face_score_threshold=config.vision.face_score, scale=scale, min_long_side=int(round(640 * scale)),
     )
 
 
