@@ -280,6 +280,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result["backend"] = config.vision.backend
         _print_json(result) if args.json else print(json.dumps(result, indent=2))
         return 0
+    if args.what == "close-range":
+        from dataclasses import replace as dc_replace
+
+        from kiosk.bench.close_range import run_close_range_bench
+        from kiosk.runtime.assemble import build_detector
+
+        home = _home(args)
+        config = load_config(home.config)
+
+        def detector_at(scale: float) -> Any:
+            return build_detector(dc_replace(config, vision=dc_replace(config.vision, detect_scale=scale)), home)
+
+        splits = [str(REPO / "engines" / "splits" / "{}.txt".format(name)) for name in args.splits.split(",")]
+        scales = [float(v) for v in args.scales.split(",")]
+        result = run_close_range_bench(detector_at, args.data or str(SHARED_DATA), splits, scales, args.min_height)
+        _print_json(result) if args.json else print(json.dumps(result, indent=2))
+        return 0
     if args.what == "stability":
         from kiosk.bench.stability import run_stability_bench
         from kiosk.runtime.assemble import build_detector
@@ -483,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--repeats", type=int, default=3)
     a.add_argument("--backend", help="inference backend (default: vision.backend)")
     a.add_argument("--peer", help="UltraFace RFB-640-masked_face-v2.onnx (default: ../shared/peers/ultraface)")
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("close-range", help="recall and speed on close faces at several detection scales", parents=[common])
+    a.add_argument("--data", help="VOC folder (default: ../shared/data/facemask)")
+    a.add_argument("--splits", default="val,test", help="which split lists of engines/splits to use")
+    a.add_argument("--scales", default="0.5,0.75,1.0")
+    a.add_argument("--min-height", type=int, default=64, help="face box height in the 640x480 frame")
     a.add_argument("--json", action="store_true")
     a = bs.add_parser("stability", help="how often the mask state flips per frame vs. voted", parents=[common])
     a.add_argument("--frames", type=int, default=30, help="frames per scene")

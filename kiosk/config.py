@@ -75,8 +75,8 @@ class VisionConfig:
     face_score: float = _opt(0.5, "face detector score threshold", min=0.05, max=0.99)
     detect_scale: float = _opt(
         0.5,
-        "camera frames are scaled by this before face detection; kiosk faces are large, and 0.5 is 2.5x faster "
-        "than 1.0 with the same recall for faces of 96 px and more (README)",
+        "camera frames are scaled by this before face detection; kiosk faces are large: 0.5 is about 2.4x faster "
+        "than 1.0 with the same recall for faces of 96 px and more (`dabai-kiosk bench close-range`)",
         min=0.25,
         max=2.0,
     )
