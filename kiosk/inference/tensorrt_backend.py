@@ -26,6 +26,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from kiosk.inference.base import BackendUnavailable, ModelError, Runner, check_model_file
+from kiosk.models.catalog import sha256_file
 
 NAME = "tensorrt"
 UNAVAILABLE_REASON = None  # type: Optional[str]
@@ -190,14 +191,6 @@ def available() -> bool:
     return UNAVAILABLE_REASON is None
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build_engine(trt: Any, logger: Any, onnx_path: str, fp16: bool, profile: Dict[str, Any], workspace_mib: int) -> bytes:
     builder = trt.Builder(logger)
     explicit = hasattr(builder, "max_batch_size")  # implicit batch exists (8.x): ask for explicit batch
@@ -264,7 +257,7 @@ def ensure_engine(onnx_path: str, cache_dir: Optional[str] = None, fp16: bool = 
     cuda = cuda or _Cuda()
     cache_dir = cache_dir or default_cache_dir()
     profile = dict(DEFAULT_PROFILE, max_batch=int(max_batch), shapes=shapes or {})
-    key = engine_key(_sha256(onnx_path), cuda.name, trt.__version__, "fp16" if fp16 else "fp32", profile)
+    key = engine_key(sha256_file(onnx_path), cuda.name, trt.__version__, "fp16" if fp16 else "fp32", profile)
     path = engine_path(cache_dir, onnx_path, key)
     runtime = trt.Runtime(_logger(trt))
     status = "built"

@@ -14,6 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from kiosk.vision.tracker import iou_matrix  # noqa: F401 (re-exported for the training code)
+
 CLASSES = ("with_mask", "without_mask", "mask_weared_incorrect")
 CLASS_INDEX = {c: i for i, c in enumerate(CLASSES)}
 SPLITS = ("train", "val", "test")
@@ -178,19 +180,3 @@ def dataset_sha256(data_dir: str) -> str:
                 h.update(chunk)
         h.update(b"\0")
     return h.hexdigest()
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of ``a`` (N,4) and ``b`` (M,4), x1 y1 x2 y2."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    aa = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    ab = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(aa[:, None] + ab[None, :] - inter, 1e-9)
