@@ -24,11 +24,17 @@ setup(
     ],
     extras_require={
         # Real devices; each is optional so a machine without it still runs the kiosk.
+        # sounddevice: the microphone (kiosk.audio) and the loudspeaker. Silero VAD (MIT) is NOT listed:
+        # its wheel declares torch, which the kiosk never imports; install its ONNX files with
+        # `pip install --no-deps "silero-vad>=5"` (tools/bootstrap.sh) or copy silero_vad.onnx to engines/.
         "audio": ["sounddevice>=0.4"],
+        # Speech recognition backends for pretrained models a user installs (kiosk.speech.recognize).
+        "sherpa": ["sherpa-onnx>=1.10"],  # Apache-2.0; keyword spotter + offline recognizers, ONNX Runtime inside
+        "nemo": ["nemo_toolkit[asr]>=1.20"],  # Apache-2.0; heavy (torch), for .nemo checkpoints only
         "serial": ["pyserial>=3.5"],
         # Training runs on a workstation, never on the kiosk (needs torch; install torch==2.13.0 CPU here).
         "train": ["torch>=2.0", "onnx>=1.14", "matplotlib>=3.5", "tqdm>=4.60"],
-        "dev": ["pytest>=7", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19"],
+        "dev": ["pytest>=7", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19", "scipy>=1.7"],  # scipy: resampler reference
     },
     entry_points={"console_scripts": ["dabai-kiosk=kiosk.cli:main"]},
 )

@@ -261,6 +261,15 @@ def cmd_say(args: argparse.Namespace) -> int:
     return say(args.text, args.out, voice=config.speech.espeak_voice, speed=config.speech.rate_wpm)
 
 
+def cmd_listen(args: argparse.Namespace) -> int:
+    from kiosk.cli_listen import cmd_listen as listen
+
+    home = _home(args)
+    config = load_config(home.config)
+    return listen(args.wavs, args.json, config.listen, home.models, backend=args.recognizer, model=args.model,
+                  vad_kind=args.vad)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "qr":
         from kiosk.cli_qr import cmd_bench_qr
@@ -483,6 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
     a = es.add_parser("build", help="build (or check) the TensorRT engines from the ONNX models", parents=[common])
     a.add_argument("models", nargs="*", help="ONNX files (default: the face model and the mask classifier)")
     a.add_argument("--fp32", action="store_true", help="full precision instead of FP16")
+
+    p = add("listen", cmd_listen, "what the speech path hears in WAV files: segments, transcript, intent")
+    p.add_argument("wavs", nargs="+", metavar="WAV", help="recordings (any rate, channels, 8-32-bit or float)")
+    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.add_argument("--recognizer", choices=("auto", "sherpa-kws", "sherpa-asr", "nemo", "dabai-kws", "none"),
+                   help="recognizer backend (default: listen.recognizer)")
+    p.add_argument("--model", help="recognizer model folder or .nemo file (default: listen.model)")
+    p.add_argument("--vad", choices=("silero", "energy"), help="voice activity detector (default: listen.vad)")
 
     p = add("say", cmd_say, "synthesize Mandarin with the configured voice")
     p.add_argument("text")

@@ -103,6 +103,35 @@ class SpeechConfig:
 
 
 @dataclass(frozen=True)
+class ListenConfig:
+    enabled: bool = _opt(True, "listen for the spoken request through the microphone (needs a recognizer model)")
+    source: str = _opt("auto", "microphone: auto, a sounddevice name or index, or wav:FILE (a recording, same code path)")
+    recognizer: str = _opt(
+        "auto",
+        "speech recognizer; auto = listen.model or the first model under $DABAI_HOME/models/asr (keyword spotters first)",
+        choices=("auto", "sherpa-kws", "sherpa-asr", "nemo", "dabai-kws", "none"),
+    )
+    model: str = _opt("", "recognizer model folder (sherpa-onnx) or .nemo file; empty = look in $DABAI_HOME/models/asr")
+    threads: int = _opt(1, "CPU threads for the recognizer", min=1, max=8)
+    vad: str = _opt("silero", "voice activity detector (energy is a poor fallback)", choices=("silero", "energy"))
+    vad_model: str = _opt("", "Silero VAD ONNX file; empty = engines/silero_vad.onnx or the silero-vad package's")
+    vad_threshold: float = _opt(0.5, "speech probability that starts an utterance", min=0.1, max=0.95)
+    preroll_ms: int = _opt(300, "audio kept from before speech starts", min=0, max=2000)
+    hangover_ms: int = _opt(500, "silence that ends an utterance", min=100, max=3000)
+    min_speech_ms: int = _opt(250, "shorter sounds are ignored", min=32, max=3000)
+    max_utterance_s: float = _opt(8.0, "an utterance is cut after this long", min=1.0, max=30.0)
+    echo_tail_ms: int = _opt(200, "input is dropped while the kiosk speaks and this long after (half-duplex)", min=0, max=3000)
+    enter_phrases: str = _opt(
+        "你好大白请让我进入小区,让我进入小区,请让我进去,让我进去,让我进,我要进去,我要进小区,进入小区,进去小区,我要进,开门,请开门,开一下门,我要回家,回家",
+        "phrases that ask to enter, comma-separated (matched as pinyin, homophones forgiven)",
+    )
+    help_phrases: str = _opt(
+        "帮助,帮忙,帮帮我,求助,物业,怎么用,怎么进,人工服务,找保安", "phrases that ask for help, comma-separated"
+    )
+    match_threshold: float = _opt(0.75, "how closely a sentence must match a phrase (1 = exactly)", min=0.3, max=1.0)
+
+
+@dataclass(frozen=True)
 class CommunityConfig:
     name: str = _opt("大白小区", "the community's name, printed on passes")
     pass_days: int = _opt(365, "validity of a newly issued pass in days", min=1, max=3650)
@@ -115,6 +144,7 @@ class Config:
     vision: VisionConfig = field(default_factory=VisionConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
+    listen: ListenConfig = field(default_factory=ListenConfig)
     community: CommunityConfig = field(default_factory=CommunityConfig)
 
 
@@ -124,6 +154,7 @@ SECTIONS: Dict[str, type] = {
     "vision": VisionConfig,
     "gate": GateConfig,
     "speech": SpeechConfig,
+    "listen": ListenConfig,
     "community": CommunityConfig,
 }
 

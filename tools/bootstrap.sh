@@ -37,9 +37,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.dabai-installed"
-want="$(cat setup.py; echo "$EXTRAS")"
+want="$(cat setup.py tools/bootstrap.sh; echo "$EXTRAS")"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q -e ".[${EXTRAS}]"
+  # Silero VAD's ONNX files (MIT). Its wheel declares torch, which the kiosk never imports: skip deps.
+  "$VENV/bin/python" -m pip install -q --no-deps "silero-vad>=5"
   printf '%s' "$want" > "$stamp"
 fi

@@ -10,14 +10,50 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Optional
 
-from kiosk.config import Home, load_config
+from kiosk.config import Config, Home, load_config
 from kiosk.runtime.assemble import assemble
 from kiosk.runtime.kiosk import Kiosk
 from kiosk.vision.capture import Capture
 from kiosk.vision.sources import open_source
 from kiosk.vision.worker import VisionWorker
+
+
+def start_listening(config: Config, home: Home, post: Callable[..., None], speaker: Any,
+                    say: Callable[[str], None]) -> Optional[Any]:
+    """The microphone loop, if the config wants it and a recognizer, the VAD and an input exist.
+    Otherwise says once why there is no voice input and returns None: the kiosk runs on without it."""
+    listen = config.listen
+    if not listen.enabled:
+        say("voice input off (listen.enabled = false)")
+        return None
+    from kiosk.audio.sources import AudioFileError, AudioInputUnavailable, open_audio_source
+    from kiosk.audio.vad import VadModelMissing, create_vad, describe_vad
+    from kiosk.speech.intent import parse_phrases
+    from kiosk.speech.listen import HalfDuplex, MicLoop, SpeechPipeline, matcher_from_config, segmenter_settings
+    from kiosk.speech.recognize import RecognizerUnavailable, create_recognizer
+
+    keywords = parse_phrases(listen.enter_phrases) + parse_phrases(listen.help_phrases)
+    try:
+        recognizer = create_recognizer(listen.recognizer, listen.model, home.models, keywords, threads=listen.threads,
+                                       work_dir=str(home.cache))
+    except RecognizerUnavailable as exc:
+        say("no voice input: {} (the kiosk runs without it)".format(exc))
+        return None
+    try:
+        vad = create_vad(listen.vad, listen.vad_model)  # Silero, or the energy fallback (logged as such)
+        source = open_audio_source(listen.source)
+    except (VadModelMissing, AudioInputUnavailable, AudioFileError, ValueError) as exc:
+        recognizer.close()
+        say("no voice input: {} (the kiosk runs without it)".format(exc))
+        return None
+    half = HalfDuplex(lambda: bool(getattr(speaker, "is_speaking", False)), listen.echo_tail_ms / 1000.0)
+    pipeline = SpeechPipeline(vad, recognizer, matcher_from_config(listen), segmenter_settings(listen), half)
+    loop = MicLoop(source, pipeline, post, on_status=say)
+    say("listening on {} ({}; {})".format(source.name, recognizer.name, describe_vad(vad)))
+    loop.start()
+    return loop
 
 
 def run_headless(home: Home, duration: float = 0.0) -> int:
@@ -44,12 +80,18 @@ def run_headless(home: Home, duration: float = 0.0) -> int:
         lambda: open_source(cam.source, cam.width, cam.height, cam.fps, cam.loop), on_status=on_status
     )
     worker = VisionWorker(capture, parts.detector, parts.qr_reader, parts.check_pass, kiosk.post)
+    home.cache.mkdir(parents=True, exist_ok=True)
+
+    def voice_status(text: str) -> None:
+        print("{}  voice    {}".format(time.strftime("%H:%M:%S"), text), file=sys.stderr, flush=True)
+
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     kiosk.start()
     capture.start()
     worker.start()
+    mic = start_listening(config, home, kiosk.post, parts.speaker, voice_status)
     print("kiosk running (camera {}, gate {}); Ctrl-C to stop".format(cam.source, parts.gate.name), flush=True)
     try:
         deadline = time.monotonic() + duration if duration > 0 else None
@@ -60,6 +102,8 @@ def run_headless(home: Home, duration: float = 0.0) -> int:
                 kiosk.drain()
                 break
     finally:
+        if mic is not None:
+            mic.stop()
         worker.stop()
         capture.stop()
         worker.join(timeout=5)

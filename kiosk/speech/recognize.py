@@ -1,0 +1,387 @@
+"""Speech recognition behind one interface: ``Recognizer.recognize(samples_16k) -> Recognition``.
+
+Backends (each imports its library only when built; a missing library or model raises
+:class:`RecognizerUnavailable` saying how to install it):
+
+* ``sherpa-kws`` — :class:`SherpaKeywordSpotter`: a sherpa-onnx streaming zipformer keyword
+  spotter (``sherpa_onnx.KeywordSpotter``) with the kiosk's own keywords (the request and help
+  phrases, tokenized with ``sherpa_onnx.text2token``).
+* ``sherpa-asr`` — :class:`SherpaOfflineRecognizer`: a sherpa-onnx offline recognizer
+  (``sherpa_onnx.OfflineRecognizer.from_transducer / from_paraformer / from_sense_voice /
+  from_whisper``), the kind told by the files in the model folder.
+* ``nemo`` — :class:`NemoRecognizer`: a NeMo ``.nemo`` checkpoint
+  (``ASRModel.restore_from(path).transcribe([...])``); NeMo is heavy and optional.
+* ``dabai-kws`` — the project's own keyword model: a later part of the speech issue. Its slot is
+  in :data:`BACKENDS` (see :func:`register_backend`); until it exists it reports itself missing.
+
+Model folders are the official sherpa-onnx release archives, unpacked under
+``$DABAI_HOME/models/asr/`` (or any folder given as ``listen.model``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "NemoRecognizer",
+    "Recognition",
+    "Recognizer",
+    "RecognizerUnavailable",
+    "SherpaKeywordSpotter",
+    "SherpaOfflineRecognizer",
+    "create_recognizer",
+    "detect_model_kind",
+    "register_backend",
+]
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+INSTALL_SHERPA = "pip install 'dabai-kiosk[sherpa]' (sherpa-onnx, Apache-2.0)"
+MODEL_HINT = ("unpack an official sherpa-onnx model archive (https://github.com/k2-fsa/sherpa-onnx/releases, "
+              "tags kws-models / asr-models) into {} or set listen.model to its folder")
+
+
+class RecognizerUnavailable(RuntimeError):
+    """No usable recognizer (library or model missing); the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What a recognizer heard in one utterance."""
+
+    text: str  # transcript ("" when nothing was recognized); for a keyword spotter, the keyword
+    keyword: Optional[str] = None  # the keyword a spotter fired on (None for transcribers)
+    confidence: Optional[float] = None  # 0..1 when the backend gives one
+    ms: float = 0.0  # wall time of recognize()
+    backend: str = ""
+
+
+class Recognizer(ABC):
+    """Turns one utterance (float32, 16 kHz mono, -1..1) into a :class:`Recognition`."""
+
+    name = "recognizer"
+
+    @abstractmethod
+    def recognize(self, samples_16k: np.ndarray) -> Recognition:
+        """Recognize one utterance."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model."""
+
+
+def _float16k(samples: np.ndarray) -> np.ndarray:
+    x = np.asarray(samples)
+    if x.dtype == np.int16:
+        return x.astype(np.float32) / 32768.0
+    return np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+
+
+def _import_sherpa() -> Any:
+    try:
+        import sherpa_onnx
+    except ImportError as exc:
+        raise RecognizerUnavailable("sherpa-onnx is not installed: " + INSTALL_SHERPA) from exc
+    return sherpa_onnx
+
+
+# ---------------------------------------------------------------------------------- model folders
+
+
+def _pick(folder: Path, patterns: Sequence[str], prefer: Sequence[str] = ("int8",)) -> Optional[Path]:
+    """The best file in ``folder`` matching one of ``patterns`` (preferring names with ``prefer``)."""
+    found: List[Path] = []
+    for pattern in patterns:
+        found.extend(sorted(p for p in folder.glob(pattern) if p.is_file()))
+    if not found:
+        return None
+    for word in prefer:
+        for p in found:
+            if word in p.name:
+                return p
+    return found[0]
+
+
+def detect_model_kind(path: Path) -> Optional[str]:
+    """``kws``, ``transducer``, ``whisper``, ``sense_voice``, ``paraformer`` or ``nemo`` from the
+    files in a model folder (or a ``.nemo`` file); None when it is none of these."""
+    if path.is_file():
+        return "nemo" if path.suffix == ".nemo" else None
+    if not path.is_dir():
+        return None
+    name = path.name.lower()
+    files = {p.name for p in path.iterdir() if p.is_file()}
+    has = lambda word: any(word in f and f.endswith(".onnx") for f in files)  # noqa: E731
+    tokens = any(f.endswith("tokens.txt") for f in files)
+    if not tokens:
+        return "nemo" if any(f.endswith(".nemo") for f in files) else None
+    if has("encoder") and has("decoder") and has("joiner"):
+        return "kws" if "kws" in name else "transducer"
+    if has("encoder") and has("decoder") and "whisper" in name:
+        return "whisper"
+    if any(f.startswith("model") and f.endswith(".onnx") for f in files):
+        return "sense_voice" if "sense" in name else "paraformer"
+    return None
+
+
+# ---------------------------------------------------------------------------------- sherpa-onnx
+
+
+def _kws_tokens_type(tokens: Path) -> str:
+    """How a keyword spotter's tokens spell Mandarin: ``ppinyin`` (initials + tonal finals, the
+    wenetspeech KWS models), ``phone+ppinyin`` (the zh-en models) or ``cjkchar``."""
+    text = tokens.read_text(encoding="utf-8", errors="replace")
+    syms = {line.split()[0] for line in text.splitlines() if line.split()}
+    if (tokens.parent / "en.phone").exists() or (tokens.parent / "lexicon.txt").exists():
+        return "phone+ppinyin"
+    if {"zh", "ch", "sh"} & syms or any(s in syms for s in ("ǎo", "ài", "ǐ")):
+        return "ppinyin"
+    return "cjkchar"
+
+
+class SherpaKeywordSpotter(Recognizer):
+    """sherpa-onnx keyword spotter (streaming zipformer transducer) with the kiosk's keywords.
+
+    ``keywords`` are Mandarin phrases; each becomes a line ``<tokens> @<phrase>`` of a keywords
+    file written next to the cache (``sherpa_onnx.text2token`` spells them in the model's tokens).
+    A keyword found in the utterance is returned as ``Recognition(text=phrase, keyword=phrase)``.
+    """
+
+    def __init__(self, model_dir: str, keywords: Sequence[str], threads: int = 1, score: float = 1.5,
+                 threshold: float = 0.25, work_dir: Optional[str] = None) -> None:
+        sherpa = _import_sherpa()
+        folder = Path(model_dir)
+        enc = _pick(folder, ["encoder*.onnx"], prefer=("chunk-16-left-64.int8", "int8"))
+        dec = _pick(folder, ["decoder*.onnx"], prefer=("chunk-16-left-64", ""))
+        join = _pick(folder, ["joiner*.onnx"], prefer=("chunk-16-left-64.int8", "int8"))
+        tokens = folder / "tokens.txt"
+        if not (enc and dec and join and tokens.is_file()):
+            raise RecognizerUnavailable("{} is not a sherpa-onnx keyword-spotter folder (needs encoder*.onnx, "
+                                        "decoder*.onnx, joiner*.onnx, tokens.txt)".format(folder))
+        phrases = [k for k in dict.fromkeys(k.strip() for k in keywords) if k]
+        if not phrases:
+            raise ValueError("no keywords given")
+        kind = _kws_tokens_type(tokens)
+        lexicon = folder / "en.phone" if (folder / "en.phone").exists() else folder / "lexicon.txt"
+        try:
+            spelled = sherpa.text2token(phrases, tokens=str(tokens), tokens_type=kind,
+                                        lexicon=str(lexicon) if kind == "phone+ppinyin" else None)
+        except Exception as exc:  # a token missing from the model's vocabulary, pypinyin missing …
+            raise RecognizerUnavailable("cannot spell the keywords in {}'s tokens ({}): {}".format(folder, kind, exc)) from exc
+        lines = ["{} @{}".format(" ".join(str(t) for t in toks), phrase) for toks, phrase in zip(spelled, phrases)]
+        fd, kw_path = tempfile.mkstemp(prefix="dabai-keywords-", suffix=".txt", dir=work_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        self.keywords_file = kw_path
+        self.keywords = phrases
+        try:
+            self.kws = sherpa.KeywordSpotter(tokens=str(tokens), encoder=str(enc), decoder=str(dec), joiner=str(join),
+                                             keywords_file=kw_path, num_threads=max(1, threads),
+                                             keywords_score=score, keywords_threshold=threshold)
+        except Exception as exc:
+            raise RecognizerUnavailable("sherpa-onnx could not load the keyword spotter in {}: {}".format(folder, exc)) from exc
+        self.name = "sherpa-kws:{}".format(folder.name)
+
+    def recognize(self, samples_16k: np.ndarray) -> Recognition:
+        t0 = time.perf_counter()
+        x = _float16k(samples_16k)
+        stream = self.kws.create_stream()
+        stream.accept_waveform(RATE, x)
+        stream.accept_waveform(RATE, np.zeros(int(0.5 * RATE), dtype=np.float32))  # flush the streaming encoder
+        stream.input_finished()
+        found: List[str] = []
+        while self.kws.is_ready(stream):
+            self.kws.decode_stream(stream)
+            hit = self.kws.get_result(stream)
+            if hit:
+                found.append(hit)
+                self.kws.reset_stream(stream)
+        ms = (time.perf_counter() - t0) * 1000.0
+        keyword = found[0] if found else None
+        return Recognition(text=keyword or "", keyword=keyword, confidence=1.0 if keyword else 0.0, ms=ms, backend=self.name)
+
+    def close(self) -> None:
+        try:
+            os.unlink(self.keywords_file)
+        except OSError:
+            pass
+
+
+class SherpaOfflineRecognizer(Recognizer):
+    """A sherpa-onnx offline (non-streaming) recognizer on one utterance at a time."""
+
+    def __init__(self, model_dir: str, kind: str = "auto", threads: int = 2) -> None:
+        sherpa = _import_sherpa()
+        folder = Path(model_dir)
+        kind = detect_model_kind(folder) if kind == "auto" else kind
+        tokens = _pick(folder, ["tokens.txt", "*tokens.txt"], prefer=())
+        if tokens is None or kind not in ("transducer", "paraformer", "sense_voice", "whisper"):
+            raise RecognizerUnavailable("{} is not a sherpa-onnx offline model folder (transducer, paraformer, "
+                                        "sense-voice or whisper with tokens.txt)".format(folder))
+        threads = max(1, threads)
+        R = sherpa.OfflineRecognizer
+        try:
+            if kind == "transducer":
+                self.rec = R.from_transducer(encoder=str(_pick(folder, ["encoder*.onnx"])),
+                                             decoder=str(_pick(folder, ["decoder*.onnx"], prefer=())),
+                                             joiner=str(_pick(folder, ["joiner*.onnx"])),
+                                             tokens=str(tokens), num_threads=threads)
+            elif kind == "paraformer":
+                self.rec = R.from_paraformer(paraformer=str(_pick(folder, ["model*.onnx"])), tokens=str(tokens),
+                                             num_threads=threads)
+            elif kind == "sense_voice":
+                self.rec = R.from_sense_voice(model=str(_pick(folder, ["model*.onnx"])), tokens=str(tokens),
+                                              num_threads=threads, language="zh", use_itn=False)
+            else:
+                self.rec = R.from_whisper(encoder=str(_pick(folder, ["*encoder*.onnx"])),
+                                          decoder=str(_pick(folder, ["*decoder*.onnx"])), tokens=str(tokens),
+                                          language="zh", num_threads=threads)
+        except Exception as exc:  # files missing or not loadable
+            raise RecognizerUnavailable("sherpa-onnx could not load the {} model in {}: {}".format(kind, folder, exc)) from exc
+        self.kind = kind
+        self.name = "sherpa-{}:{}".format(kind, folder.name)
+
+    def recognize(self, samples_16k: np.ndarray) -> Recognition:
+        t0 = time.perf_counter()
+        stream = self.rec.create_stream()
+        stream.accept_waveform(RATE, _float16k(samples_16k))
+        self.rec.decode_stream(stream)
+        text = str(stream.result.text).strip()
+        return Recognition(text=text, ms=(time.perf_counter() - t0) * 1000.0, backend=self.name)
+
+
+# ---------------------------------------------------------------------------------- NeMo
+
+
+class NemoRecognizer(Recognizer):
+    """A NeMo ASR checkpoint (``.nemo``). NeMo (and torch) are imported only here, when built."""
+
+    def __init__(self, path: str, device: str = "auto") -> None:
+        try:
+            from nemo.collections.asr.models import ASRModel
+        except Exception as exc:  # ImportError, or one of NeMo's many optional dependencies
+            raise RecognizerUnavailable("NeMo is not installed ({}): pip install 'dabai-kiosk[nemo]' "
+                                        "(heavy: torch + nemo_toolkit[asr])".format(exc)) from exc
+        if not Path(path).is_file():
+            raise RecognizerUnavailable("NeMo model {} not found".format(path))
+        map_location = None if device == "auto" else device
+        self.model = ASRModel.restore_from(str(path), map_location=map_location)
+        self.model.eval()
+        self.name = "nemo:{}".format(Path(path).name)
+
+    def recognize(self, samples_16k: np.ndarray) -> Recognition:
+        from kiosk.audio.wavfile import write_wav
+
+        t0 = time.perf_counter()
+        fd, wav = tempfile.mkstemp(suffix=".wav")
+        os.close(fd)
+        try:
+            write_wav(wav, _float16k(samples_16k), RATE)
+            out: Any = self.model.transcribe([wav], batch_size=1)
+        finally:
+            os.unlink(wav)
+        if isinstance(out, tuple):  # RNNT models of NeMo 1.x: (best, all)
+            out = out[0]
+        first = out[0] if out else ""
+        text = getattr(first, "text", first)
+        return Recognition(text=str(text).strip(), ms=(time.perf_counter() - t0) * 1000.0, backend=self.name)
+
+
+# ---------------------------------------------------------------------------------- factory
+
+
+@dataclass(frozen=True)
+class RecognizerSpec:
+    """What a backend factory is given."""
+
+    path: Optional[Path]  # the model folder / file (None: the backend finds its own)
+    keywords: Sequence[str]
+    threads: int = 1
+    work_dir: Optional[str] = None
+
+
+def _dabai_kws(spec: RecognizerSpec) -> Recognizer:
+    raise RecognizerUnavailable("the project's own keyword model (dabai-kws) is not trained yet; "
+                                "use a sherpa-onnx or NeMo model meanwhile")
+
+
+def _need_path(spec: RecognizerSpec, what: str) -> Path:
+    if spec.path is None:
+        raise RecognizerUnavailable("no {} model found".format(what))
+    return spec.path
+
+
+#: backend name → factory. The project's keyword model replaces ``dabai-kws`` when it exists.
+BACKENDS: Dict[str, Callable[[RecognizerSpec], Recognizer]] = {
+    "sherpa-kws": lambda s: SherpaKeywordSpotter(str(_need_path(s, "sherpa-onnx keyword-spotter")), s.keywords,
+                                                 threads=s.threads, work_dir=s.work_dir),
+    "sherpa-asr": lambda s: SherpaOfflineRecognizer(str(_need_path(s, "sherpa-onnx recognizer")), threads=s.threads),
+    "nemo": lambda s: NemoRecognizer(str(_need_path(s, "NeMo .nemo"))),
+    "dabai-kws": _dabai_kws,
+}
+
+_KIND_BACKEND = {"kws": "sherpa-kws", "transducer": "sherpa-asr", "paraformer": "sherpa-asr",
+                 "sense_voice": "sherpa-asr", "whisper": "sherpa-asr", "nemo": "nemo"}
+# auto: a keyword spotter (made for this job, fastest) before full transcribers
+_AUTO_ORDER = ("kws", "sense_voice", "paraformer", "transducer", "whisper", "nemo")
+
+
+def register_backend(name: str, factory: Callable[[RecognizerSpec], Recognizer]) -> None:
+    """Add or replace a backend (the seam for the project's own keyword model)."""
+    BACKENDS[name] = factory
+
+
+def _installed(models_dir: Path) -> List[Path]:
+    root = models_dir / "asr"
+    if not root.is_dir():
+        return []
+    found = [p for p in sorted(root.iterdir()) if detect_model_kind(p)]
+    return sorted(found, key=lambda p: _AUTO_ORDER.index(detect_model_kind(p) or "nemo"))
+
+
+def create_recognizer(backend: str = "auto", model: str = "", models_dir: Optional[Path] = None,
+                      keywords: Sequence[str] = (), threads: int = 1, work_dir: Optional[str] = None) -> Recognizer:
+    """Build the configured recognizer. ``auto`` uses ``model`` if given, else the first model
+    folder found under ``models_dir/asr`` (keyword spotters first). Raises
+    :class:`RecognizerUnavailable` when nothing usable is installed."""
+    where = str((models_dir or Path("models")) / "asr")
+    if backend == "none":
+        raise RecognizerUnavailable("speech recognition is off (listen.recognizer = none)")
+    path: Optional[Path] = Path(model).expanduser() if model else None
+    if path is not None and not path.exists():
+        raise RecognizerUnavailable("recognizer model {} not found (listen.model)".format(path))
+    if backend == "auto":
+        candidates = [path] if path is not None else _installed(models_dir) if models_dir else []
+        if not candidates:
+            raise RecognizerUnavailable("no speech recognizer installed: " + MODEL_HINT.format(where))
+        errors = []
+        for cand in candidates:
+            kind = detect_model_kind(cand)
+            if kind is None:
+                errors.append("{}: not a model folder this kiosk knows".format(cand))
+                continue
+            try:
+                return BACKENDS[_KIND_BACKEND[kind]](RecognizerSpec(cand, keywords, threads, work_dir))
+            except RecognizerUnavailable as exc:
+                errors.append(str(exc))
+        raise RecognizerUnavailable("; ".join(errors))
+    if backend not in BACKENDS:
+        raise RecognizerUnavailable("unknown recognizer {!r} (known: auto, none, {})".format(backend, ", ".join(BACKENDS)))
+    if path is None and backend != "dabai-kws" and models_dir is not None:
+        for cand in _installed(models_dir):
+            if _KIND_BACKEND.get(detect_model_kind(cand) or "") == backend:
+                path = cand
+                break
+        if path is None:
+            raise RecognizerUnavailable("no {} model installed: {}".format(backend, MODEL_HINT.format(where)))
+    return BACKENDS[backend](RecognizerSpec(path, keywords, threads, work_dir))
