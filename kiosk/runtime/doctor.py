@@ -64,16 +64,17 @@ def _backends() -> Check:
     return "inference backends", bool(usable), detail
 
 
-def _voice(config: Config) -> Check:
-    from kiosk.speech import EspeakVoice, TTSError
+def _voice(config: Config, home: Home) -> Check:
+    from kiosk.speech import TTSError
+    from kiosk.speech.voices import voice_from_config
 
     if config.speech.tts == "none":
         return "voice", True, "disabled (speech.tts = none)"
     try:
-        EspeakVoice(voice=config.speech.espeak_voice)
+        voice = voice_from_config(config.speech, str(home.models))
     except (TTSError, ValueError) as exc:
         return "voice", False, str(exc)
-    return "voice", True, "espeak-ng {}".format(config.speech.espeak_voice)
+    return "voice", True, voice.name
 
 
 def _audio() -> List[Check]:
@@ -126,7 +127,7 @@ def diagnose(home: Home) -> List[Check]:
     config_check, config = _config(home)
     checks: List[Check] = [config_check, _keys(home), _disk(home), _font(), _backends()]
     if config is not None:
-        checks += [_camera(config), _vision(config, home), _voice(config), _gate(config)] + _audio()
+        checks += [_camera(config), _vision(config, home), _voice(config, home), _gate(config)] + _audio()
     return checks
 
 

