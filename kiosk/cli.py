@@ -221,7 +221,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from kiosk.cli_vision import cmd_detect as detect
 
     config = load_config(_home(args).config)
-    return detect(args.images, args.json, str(_home(args).models), args.backend or config.vision.backend)
+    return detect(args.images, args.json, str(_home(args).models), args.backend or config.vision.backend,
+                  config.vision.face_model, config.vision.mask_model)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -233,18 +234,22 @@ def cmd_models(args: argparse.Namespace) -> int:
         return cli_vision.cmd_models_fetch(args.names, source, models)
     if args.action == "list":
         return cli_vision.cmd_models_list(models)
-    return cli_vision.cmd_models_verify(models)
+    from kiosk.models.selection import is_catalogue_name
+
+    face = load_config(_home(args).config).vision.face_model
+    return cli_vision.cmd_models_verify(models, face if is_catalogue_name(face) else None)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from kiosk.cli_eval import cmd_eval_detector
-    from kiosk.runtime.assemble import DEFAULT_MASK_MODEL
 
     home = _home(args)
     config = load_config(home.config)
-    mask = args.mask_model or config.vision.mask_model or str(DEFAULT_MASK_MODEL)
-    return cmd_eval_detector(args.data, args.json, args.face_model or str(home.models), mask, args.split, args.out,
-                             backend=args.backend or config.vision.backend, multilabel=args.multilabel)
+    # --face-model without --mask-model: the classifier that goes with that face model (its sidecar)
+    mask = args.mask_model or ("" if args.face_model else config.vision.mask_model)
+    return cmd_eval_detector(args.data, args.json, args.face_model or config.vision.face_model, mask, args.split,
+                             args.out, backend=args.backend or config.vision.backend, multilabel=args.multilabel,
+                             models_dir=str(home.models), box_correction=args.box_correction)
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -486,8 +491,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--data", required=True, help="folder with images/ and annotations/ (VOC XML)")
     a.add_argument("--split", help="only the images of engines/splits/SPLIT.txt (train, val, test)")
     a.add_argument("--out", help="write confusion_matrix.png and pr_curve.png here")
-    a.add_argument("--face-model", help="face model file or models folder (default: the data home's models)")
-    a.add_argument("--mask-model", help="mask classifier ONNX (default: engines/mask_classifier.onnx)")
+    a.add_argument("--face-model", help="face model: a catalogue name (installed in the data home), an ONNX file "
+                                        "(relative to the repository, e.g. engines/face_detector.onnx) or a models "
+                                        "folder (default: vision.face_model)")
+    a.add_argument("--box-correction", help="learned, constant, identity or 4 fractions (default: the face model's "
+                                            "JSON sidecar, else learned)")
+    a.add_argument("--mask-model", help="mask classifier ONNX (default: with --face-model the one its sidecar names, "
+                                        "else vision.mask_model; finally engines/mask_classifier.onnx)")
     a.add_argument("--backend", help="inference backend (default: vision.backend)")
     a.add_argument("--multilabel", action="store_true", help="score each face once per class (as YOLO papers do)")
     a.add_argument("--json", action="store_true")

@@ -12,13 +12,23 @@ from typing import List, Optional
 
 
 def default_models(models_dir: Optional[str] = None) -> List[str]:
-    """The face detector (installed into the data home's models folder) and the mask classifier."""
-    from kiosk.cli_vision import default_mask_model
-    from kiosk.config import resolve_home
-    from kiosk.models.catalog import DEFAULT_FACE_MODEL, entry
+    """The configured face detector (``vision.face_model``: a catalogue name, installed into the data
+    home's models folder, or a file) and its mask classifier (``vision.mask_model``)."""
+    from kiosk.config import Config, load_config, resolve_home
+    from kiosk.models.catalog import entry
+    from kiosk.models.selection import is_catalogue_name, mask_model_file, resolve_path
 
-    folder = models_dir or str(resolve_home().models)
-    return [os.path.join(folder, entry(DEFAULT_FACE_MODEL).file_name), default_mask_model()]
+    home = resolve_home()
+    folder = models_dir or str(home.models)
+    try:
+        vision = load_config(home.config).vision
+    except Exception:  # a broken config is reported by the commands that need it; build the defaults
+        vision = Config().vision
+    if is_catalogue_name(vision.face_model):
+        face = os.path.join(folder, entry(vision.face_model).file_name)
+    else:
+        face = str(resolve_path(vision.face_model))
+    return [face, mask_model_file(vision.mask_model, face if os.path.isfile(face) else None)]
 
 
 def cmd_engine_build(models: List[str], cache_dir: str, fp16: bool = True, models_dir: Optional[str] = None) -> int:

@@ -24,12 +24,17 @@ def _err(msg: str) -> None:
     print("error: " + msg, file=sys.stderr)
 
 
-def _face_model(models_dir_or_face_model: str) -> str:
-    if os.path.isfile(models_dir_or_face_model):
-        return models_dir_or_face_model
+def _face_model(face_model: str, models_dir: Optional[str] = None) -> str:
+    """A face model file: a file path as given, a models folder -> the catalogue's default face model
+    in it, a catalogue name -> its file in ``models_dir``, else a path relative to the repository."""
     from kiosk.models.catalog import DEFAULT_FACE_MODEL, model_path
+    from kiosk.models.selection import face_model_file
 
-    return str(model_path(DEFAULT_FACE_MODEL, models_dir_or_face_model))
+    if os.path.isfile(face_model):
+        return os.path.abspath(face_model)
+    if os.path.isdir(face_model):
+        return str(model_path(DEFAULT_FACE_MODEL, face_model))
+    return face_model_file(face_model, models_dir or ".")
 
 
 def _split_names(split: str) -> List[str]:
@@ -42,12 +47,20 @@ def _split_names(split: str) -> List[str]:
 
 def cmd_eval_detector(data_dir: str, json_out: bool, models_dir_or_face_model: str, mask_model: str,
                       split: Optional[str], out_dir: Optional[str], backend: str = "auto",
-                      multilabel: bool = False) -> int:
+                      multilabel: bool = False, models_dir: Optional[str] = None,
+                      box_correction: Optional[str] = None) -> int:
     """Exit 0 on success, 1 when nothing could be evaluated (empty/invalid folder, no readable
-    image), 2 when the models cannot be loaded."""
+    image), 2 when the models cannot be loaded.
+
+    ``models_dir_or_face_model``: a face model file, a models folder (its default face model), or
+    a catalogue name installed in ``models_dir``. ``mask_model`` empty: the classifier the face
+    model's sidecar names, else ``engines/mask_classifier.onnx``. ``box_correction`` None: the face
+    model's sidecar, else learned (:mod:`kiosk.models.selection`)."""
     from kiosk.inference import BackendUnavailable, ModelError
     from kiosk.models.catalog import ModelNotInstalled
+    from kiosk.models.selection import mask_model_file
     from kiosk.train import evaluate as ev
+    from kiosk.vision.faces import box_correction_for, parse_box_correction
     from kiosk.vision.mask import MaskDetector
 
     try:
@@ -60,9 +73,11 @@ def cmd_eval_detector(data_dir: str, json_out: bool, models_dir_or_face_model: s
         _err("{}: no annotated images to evaluate{}".format(data_dir, " in split " + split if split else ""))
         return 1
     try:
-        face = _face_model(models_dir_or_face_model)
-        dets = {m: MaskDetector.for_mode(face, mask_model, m, backend) for m in (EVAL_MODE, "live")}
-    except (ModelNotInstalled, ModelError, BackendUnavailable, OSError) as exc:
+        face = _face_model(models_dir_or_face_model, models_dir)
+        mask = mask_model_file(mask_model, face)
+        corr = box_correction_for(face) if box_correction is None else parse_box_correction(box_correction)
+        dets = {m: MaskDetector.for_mode(face, mask, m, backend, box_correction=corr) for m in (EVAL_MODE, "live")}
+    except (ModelNotInstalled, ModelError, BackendUnavailable, OSError, ValueError) as exc:
         _err(str(exc))
         return 2
     rep: Dict[str, object] = {}
@@ -77,6 +92,8 @@ def cmd_eval_detector(data_dir: str, json_out: bool, models_dir_or_face_model: s
             rep["images"] = len(kept)
             rep["mode"] = mode
             rep["multilabel"] = multilabel
+            rep["models"] = {"face": face, "box_correction": corr if isinstance(corr, str) else list(corr),
+                             "mask": mask}
             if not kept:
                 _err("{}: none of the {} images could be read".format(data_dir, len(anns)))
                 return 1

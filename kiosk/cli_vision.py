@@ -17,7 +17,6 @@ from kiosk.models.catalog import (
     ModelNotInstalled,
     fetch,
     list_models,
-    model_path,
     verify,
 )
 
@@ -42,12 +41,14 @@ def _err(msg: str) -> None:
 
 def build_detector(models_dir: str, backend: str = "auto", face_model: Optional[str] = None,
                    mask_model: Optional[str] = None):  # type: ignore[no-untyped-def]
-    """The kiosk's MaskDetector from installed models; raises ModelNotInstalled / ModelError."""
+    """The kiosk's MaskDetector; ``face_model``: a catalogue name (installed in ``models_dir``) or a file
+    path, with the box correction of its JSON sidecar (else learned); ``mask_model``: a file, empty =
+    the one that goes with the face model (:mod:`kiosk.models.selection`). Raises ModelNotInstalled / ModelError."""
+    from kiosk.models.selection import detector_files
     from kiosk.vision.mask import MaskDetector
 
-    face = face_model or model_path(DEFAULT_FACE_MODEL, models_dir)
-    mask = mask_model or default_mask_model()
-    return MaskDetector(face, mask, backend)
+    face, mask, correction = detector_files(face_model or DEFAULT_FACE_MODEL, mask_model or "", models_dir)
+    return MaskDetector(face, mask, backend, box_correction=correction)
 
 
 def cmd_detect(images: List[str], json_out: bool, models_dir: str, backend: str = "auto",
@@ -61,7 +62,7 @@ def cmd_detect(images: List[str], json_out: bool, models_dir: str, backend: str 
 
     try:
         det = build_detector(models_dir, backend, face_model, mask_model)
-    except (ModelNotInstalled, ModelError, BackendUnavailable) as exc:
+    except (ModelNotInstalled, ModelError, BackendUnavailable, ValueError) as exc:
         _err(str(exc))
         return 2
     rc = 0
@@ -121,16 +122,17 @@ def cmd_models_list(models_dir: str) -> int:
     return 0
 
 
-def cmd_models_verify(models_dir: str) -> int:
-    """Exit 0 when every installed model is intact and the default face model is installed."""
+def cmd_models_verify(models_dir: str, required: Optional[str] = DEFAULT_FACE_MODEL) -> int:
+    """Exit 0 when every installed model is intact and the ``required`` catalogue model (the configured
+    face model when it is a catalogue name; None when it is a file of the repository) is installed."""
     res = verify(models_dir)
     rc = 0
     for name, state in res.items():
         print("{:<17} {}".format(name, state))
         if state.startswith("corrupt"):
             rc = 1
-    if res.get(DEFAULT_FACE_MODEL) == "missing":
-        _err(str(ModelNotInstalled(DEFAULT_FACE_MODEL, models_dir)))
+    if required and res.get(required) == "missing":
+        _err(str(ModelNotInstalled(required, models_dir)))
         rc = 1
     return rc
 

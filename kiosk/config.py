@@ -70,8 +70,23 @@ class CameraConfig:
 @dataclass(frozen=True)
 class VisionConfig:
     backend: str = _opt("auto", "inference backend", choices=("auto", "onnxruntime", "tensorrt"))
-    face_model: str = _opt("yunet_n_dynamic", "face detector installed by `dabai-kiosk models fetch`")
-    mask_model: str = _opt("", "mask classifier ONNX file; empty = the one shipped in engines/")
+    # Default: YuNet-n + the learned correction + engines/mask_classifier.onnx. The fine-tuned pair
+    # (engines/face_detector.onnx + mask_classifier_ft.onnx) finds more close faces but is not better
+    # overall; engines/MODEL_CARD.md has both and how the default was chosen.
+    face_model: str = _opt(
+        "yunet_n_dynamic",
+        "face detector: a catalogue name installed by `dabai-kiosk models fetch` (yunet_n_dynamic), or an ONNX file "
+        "path, relative to the repository (engines/face_detector.onnx, the fine-tuned YuNet-n); its box correction "
+        "comes from the JSON file of the same name next to it (engines/face_detector.json), else the learned YuNet "
+        "correction",
+    )
+    mask_model: str = _opt(
+        "",
+        "mask classifier ONNX file (relative to the repository); empty = the one the face model's JSON names, else "
+        "engines/mask_classifier.onnx. Use the classifier trained on that face model's crops: "
+        "engines/mask_classifier_ft.onnx for engines/face_detector.onnx, engines/mask_classifier.onnx for "
+        "yunet_n_dynamic (engines/MODEL_CARD.md)",
+    )
     face_score: float = _opt(0.5, "face detector score threshold", min=0.05, max=0.99)
     detect_scale: float = _opt(
         0.5,

@@ -116,12 +116,14 @@ def test_run_command_with_an_image_folder_as_camera(tmp_path, capsys):
 
 
 def test_missing_face_model_is_reported_and_the_gate_stays_closed(tmp_path):
-    from kiosk.config import Home
+    from kiosk.config import Home, load_config, replace, save_config
     from kiosk.demo.run import play, prepare_home, scenarios
     from kiosk.runtime.assemble import assemble
 
     home = Home(tmp_path / "home")
     tokens = prepare_home(home, None, tmp_path / "speech")  # models not installed
+    # the catalogue's YuNet (the default face model is a file of the repository, always there)
+    save_config(replace(load_config(home.config), "vision", face_model="yunet_n_dynamic", mask_model=""), home.config)
     parts = assemble(home)
     try:
         assert parts.detector is None

@@ -75,6 +75,7 @@ class Outcome:
 def prepare_home(home: Home, models_from: Optional[Path], speech_dir: Path) -> Dict[str, str]:
     """A fresh data home with keys, residents and their passes; returns the pass tokens by name."""
     from kiosk.models.catalog import fetch
+    from kiosk.models.selection import is_catalogue_name
 
     if home.root.exists():
         shutil.rmtree(str(home.root))
@@ -82,7 +83,8 @@ def prepare_home(home: Home, models_from: Optional[Path], speech_dir: Path) -> D
     config = config_replace(Config(), "speech", output="wav:{}".format(speech_dir))
     config = config_replace(config, "camera", source="demo")
     save_config(config, home.config)
-    if models_from is not None:
+    if models_from is not None and is_catalogue_name(config.vision.face_model):
+        # a third-party face model (YuNet) is installed; a file of the repository (engines/) is used in place
         fetch([config.vision.face_model], home.models, from_dir=models_from)
     key = create_keys(home.private_key, home.public_key)
 

@@ -56,16 +56,19 @@ def pass_checker(home: Home, registry: Registry) -> "Any":
 
 
 def build_detector(config: Config, home: Home) -> Any:
-    """The face + mask detector; raises ModelError / a clear RuntimeError when it cannot load."""
-    from kiosk.models.catalog import model_path
+    """The face + mask detector of ``vision.face_model`` (a catalogue name or a file path) with the box
+    correction its JSON sidecar names (else the learned YuNet one) and ``vision.mask_model``
+    (:mod:`kiosk.models.selection`); raises ModelNotInstalled / ModelError / ValueError when it cannot load."""
+    from kiosk.models.selection import detector_files
     from kiosk.vision.mask import MaskDetector
 
-    face = model_path(config.vision.face_model, home.models)
-    mask = Path(config.vision.mask_model) if config.vision.mask_model else DEFAULT_MASK_MODEL
+    face, mask, correction = detector_files(config.vision.face_model, config.vision.mask_model, home.models)
     scale = config.vision.detect_scale
+    log.info("vision: face %s (box correction %s), mask %s", face, correction, mask)
     return MaskDetector.for_mode(
-        str(face), str(mask), "live", config.vision.backend,
+        face, mask, "live", config.vision.backend,
         face_score_threshold=config.vision.face_score, scale=scale, min_long_side=int(round(640 * scale)),
+        box_correction=correction,
     )
 
 

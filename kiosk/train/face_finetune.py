@@ -7,6 +7,9 @@ emits boxes in the dataset's convention (eyebrows to chin) directly.
         --export engines/face_detector.onnx --epoch N        # write the chosen epoch's ONNX
     python -m kiosk.train.face_finetune --data ../shared/data/facemask --report val|test \
         --models ../shared/models/yunet/yunet_n_dynamic.onnx engines/face_detector.onnx
+    python -m kiosk.train.face_finetune --data ../shared/data/facemask --report val|test \
+        --pair A ../shared/models/yunet/yunet_n_dynamic.onnx learned engines/mask_classifier.onnx \
+        --pair B engines/face_detector.onnx identity engines/mask_classifier_ft.onnx
 
 Method (training-time only, needs torch + onnx; the kiosk runs the exported ONNX unchanged):
 - the pretrained ONNX graph runs as a torch module (:mod:`kiosk.train.onnx_graph`), every weight
@@ -458,6 +461,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--epoch", type=int, default=None)
     ap.add_argument("--report", default=None, choices=("val", "test"), help="evaluate --models on a split and stop")
     ap.add_argument("--models", nargs="*", default=None)
+    ap.add_argument("--pair", nargs=4, action="append", default=None, metavar=("LABEL", "FACE", "CORRECTION", "MASK"),
+                    help="with --report: evaluate this detector pair (face model, box correction: learned / identity / "
+                         "constant / auto = its sidecar's, mask classifier) instead of --models x both corrections; "
+                         "repeatable")
     a = ap.parse_args(argv)
     if a.export:
         import shutil
@@ -471,7 +478,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         names = read_splits(a.split_dir)[a.report]
         split_file = os.path.join(a.split_dir, a.report + ".txt")
         out = {}
-        for m in a.models or []:
+        for label, face, cname, mask in a.pair or []:
+            from kiosk.vision.faces import box_correction_for, parse_box_correction
+
+            corr = box_correction_for(face) if cname == "auto" else parse_box_correction(cname)
+            key = "{} = {} [{}] + {}".format(label, os.path.basename(face), cname if cname != "auto" else corr,
+                                             os.path.basename(mask))
+            r = {"map": eval_model(face, a.data, names, corr, mask, modes=("photo", "live"))}
+            r["close_range"] = {str(mh): close_range(face, a.data, [split_file], corr, (0.5, 1.0), mh,
+                                                     mask_model=mask)["scales"] for mh in (64, 96)}
+            out[key] = r
+            print(json.dumps({key: r}), flush=True)
+        for m in ([] if a.pair else a.models or []):
             corrs = {"learned": "learned", "identity": IDENTITY}
             for cname, corr in corrs.items():
                 key = "{} [{}]".format(os.path.basename(m), cname)

@@ -27,7 +27,7 @@ import os
 import platform
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -64,13 +64,18 @@ class CropSet:
         return np.asarray(self.labels, np.int64)
 
 
-def build_set(data_dir: str, names: List[str], face_model: Optional[str] = None, min_iou: float = 0.4) -> CropSet:
+def build_set(data_dir: str, names: List[str], face_model: Optional[str] = None, min_iou: float = 0.4,
+              box_correction: Union[str, Sequence[float], None] = None) -> CropSet:
+    """GT boxes of ``names``, plus (with ``face_model``) that detector's boxes matched to a GT box at
+    IoU >= ``min_iou``. ``box_correction``: the detector's correction; None = the one that goes with
+    the model file (:func:`kiosk.vision.faces.box_correction_for`: its JSON sidecar, else learned)."""
     anns = {a.image: a for a in load_dataset(data_dir)}
     det = None
     if face_model:
-        from kiosk.vision.faces import FaceDetector
+        from kiosk.vision.faces import FaceDetector, box_correction_for
 
-        det = FaceDetector(face_model)
+        corr = box_correction_for(face_model) if box_correction is None else box_correction
+        det = FaceDetector(face_model, box_correction=corr)  # type: ignore[arg-type]
     cs = CropSet()
     for name in names:
         a = anns[name]
@@ -280,8 +285,12 @@ def train(
     resume: bool = False,
     threads: int = 2,
     progress: bool = True,
+    box_correction: Union[str, Sequence[float], None] = None,
+    onnx_name: str = ONNX_NAME,
 ) -> Dict[str, object]:
-    """Train, select on validation, export ``<out_dir>/mask_classifier.onnx``; returns a report dict."""
+    """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
+    and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
+    to the ``face_model`` detector (None = the one its sidecar names, else learned)."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -290,6 +299,7 @@ def train(
     torch.manual_seed(seed)
     os.makedirs(out_dir, exist_ok=True)
     os.makedirs(work_dir, exist_ok=True)
+    curve_name = os.path.splitext(onnx_name)[0] + "_curve.png"
     t_start = time.time()
 
     anns = load_dataset(data_dir)
@@ -301,7 +311,12 @@ def train(
     write_splits(splits, split_dir)
 
     print("building crops (train: GT{} ; val: GT)".format(" + matched YuNet boxes" if face_model else ""), flush=True)
-    tr = build_set(data_dir, splits["train"], face_model)
+    if face_model:
+        from kiosk.vision.faces import box_correction_for
+
+        box_correction = box_correction_for(face_model) if box_correction is None else box_correction
+        print("detector crops: {} with box correction {!r}".format(face_model, box_correction), flush=True)
+    tr = build_set(data_dir, splits["train"], face_model, box_correction=box_correction)
     va = build_set(data_dir, splits["val"], None)
     ytr = tr.label_array
     counts = np.bincount(ytr, minlength=3).astype(np.float64)
@@ -379,12 +394,12 @@ def train(
               "rec_incorrect {:.2f}{} ({:.0f}s)".format(
             h["epoch"], h["train_loss"], h["val_loss"], h["val_acc"], h["val_bal_acc"], h["val_rec_incorrect"],
             " *" if improved else "", h["elapsed_s"]), flush=True)
-        plot_curve(history, os.path.join(out_dir, CURVE_NAME))
+        plot_curve(history, os.path.join(out_dir, curve_name))
 
     ck = torch.load(best_path, map_location="cpu", weights_only=False)
     model.load_state_dict(ck["model"])
     model.eval()
-    onnx_path = os.path.join(out_dir, ONNX_NAME)
+    onnx_path = os.path.join(out_dir, onnx_name)
     export_onnx(model, onnx_path)
     report = {
         "onnx": onnx_path,
@@ -393,6 +408,9 @@ def train(
         "val": ck["val"],
         "epochs": epochs,
         "train_crops": {c: int(n) for c, n in zip(CLASSES, counts)},
+        "train_sources": {s: tr.source.count(s) for s in ("gt", "yunet")},
+        "face_model": face_model,
+        "box_correction": box_correction if isinstance(box_correction, (str, type(None))) else list(box_correction),
         "train_time_s": round(time.time() - t_start, 1),
         "params": int(sum(p.numel() for p in model.parameters())),
         "torch": torch.__version__,
@@ -412,6 +430,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--out", default="engines", help="where the ONNX model, splits/ and the curve go")
     ap.add_argument("--work", default="out/train_mask", help="checkpoints and report")
     ap.add_argument("--face-model", default=None, help="YuNet ONNX: add its boxes matched to GT as training crops")
+    ap.add_argument("--box-correction", default=None,
+                    help="box correction of --face-model: learned, constant, identity or 4 comma-separated fractions "
+                         "(default: its JSON sidecar's, else learned)")
+    ap.add_argument("--onnx-name", default=ONNX_NAME, help="file name of the exported model in --out")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -420,8 +442,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
+    corr = None
+    if a.box_correction is not None:
+        from kiosk.vision.faces import parse_box_correction
+
+        corr = parse_box_correction(a.box_correction)
     rep = train(a.data, a.out, a.epochs, a.work, a.face_model, a.batch_size, a.lr, a.seed, a.resume, a.threads,
-                not a.no_progress)
+                not a.no_progress, box_correction=corr, onnx_name=a.onnx_name)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 

@@ -11,8 +11,10 @@ fitted on the training split only (see ``engines/MODEL_CARD.md`` and ``kiosk.tra
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -57,15 +59,84 @@ def box_features(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray) -
     return np.concatenate([np.ones((len(b), 1)), kx, ky, extra], 1)
 
 
+#: Named box corrections: "learned" (:data:`DEFAULT_BOX_REGRESSION`, for the original YuNet),
+#: "constant" (:data:`DEFAULT_BOX_CORRECTION`), "identity" (boxes unchanged: for a detector that
+#: already emits the dataset's convention, e.g. the fine-tuned ``engines/face_detector.onnx``).
+BOX_CORRECTIONS = ("learned", "constant", "identity")
+_BAD_CORRECTION = "box_correction must be 'learned', 'constant', 'identity', 4 fractions or a (4, 14) matrix"
+
+
+def _named_correction(name: str) -> Sequence[object]:
+    if name == "learned":
+        return DEFAULT_BOX_REGRESSION
+    if name == "constant":
+        return DEFAULT_BOX_CORRECTION
+    if name == "identity":
+        return (0.0, 0.0, 0.0, 0.0)
+    raise ValueError(_BAD_CORRECTION + " (got {!r})".format(name))
+
+
+def parse_box_correction(text: str) -> Union[str, Tuple[float, ...]]:
+    """A command-line / JSON value -> a ``box_correction``: a name of :data:`BOX_CORRECTIONS`, or
+    4 comma-separated fractions ("-0.005,0.18,0.04,0.08")."""
+    t = str(text).strip()
+    if t in BOX_CORRECTIONS:
+        return t
+    try:
+        v = tuple(float(x) for x in t.split(","))
+    except ValueError:
+        raise ValueError(_BAD_CORRECTION + " (got {!r})".format(text)) from None
+    if len(v) != 4:
+        raise ValueError(_BAD_CORRECTION + " (got {!r})".format(text))
+    return v
+
+
+def sidecar_path(model_path: "Union[str, os.PathLike]") -> str:
+    """``engines/face_detector.onnx`` -> ``engines/face_detector.json`` (the model's settings)."""
+    return os.path.splitext(str(model_path))[0] + ".json"
+
+
+def read_sidecar(model_path: "Union[str, os.PathLike]") -> Dict[str, Any]:
+    """The JSON settings next to a model file (:func:`sidecar_path`), ``{}`` when there are none. A
+    sidecar that cannot be read is an error, not silently ignored: the wrong box correction costs
+    several points of mAP."""
+    side = sidecar_path(model_path)
+    if not os.path.isfile(side):
+        return {}
+    try:
+        with open(side, "r", encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ValueError("{}: cannot read the face model's settings: {}".format(side, exc)) from None
+    if not isinstance(meta, dict):
+        raise ValueError("{}: expected a JSON object".format(side))
+    return meta
+
+
+def box_correction_for(model_path: "Union[str, os.PathLike]", default: str = "learned") -> Union[str, Tuple[float, ...]]:
+    """The box correction that goes with a face model: ``box_correction`` of its JSON sidecar
+    (``engines/face_detector.json``: ``{"box_correction": "identity"}``) when there is one, else
+    ``default`` (the learned correction, fitted for the original YuNet files of the catalogue)."""
+    meta = read_sidecar(model_path)
+    if "box_correction" not in meta:
+        return default
+    value = meta["box_correction"]
+    try:
+        if isinstance(value, (list, tuple)):
+            return parse_box_correction(",".join(str(float(v)) for v in value))
+        return parse_box_correction(str(value))
+    except (TypeError, ValueError) as exc:
+        raise ValueError("{}: {}".format(sidecar_path(model_path), exc)) from None
+
+
 def correct_boxes(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray,
                   correction: Union[str, Sequence[float], np.ndarray] = "learned") -> np.ndarray:
-    """Raw YuNet boxes (N,4) -> the dataset's box convention. ``correction``: ``"learned"`` (the
-    regression :data:`DEFAULT_BOX_REGRESSION`), a (4, 14) matrix, or 4 constant fractions."""
+    """Raw YuNet boxes (N,4) -> the dataset's box convention. ``correction``: a name of
+    :data:`BOX_CORRECTIONS` (``"learned"``: the regression :data:`DEFAULT_BOX_REGRESSION`), a
+    (4, 14) matrix, or 4 constant fractions."""
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
     if isinstance(correction, str):
-        if correction != "learned":
-            raise ValueError("box_correction must be 'learned', 4 fractions or a (4, 14) matrix")
-        correction = DEFAULT_BOX_REGRESSION
+        correction = _named_correction(correction)
     c = np.asarray(correction, np.float64)
     if c.size == 4:
         off = np.tile(c.reshape(1, 4), (len(b), 1))
@@ -111,9 +182,10 @@ class FaceDetector:
     images hold small faces), and ``max_side`` caps the network input's longer side.
     A 640x480 camera frame runs at its own size by default. Fixed-size models (e.g. 640x640)
     letterbox the frame into their input instead.
-    ``box_correction``: ``"learned"`` (default), 4 constant fractions of the box size added to
-    (x1, y1, x2, y2) (e.g. :data:`DEFAULT_BOX_CORRECTION`; ``(0, 0, 0, 0)`` = raw YuNet boxes),
-    or a (4, 14) regression matrix (see :func:`correct_boxes`).
+    ``box_correction``: ``"learned"`` (default), ``"constant"``, ``"identity"`` (raw boxes), 4
+    constant fractions of the box size added to (x1, y1, x2, y2) (e.g. :data:`DEFAULT_BOX_CORRECTION`;
+    ``(0, 0, 0, 0)`` = ``"identity"``), or a (4, 14) regression matrix (see :func:`correct_boxes`).
+    Which one goes with a model file: :func:`box_correction_for`.
     """
 
     def __init__(
@@ -147,7 +219,7 @@ class FaceDetector:
         else:
             c = np.asarray(box_correction, np.float64)
             if c.size not in (4, 4 * len(DEFAULT_BOX_REGRESSION[0])):
-                raise ValueError("box_correction must be 'learned', 4 fractions or a (4, 14) matrix")
+                raise ValueError(_BAD_CORRECTION)
             self.box_correction = c
         self._grid_cache = {}  # type: dict
 
