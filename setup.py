@@ -34,7 +34,7 @@ setup(
         "serial": ["pyserial>=3.5"],
         # Training runs on a workstation, never on the kiosk (needs torch; install torch==2.13.0 CPU here).
         "train": ["torch>=2.0", "onnx>=1.14", "matplotlib>=3.5", "tqdm>=4.60"],
-        "dev": ["pytest>=7", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19", "scipy>=1.7"],  # scipy: resampler reference
+        "dev": ["pytest>=7", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19", "scipy>=1.7", "matplotlib>=3.5"],  # scipy: resampler reference
     },
     entry_points={"console_scripts": ["dabai-kiosk=kiosk.cli:main"]},
 )

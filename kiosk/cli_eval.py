@@ -111,9 +111,13 @@ def cmd_eval_detector(data_dir: str, json_out: bool, models_dir_or_face_model: s
                 cm_path = os.path.join(out_dir, "confusion_matrix.png")
                 pr_path = os.path.join(out_dir, "pr_curve.png")
                 title = "{} ({} images, {} mode)".format(os.path.basename(os.path.normpath(data_dir)), len(kept), mode)
-                ev.plot_confusion(conf, cm_path, "detection confusion, IoU 0.5, score >= 0.25 - " + title)
-                ev.plot_pr(curves, res["ap50"], pr_path, "PR, IoU 0.5 - " + title)  # type: ignore[arg-type]
-                rep["files"] = {"confusion_matrix": cm_path, "pr_curve": pr_path}
+                try:
+                    ev.plot_confusion(conf, cm_path, "detection confusion, IoU 0.5, score >= 0.25 - " + title)
+                    ev.plot_pr(curves, res["ap50"], pr_path, "PR, IoU 0.5 - " + title)  # type: ignore[arg-type]
+                    rep["files"] = {"confusion_matrix": cm_path, "pr_curve": pr_path}
+                except ImportError:  # plots need matplotlib (train or dev extra); the figures do not
+                    rep["files"] = {}
+                    _err("no plots written: matplotlib is not installed (pip install 'dabai-kiosk[dev]')")
         else:
             rep["live"] = res
     if json_out:
