@@ -125,9 +125,12 @@ def scenarios(tokens: Dict[str, str]) -> List[Scenario]:
             shots.append(Shot(blurred_until or 9, 30, code=code))
         return tuple(shots)
 
+    # Saying the request takes ~3.5 s and the kiosk has it ~0.5 s after the last word, so in the
+    # scenarios that speak, the pass comes out only after that.
+    talk_then_pass = (Shot(2, 75, person=("person1", "with_mask")), Shot(52, 70, code=tokens["zhang"]))
     return [
-        Scenario("granted", "张三戴好口罩，说出请求并出示有效通行码", "granted", "ok",
-                 walk_up("with_mask", code=tokens["zhang"]), 60, ((0.5, REQUEST),)),
+        Scenario("granted", "张三戴好口罩，说出请求并出示有效通行码", "granted", "ok", talk_then_pass, 95,
+                 ((0.3, REQUEST),)),
         Scenario("no_mask", "未戴口罩", "denied", "no_mask", walk_up("without_mask", code=tokens["zhang"]), 60),
         Scenario("mask_incorrect", "口罩未遮住鼻子", "denied", "mask_incorrect",
                  walk_up("mask_weared_incorrect", code=tokens["zhang"]), 60),
@@ -142,15 +145,64 @@ def scenarios(tokens: Dict[str, str]) -> List[Scenario]:
         Scenario("unreadable_then_readable", "二维码先模糊后清晰", "granted", "ok",
                  walk_up("with_mask", "person2", code=tokens["li"], blurred_until=18), 60),
         Scenario("person_leaves", "说出请求后未出示通行码便离开", "abandoned", "left",
-                 (Shot(2, 16, person=("person1", "with_mask")),), 60, ((0.4, REQUEST),)),
+                 (Shot(2, 60, person=("person1", "with_mask")),), 95, ((0.3, REQUEST),)),
     ]
+
+
+# ---- the resident's voice --------------------------------------------------------------------------
+
+
+class Ears:
+    """Turns what a scenario's resident says into ``Heard`` events the way the kiosk hears them:
+    the sentence is spoken into a wav (espeak-ng) and that wav goes through the microphone path
+    (16 kHz, Silero VAD, the configured recognizer, intent). Each event comes with the time, from
+    the start of speaking, at which the kiosk would have it (utterance end + processing)."""
+
+    def __init__(self, parts: Parts, folder: Path) -> None:
+        from kiosk.audio.vad import create_vad
+        from kiosk.speech import EspeakVoice
+        from kiosk.speech.recognize import create_recognizer
+
+        listen = parts.config.listen
+        self.listen = listen
+        self.folder = folder
+        self.voice = EspeakVoice(pitch=35, speed=150)  # a resident: lower and slower than the kiosk
+        self.vad = create_vad(listen.vad, listen.vad_model)
+        self.recognizer = create_recognizer(listen.recognizer, listen.model, parts.home.models)
+        self.name = "{} + {}".format(self.recognizer.name, type(self.vad).__name__)
+
+    def hear(self, text: str) -> List[Tuple[float, Heard]]:
+        from kiosk.audio.sources import WavFileSource
+        from kiosk.speech.listen import SpeechPipeline, matcher_from_config, segmenter_settings
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / "{:08x}.wav".format(abs(hash(text)) % (1 << 32))
+        if not path.exists():
+            self.voice.synthesize(text).save(str(path))
+        self.vad.reset()
+        pipeline = SpeechPipeline(self.vad, self.recognizer, matcher_from_config(self.listen),
+                                  segmenter_settings(self.listen))
+        heard = []
+        source = WavFileSource(str(path))
+        for chunk in source.chunks():
+            result = pipeline.feed(chunk)
+            if result is not None:
+                heard.append(result)
+        last = pipeline.finish()
+        if last is not None:
+            heard.append(last)
+        return [
+            (r.end_s + r.end_to_intent_ms / 1000.0, Heard(r.text or "", r.intent))  # speech end + hangover + work
+            for r in heard if r.text
+        ]
 
 
 # ---- one scenario ---------------------------------------------------------------------------------
 
 
-def play(parts: Parts, scenario: Scenario, keep_frames: bool = True) -> Outcome:
-    """Run one scenario through capture → vision → core → gate/voice/log and collect what happened."""
+def play(parts: Parts, scenario: Scenario, keep_frames: bool = True, ears: Optional[Ears] = None) -> Outcome:
+    """Run one scenario through capture → vision → core → gate/voice/log and collect what happened.
+    With ``ears`` the resident's sentences go through the microphone path; without, they arrive as text."""
     from kiosk.runtime.assemble import build_qr_reader
 
     config = parts.config
@@ -186,7 +238,11 @@ def play(parts: Parts, scenario: Scenario, keep_frames: bool = True) -> Outcome:
 
     worker = VisionWorker(capture, parts.detector, build_qr_reader(config), parts.check_pass, kiosk.post, on_result)
     for at, text in scenario.speech:
-        kiosk.schedule(Heard(text, intent_of(text)), at)
+        if ears is None:
+            kiosk.schedule(Heard(text, intent_of(text)), at)
+            continue
+        for delay, event in ears.hear(text):
+            kiosk.schedule(event, at + delay)
     kiosk.start()
     capture.start()
     worker.start()
@@ -293,13 +349,19 @@ def run_demo(
     for problem in parts.problems:
         print("problem: {}".format(problem))
     chosen = [s for s in scenarios(tokens) if not only or s.name in only]
+    ears: Optional[Ears] = None
+    try:
+        ears = Ears(parts, out / "resident_voice")
+        print("the resident's sentences are spoken and heard through {}".format(ears.name))
+    except Exception as exc:  # no voice, VAD or recognizer: the sentences arrive as text instead
+        print("problem: no voice input for the demo ({}); sentences arrive as text".format(exc))
     results: List[Outcome] = []
     frames: List[np.ndarray] = []
     timeline_text = []
     try:
         for round_ in range(repeat):
             for scenario in chosen:
-                outcome = play(parts, scenario, keep_frames=write_media and round_ == 0)
+                outcome = play(parts, scenario, keep_frames=write_media and round_ == 0, ears=ears)
                 results.append(outcome)
                 frames.extend(outcome.frames)
                 if round_ == 0:
