@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,14 +348,15 @@ def run_demo(
     tokens = prepare_home(home, models_from, speech_dir)
     parts = assemble(home)
     for problem in parts.problems:
-        print("problem: {}".format(problem))
+        print("problem: {}".format(problem), file=sys.stderr)
     chosen = [s for s in scenarios(tokens) if not only or s.name in only]
     ears: Optional[Ears] = None
     try:
         ears = Ears(parts, out / "resident_voice")
-        print("the resident's sentences are spoken and heard through {}".format(ears.name))
+        if echo:
+            print("the resident's sentences are spoken and heard through {}".format(ears.name))
     except Exception as exc:  # no voice, VAD or recognizer: the sentences arrive as text instead
-        print("problem: no voice input for the demo ({}); sentences arrive as text".format(exc))
+        print("problem: no voice input for the demo ({}); sentences arrive as text".format(exc), file=sys.stderr)
     results: List[Outcome] = []
     frames: List[np.ndarray] = []
     timeline_text = []
