@@ -21,7 +21,7 @@ from kiosk.audio.sources import WavFileSource
 from kiosk.audio.vad import VadModelMissing, create_vad, describe_vad
 from kiosk.audio.wavfile import AudioFileError
 from kiosk.speech.intent import IntentMatcher, parse_phrases
-from kiosk.speech.listen import SpeechPipeline, matcher_from_config, segmenter_settings
+from kiosk.speech.listen import SpeechPipeline, listen_through, matcher_from_config, segmenter_settings
 from kiosk.speech.recognize import Recognizer, RecognizerUnavailable, create_recognizer
 
 
@@ -38,14 +38,7 @@ def listen_file(path: str, vad: Any, recognizer: Optional[Recognizer], matcher: 
         return out
     vad.reset()
     pipeline = SpeechPipeline(vad, recognizer, matcher, settings)
-    results = []
-    for chunk in source.chunks():
-        r = pipeline.feed(chunk)
-        if r is not None:
-            results.append(r)
-    r = pipeline.finish()
-    if r is not None:
-        results.append(r)
+    results = listen_through(pipeline, source.chunks())
     ms = (time.perf_counter() - t0) * 1000.0
     out["segments"] = [[r.start_s, r.end_s] for r in results]
     if recognizer is not None:

@@ -174,7 +174,7 @@ class Ears:
 
     def hear(self, text: str) -> List[Tuple[float, Heard]]:
         from kiosk.audio.sources import WavFileSource
-        from kiosk.speech.listen import SpeechPipeline, matcher_from_config, segmenter_settings
+        from kiosk.speech.listen import SpeechPipeline, listen_through, matcher_from_config, segmenter_settings
 
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / "{:08x}.wav".format(abs(hash(text)) % (1 << 32))
@@ -183,15 +183,7 @@ class Ears:
         self.vad.reset()
         pipeline = SpeechPipeline(self.vad, self.recognizer, matcher_from_config(self.listen),
                                   segmenter_settings(self.listen))
-        heard = []
-        source = WavFileSource(str(path))
-        for chunk in source.chunks():
-            result = pipeline.feed(chunk)
-            if result is not None:
-                heard.append(result)
-        last = pipeline.finish()
-        if last is not None:
-            heard.append(last)
+        heard = listen_through(pipeline, WavFileSource(str(path)).chunks())
         return [
             (r.end_s + r.end_to_intent_ms / 1000.0, Heard(r.text or "", r.intent))  # speech end + hangover + work
             for r in heard if r.text

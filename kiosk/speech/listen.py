@@ -165,6 +165,19 @@ class SpeechPipeline:
         return res
 
 
+def listen_through(pipeline: SpeechPipeline, chunks: Any) -> List[ListenResult]:
+    """Every utterance of a finite chunk stream (a recording), including one still open at the end."""
+    results = []
+    for chunk in chunks:
+        result = pipeline.feed(chunk)
+        if result is not None:
+            results.append(result)
+    last = pipeline.finish()
+    if last is not None:
+        results.append(last)
+    return results
+
+
 class MicLoop:
     """A thread: ``source`` → :class:`SpeechPipeline` → ``post(Heard(text, intent))``.
 
