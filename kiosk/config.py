@@ -52,6 +52,10 @@ class PolicyConfig:
     vote_window: int = _opt(5, "mask class is voted over this many recent frames of a face", min=1, max=30)
     vote_min: int = _opt(3, "frames in the window that must agree before the mask state is believed", min=1, max=30)
     min_confidence: float = _opt(0.5, "mask classifications below this confidence do not vote", min=0.0, max=1.0)
+    repeat_denial_log_s: float = _opt(
+        30.0, "the same person denied again for the same reason within this time is told again but logged once",
+        min=0.0, max=3600.0,
+    )
     min_face_px: int = _opt(60, "faces smaller than this (box height, pixels) are passers-by, not users", min=8, max=2000)
 
 

@@ -351,3 +351,29 @@ def test_core_imports_no_device_ui_or_model_code():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_denied_person_who_stays_is_told_again_but_logged_once():
+    g = Gate()
+    for _ in range(8):  # ~8 s without a mask in front of the kiosk: denied, hold, cooldown, again…
+        g.feed_many(seen(face(Mask.WITHOUT)), 10)
+    assert g.said().count("no_mask") >= 2
+    assert [(d.outcome, d.reason) for d in g.logs()] == [("denied", "no_mask")]
+    g.feed(Tick(), dt=POLICY.repeat_denial_log_s)  # much later, still there: a new record
+    g.feed_many(seen(face(Mask.WITHOUT)), 40)
+    assert len(g.logs()) == 2
+
+
+def test_a_new_reason_or_a_new_person_is_always_logged():
+    g = Gate()
+
+    def next_person_may_step_up():
+        g.feed(Tick(), dt=POLICY.result_hold_s + 0.05)
+        g.feed(Tick(), dt=POLICY.cooldown_s + 0.05)
+
+    g.feed_many(seen(face(Mask.WITHOUT)), 3)
+    next_person_may_step_up()
+    g.feed_many(seen(face(Mask.INCORRECT)), 3)  # same person pulls the mask up halfway
+    next_person_may_step_up()
+    g.feed_many(seen(face(Mask.WITHOUT, track=7)), 3)  # someone else
+    assert [d.reason for d in g.logs()] == ["no_mask", "mask_incorrect", "no_mask"]

@@ -69,6 +69,7 @@ class State:
     said: Tuple[str, ...] = ()  # prompt keys already said to this person
     others: int = 0  # faces in view besides the primary
     granted_track: Optional[int] = None  # a granted person walking through is not engaged again
+    last_denial: Optional[Tuple[Optional[int], str, float]] = None  # (track, reason, when) last logged
 
 
 IDLE = State()
@@ -98,15 +99,15 @@ def _idle(state: State, event: Event, now: float, policy: PolicyConfig) -> Tuple
         if not faces:
             return state, []
         primary = max(faces, key=lambda f: f.area)
-        engaged = _engage(now)
+        engaged = _engage(now, state)
         return _active(engaged, event, now, policy, primary_hint=primary.track_id)
     if isinstance(event, PassPresented) or (isinstance(event, Heard) and event.intent == "enter"):
-        return _active(_engage(now), event, now, policy)
+        return _active(_engage(now, state), event, now, policy)
     return state, []
 
 
-def _engage(now: float) -> State:
-    return State(phase=Phase.ENGAGED, since=now, progress_at=now)
+def _engage(now: float, before: State) -> State:
+    return State(phase=Phase.ENGAGED, since=now, progress_at=now, last_denial=before.last_denial)
 
 
 def _active(
@@ -149,7 +150,7 @@ def _after_result(state: State, event: Event, now: float, policy: PolicyConfig) 
     if state.phase in (Phase.GRANTED, Phase.DENIED) and now - state.since >= policy.result_hold_s:
         state = replace(state, phase=Phase.COOLDOWN, since=now)
     if state.phase == Phase.COOLDOWN and now - state.since >= policy.cooldown_s:
-        return State(granted_track=state.granted_track), [Show("idle")]
+        return State(granted_track=state.granted_track, last_denial=state.last_denial), [Show("idle")]
     return state, []
 
 
@@ -258,11 +259,12 @@ def _decide(
         ]
     text = PROMPTS[reason]
     done = replace(state, phase=Phase.DENIED, since=now, granted_track=None)
-    return done, [
-        Show("denied", (("prompt", text), ("reason", reason))),
-        Say(reason, text),
-        Log(_record(state, outcome, reason, opened=False)),
-    ]
+    actions: List[Action] = [Show("denied", (("prompt", text), ("reason", reason))), Say(reason, text)]
+    last = state.last_denial
+    if last is not None and last[:2] == (state.track_id, reason) and now - last[2] < policy.repeat_denial_log_s:
+        return done, actions  # the same person still standing there: told again, logged once
+    done = replace(done, last_denial=(state.track_id, reason, now))
+    return done, actions + [Log(_record(state, outcome, reason, opened=False))]
 
 
 def _abandon(state: State, reason: str, now: float, say: bool) -> Tuple[State, List[Action]]:
@@ -273,7 +275,7 @@ def _abandon(state: State, reason: str, now: float, say: bool) -> Tuple[State, L
     if attempted:
         actions.append(Log(_record(state, "abandoned", reason, opened=False)))
     actions.append(Show("idle"))
-    return State(), actions
+    return State(last_denial=state.last_denial), actions
 
 
 def _show(state: State) -> Show:
