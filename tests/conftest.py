@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,20 @@ def home(tmp_path, monkeypatch):
 
     monkeypatch.setenv("DABAI_HOME", str(tmp_path / "home"))
     return resolve_home()
+
+
+def _silero_installed() -> bool:
+    from kiosk.audio.vad import VadModelMissing, silero_model_path
+
+    try:
+        silero_model_path()
+    except VadModelMissing:
+        return False
+    return True
+
+
+# What the machine has, asked once for every test file that needs it.
+HAVE_ESPEAK = shutil.which("espeak-ng") is not None
+HAVE_SILERO = _silero_installed()
+needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng not installed (apt-get install espeak-ng)")
+needs_silero = pytest.mark.skipif(not HAVE_SILERO, reason="silero-vad not installed (pip install --no-deps silero-vad)")

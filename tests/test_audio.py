@@ -3,13 +3,13 @@ same chunking, Silero VAD segmentation, half-duplex."""
 
 from __future__ import annotations
 
-import shutil
 import struct
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import HAVE_ESPEAK, needs_espeak, needs_silero
 
 from kiosk.audio import (
     CHUNK,
@@ -27,16 +27,7 @@ from kiosk.audio import (
     resample_to,
     write_wav,
 )
-from kiosk.audio.vad import EnergyVad, SileroVad, VadModelMissing, silero_model_path
-
-HAVE_ESPEAK = shutil.which("espeak-ng") is not None
-try:
-    silero_model_path()
-    HAVE_SILERO = True
-except VadModelMissing:
-    HAVE_SILERO = False
-needs_silero = pytest.mark.skipif(not HAVE_SILERO, reason="silero-vad not installed (pip install --no-deps silero-vad)")
-needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng not installed (apt-get install espeak-ng)")
+from kiosk.audio.vad import EnergyVad, SileroVad, VadModelMissing
 
 
 def tone(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarray:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
+from conftest import needs_espeak
 
 from kiosk.speech import kws
 from kiosk.speech.intent import intent_of
 from kiosk.speech.recognize import RecognizerUnavailable, create_recognizer
 
 RATE = 16000
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 needs_model = pytest.mark.skipif(not kws.DEFAULT_MODEL.is_file(), reason="engines/keyword.onnx not trained")
 
 

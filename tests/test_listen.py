@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import HAVE_ESPEAK, HAVE_SILERO
 
 from kiosk.audio import CHUNK, WavFileSource, write_wav
-from kiosk.audio.vad import EnergyVad, SileroVad, VadModelMissing, silero_model_path
+from kiosk.audio.vad import EnergyVad, SileroVad
 from kiosk.cli import main
 from kiosk.config import Config, config_from_dict
 from kiosk.core.events import Heard
@@ -28,12 +28,6 @@ from kiosk.speech.recognize import (
     register_backend,
 )
 
-HAVE_ESPEAK = shutil.which("espeak-ng") is not None
-try:
-    silero_model_path()
-    HAVE_SILERO = True
-except VadModelMissing:
-    HAVE_SILERO = False
 needs_audio_models = pytest.mark.skipif(not (HAVE_ESPEAK and HAVE_SILERO), reason="needs espeak-ng and silero-vad")
 
 # ----------------------------------------------------------------------------------- intent

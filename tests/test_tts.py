@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_espeak
 
 from kiosk.speech import (
     PROMPTS,
@@ -27,10 +27,6 @@ from kiosk.speech import (
     resample,
 )
 from kiosk.speech.pinyin import int_to_hanzi, numbers_to_hanzi, to_pinyin
-
-HAVE_ESPEAK = shutil.which("espeak-ng") is not None
-needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng not installed (apt-get install espeak-ng)")
-
 
 # ----------------------------------------------------------------------------------- pinyin
 
