@@ -558,15 +558,10 @@ def export_onnx(model, path: str, threshold: float, meta: Dict[str, str]) -> Non
         p.key, p.value = k, str(v)
     onnx.checker.check_model(m)
     onnx.save(m, tmp)
-    import onnxruntime as ort
+    from kiosk.train.export import replace_if_matches
 
     x = np.random.RandomState(0).randn(3, 1, kws.N_MELS, kws.FRAMES).astype(np.float32)
-    with torch.no_grad():
-        ref = wrapped(torch.from_numpy(x)).numpy()
-    got = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"]).run(["prob"], {"features": x})[0]
-    if not np.allclose(ref, got, atol=1e-4):
-        raise RuntimeError("ONNX export differs from torch: max err {}".format(np.abs(ref - got).max()))
-    os.replace(tmp, path)
+    replace_if_matches(wrapped, tmp, path, x, "features", "prob")
 
 
 def plot_curve(history: List[Dict[str, float]], path: str) -> None:
