@@ -12,6 +12,7 @@ The data home holds the config, the database, the keys, the models and the cache
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import tempfile
@@ -199,6 +200,9 @@ SECTIONS: Dict[str, type] = {
 # ---- validation -----------------------------------------------------------------------------
 
 
+MAX_TEXT = 1024  # longest text value: a path, a device name or a list of phrases fits easily
+
+
 def _check_value(key: str, value: Any, f: "dataclasses.Field[Any]") -> Tuple[Any, Optional[str]]:
     """Coerce ``value`` to the field's type or say why it is not allowed."""
     kind = type(f.default)
@@ -214,9 +218,13 @@ def _check_value(key: str, value: Any, f: "dataclasses.Field[Any]") -> Tuple[Any
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None, "{} = {}: must be a number".format(key, shown)
         value = float(value)
+        if not math.isfinite(value):  # NaN would slip through every range check below
+            return None, "{} = {}: must be a finite number".format(key, shown)
     elif kind is str:
         if not isinstance(value, str):
             return None, "{} = {}: must be a string".format(key, shown)
+        if len(value) > MAX_TEXT or any(ord(ch) < 32 for ch in value):
+            return None, "{} = {}: at most {} characters, no control characters".format(key, shown[:40], MAX_TEXT)
     if "choices" in meta and value not in meta["choices"]:
         return None, "{} = {}: must be one of {}".format(key, shown, ", ".join(meta["choices"]))
     lo, hi = meta.get("min"), meta.get("max")

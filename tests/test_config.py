@@ -92,3 +92,11 @@ def test_home_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv("DABAI_HOME")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert resolve_home().root == (tmp_path / "xdg" / "dabai").resolve()
+
+
+def test_nan_infinite_and_runaway_text_are_refused() -> None:
+    for bad in ({"policy": {"engaged_timeout_s": float("nan")}}, {"policy": {"engaged_timeout_s": float("inf")}},
+                {"community": {"name": "x" * 5000}}, {"community": {"name": "a\nb"}}):
+        with pytest.raises(ConfigError) as exc:
+            config_from_dict(bad)
+        assert len(exc.value.problems) == 1
