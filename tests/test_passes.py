@@ -157,3 +157,16 @@ def test_missing_public_key_is_a_clear_error(home):
     with pytest.raises(KeyFileError, match="not a usable public key"):
         load_public_key(home.public_key)
 
+
+
+def test_update_resident_checks_like_add(world):
+    store, _, _ = world
+    r = store.registry.add("张三", "3-201")
+    assert store.registry.update(r.id, " 张三丰 ", "3-202").name == "张三丰"
+    assert store.registry.get(r.id).unit == "3-202"
+    for name, unit in (("", "3-202"), ("张三", "x" * 300)):
+        with pytest.raises(RegistryError):
+            store.registry.update(r.id, name, unit)
+    assert store.registry.get(r.id).name == "张三丰"
+    with pytest.raises(RegistryError, match="no resident"):
+        store.registry.update(9999, "李四", "1-101")

@@ -64,6 +64,14 @@ class Registry:
         )
         return self.get(rid)
 
+    def update(self, resident_id: int, name: str, unit: str) -> Resident:
+        """Change a resident's name and unit, checked like :meth:`add`."""
+        name = _clean(name, "name", MAX_NAME)
+        unit = _clean(unit, "unit", MAX_UNIT)
+        self.get(resident_id)
+        self.db.execute("UPDATE residents SET name = ?, unit = ? WHERE id = ?", (name, unit, resident_id))
+        return self.get(resident_id)
+
     def get(self, resident_id: int) -> Resident:
         found = self.find(resident_id)
         if found is None:
