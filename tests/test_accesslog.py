@@ -68,3 +68,17 @@ def test_no_database_and_no_spool_keeps_records_in_memory(tmp_path):
     log = AccessLog(None, tmp_path / "missing-dir" / "spool.jsonl")
     log.append(GRANT)
     assert log.pending == 1
+
+
+def test_list_filters_by_dates_reason_and_resident(tmp_path):
+    log = AccessLog(Database(tmp_path / "a.db"), tmp_path / "spool.jsonl")
+    log.append(Decision("granted", "ok", pass_reason="ok", resident_id=7, resident_name="Zhang San"), ts=100.0)
+    log.append(Decision("denied", "pass_invalid", pass_reason="expired", resident_id=8, resident_name="李四"), ts=200.0)
+    log.append(Decision("denied", "no_mask"), ts=300.0)
+    assert [r["ts"] for r in log.list(since=100.0, until=300.0)] == [200.0, 100.0]
+    assert [r["ts"] for r in log.list(reason="expired")] == [200.0]  # the pass's reason counts too
+    assert [r["ts"] for r in log.list(resident="zhang")] == [100.0]
+    assert [r["ts"] for r in log.list(resident="8")] == [200.0]
+    assert log.list(resident="x' OR 1=1 --") == []
+    csv_text = log.export_csv(outcome="denied", until=250.0)
+    assert len(csv_text.strip().splitlines()) == 2 and "李四" in csv_text

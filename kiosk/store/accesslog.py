@@ -161,8 +161,16 @@ class AccessLog:
     # reading
 
     def list(
-        self, limit: int = 50, outcome: Optional[str] = None, since: Optional[float] = None
+        self,
+        limit: int = 50,
+        outcome: Optional[str] = None,
+        since: Optional[float] = None,
+        until: Optional[float] = None,
+        reason: Optional[str] = None,
+        resident: Optional[str] = None,
     ) -> List[Dict[str, Any]]:
+        """Newest first. ``since`` inclusive, ``until`` exclusive (unix seconds); ``reason`` matches the
+        decision's or the pass's reason; ``resident`` is an id or part of a name (case-insensitive)."""
         if self.db is None:
             return []
         where, params = [], []  # type: List[str], List[Any]
@@ -172,14 +180,25 @@ class AccessLog:
         if since is not None:
             where.append("ts >= ?")
             params.append(since)
+        if until is not None:
+            where.append("ts < ?")
+            params.append(until)
+        if reason:
+            where.append("(reason = ? OR pass_reason = ?)")
+            params += [reason, reason]
+        who = (resident or "").strip()
+        if who:
+            where.append("(CAST(resident_id AS TEXT) = ? OR instr(lower(resident_name), lower(?)) > 0)")
+            params += [who, who]
         sql = "SELECT {} FROM access_log {} ORDER BY ts DESC, id DESC LIMIT ?".format(
             ", ".join(COLUMNS), ("WHERE " + " AND ".join(where)) if where else ""
         )
         rows = self.db.query(sql, params + [limit])
         return [dict(r) for r in rows]
 
-    def export_csv(self, since: Optional[float] = None) -> str:
-        rows = list(reversed(self.list(limit=10**9, since=since)))
+    def export_csv(self, since: Optional[float] = None, **filters: Any) -> str:
+        """Every record matching the filters of :meth:`list`, oldest first, as CSV."""
+        rows = list(reversed(self.list(limit=10**9, since=since, **filters)))
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(("time",) + COLUMNS)
