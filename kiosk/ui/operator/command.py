@@ -1,0 +1,50 @@
+"""``dabai-kiosk operator set-pin | reset-lock``: the operator PIN from a shell (no display needed)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any, Callable
+
+from kiosk.config import resolve_home
+from kiosk.ui.operator.pinstore import PIN_RULE, PinStore, validate_pin
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    store = PinStore.in_home(resolve_home(args.home))
+    if args.action == "reset-lock":
+        if not store.reset_lock():
+            print("dabai-kiosk: no operator PIN is set yet: dabai-kiosk operator set-pin", file=sys.stderr)
+            return 2
+        print("operator screen unlocked ({})".format(store.path))
+        return 0
+    had_pin = store.is_set()
+    pin = args.pin
+    if pin is None:
+        if not sys.stdin.isatty():  # a script: the PIN on one line of standard input
+            pin = sys.stdin.readline().strip()
+        else:
+            pin = getpass.getpass("new operator PIN (4-8 digits): ")
+            if getpass.getpass("again: ") != pin:
+                print("dabai-kiosk: the two PINs differ; nothing changed", file=sys.stderr)
+                return 2
+    try:
+        store.set_pin(validate_pin(pin))
+    except ValueError:
+        print("dabai-kiosk: {}; nothing changed".format(PIN_RULE), file=sys.stderr)
+        return 2
+    print("operator PIN {} ({})".format("changed" if had_pin else "set", store.path))
+    return 0
+
+
+def add_parser(add: Callable[..., Any], common: argparse.ArgumentParser) -> None:
+    """Register ``operator`` with the CLI's ``add(name, func, help)``."""
+    p = add("operator", cmd_operator, "the operator screen's PIN")
+    ops = p.add_subparsers(dest="action", metavar="ACTION")
+    ops.required = True
+    a = ops.add_parser("set-pin", help="set or change the operator PIN (asked twice; or --pin, or one line on stdin)",
+                       parents=[common])
+    a.add_argument("--pin", help="the new PIN (visible in the shell history: prefer the prompt)")
+    ops.add_parser("reset-lock", help="clear the lock after too many wrong PINs", parents=[common])
+

@@ -1,0 +1,196 @@
+"""The PIN dialog in front of the operator screen: a big keypad for the touch screen, keys work too.
+
+With no PIN set yet it asks the operator to choose one and type it again. ``exec_()`` returns
+``QDialog.Accepted`` only for the right PIN (or a new PIN just set).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from PyQt5.QtCore import QRegExp, Qt, QTimer
+from PyQt5.QtGui import QKeyEvent, QRegExpValidator
+from PyQt5.QtWidgets import QDialog, QGridLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+
+from kiosk.ui.operator.pinstore import MAX_TRIES, PinResult, PinStore, validate_pin
+from kiosk.ui.operator.widgets import STYLE, cjk_font, set_role
+
+KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "clear", "0", "back")
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+class PinDialog(QDialog):
+    """Asks for the operator PIN (or, when none is set, for a new one twice)."""
+
+    def __init__(self, store: PinStore, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.setup_mode = not store.is_set()
+        self._first: Optional[str] = None  # the new PIN typed once (setup mode)
+        self.setWindowTitle("运维密码 Operator PIN")
+        self.setFont(cjk_font())
+        self.setStyleSheet(STYLE + "QPushButton[key=\"true\"] { font-size: 26px; min-width: 92px; min-height: 62px; }")
+        self.setModal(True)
+
+        self.prompt = QLabel()
+        self.prompt.setAlignment(Qt.AlignCenter)
+        set_role(self.prompt, "title")
+        self.entry = QLineEdit()
+        self.entry.setEchoMode(QLineEdit.Password)
+        self.entry.setAlignment(Qt.AlignCenter)
+        self.entry.setMaxLength(8)
+        self.entry.setValidator(QRegExpValidator(QRegExp("[0-9]{0,8}"), self.entry))
+        self.entry.setStyleSheet("font-size: 30px; min-height: 52px; letter-spacing: 8px;")
+        self.entry.returnPressed.connect(self.submit)
+        self.message = QLabel()
+        self.message.setAlignment(Qt.AlignCenter)
+        self.message.setWordWrap(True)
+        set_role(self.message, "hint")
+
+        pad = QGridLayout()
+        pad.setSpacing(8)
+        self.buttons = {}
+        for i, key in enumerate(KEYS):
+            text = {"clear": "清除\nClear", "back": "⌫"}.get(key, key)
+            button = QPushButton(text)
+            button.setProperty("key", True)
+            button.setFocusPolicy(Qt.NoFocus)
+            button.clicked.connect(lambda _=False, k=key: self.press(k))
+            self.buttons[key] = button
+            pad.addWidget(button, i // 3, i % 3)
+        self.ok_button = QPushButton("确定 OK")
+        self.ok_button.setProperty("accent", True)
+        self.ok_button.setProperty("key", True)
+        self.ok_button.setFocusPolicy(Qt.NoFocus)
+        self.ok_button.clicked.connect(self.submit)
+        self.cancel_button = QPushButton("取消 Cancel")
+        self.cancel_button.setProperty("key", True)
+        self.cancel_button.setFocusPolicy(Qt.NoFocus)
+        self.cancel_button.clicked.connect(self.reject)
+        pad.addWidget(self.cancel_button, 4, 0)
+        pad.addWidget(self.ok_button, 4, 1, 1, 2)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 18, 24, 18)
+        layout.addWidget(self.prompt)
+        layout.addWidget(self.entry)
+        layout.addWidget(self.message)
+        layout.addLayout(pad)
+
+        self.ticker = QTimer(self)  # counts a lock down and unlocks the keypad when it ends
+        self.ticker.setInterval(1000)
+        self.ticker.timeout.connect(self._refresh_lock)
+        self._locked_until: Optional[float] = None
+        self._reset_prompt()
+        if not self.setup_mode:
+            self._show(store.status())
+
+    # input
+
+    def press(self, key: str) -> None:
+        """One keypad button: a digit, ``clear`` or ``back``."""
+        if key == "clear":
+            self.entry.clear()
+        elif key == "back":
+            self.entry.backspace()
+        elif len(self.entry.text()) < 8:
+            self.entry.setText(self.entry.text() + key)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        if event.key() == Qt.Key_Escape:
+            self.reject()
+            return
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter):
+            self.submit()
+            return
+        super().keyPressEvent(event)
+
+    def submit(self) -> None:
+        pin = self.entry.text()
+        if not pin:  # Return reaches both the entry and the dialog; an empty entry is no attempt
+            return
+        self.entry.clear()
+        if self.setup_mode:
+            self._choose(pin)
+            return
+        result = self.store.check(pin)
+        if result.ok:
+            self.accept()
+            return
+        self._show(result, wrong=True)
+
+    # choosing a PIN
+
+    def _choose(self, pin: str) -> None:
+        if self._first is None:
+            try:
+                self._first = validate_pin(pin)
+            except ValueError as exc:
+                self._say(str(exc), error=True)
+                return
+            self._say("请再输入一次确认 Type it again to confirm")
+            self.prompt.setText("确认运维密码 Confirm the PIN")
+            return
+        first, self._first = self._first, None
+        if pin != first:
+            self._reset_prompt()
+            self._say("两次输入不一致，请重新设置 The two PINs differ; choose again", error=True)
+            return
+        self.store.set_pin(pin)
+        self.accept()
+
+    def _reset_prompt(self) -> None:
+        if self.setup_mode:
+            self.prompt.setText("设置运维密码 Choose an operator PIN")
+            self._say("尚未设置密码：请输入 4–8 位数字 No PIN yet: choose 4–8 digits")
+        else:
+            self.prompt.setText("请输入运维密码 Operator PIN")
+            self._say("")
+
+    # showing the state
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        set_role(self.message, "error" if error else "hint")
+
+    def _show(self, result: PinResult, wrong: bool = False) -> None:
+        if result.error:
+            self._say("无法验证密码 PIN cannot be checked: {}".format(result.error), error=True)
+            self._set_locked(None)
+        elif result.locked_until is not None:
+            self._set_locked(result.locked_until)
+        else:
+            self._set_locked(None)
+            if wrong:
+                self._say("密码错误，还可尝试 {} 次 Wrong PIN: {} tries left".format(
+                    result.tries_left, result.tries_left), error=True)
+            elif result.tries_left < MAX_TRIES:
+                self._say("还可尝试 {} 次 {} tries left".format(result.tries_left, result.tries_left))
+
+    def _set_locked(self, until: Optional[float]) -> None:
+        self._locked_until = until
+        locked = until is not None
+        for button in self.buttons.values():
+            button.setEnabled(not locked)
+        self.ok_button.setEnabled(not locked)
+        self.entry.setEnabled(not locked)
+        if locked:
+            self._say("输错次数过多，已锁定至 {} Too many wrong PINs: locked until {}".format(
+                _clock(until), _clock(until)), error=True)  # type: ignore[arg-type]
+            self.ticker.start()
+        else:
+            self.ticker.stop()
+
+    def _refresh_lock(self) -> None:
+        result = self.store.status()
+        if result.locked_until is None:
+            self._set_locked(None)
+            self._say("已解锁，请输入密码 Unlocked: enter the PIN")
+
+    @property
+    def locked(self) -> bool:
+        return self._locked_until is not None

@@ -1,0 +1,177 @@
+"""The operator screen: a page list on the left, one page at a time on the right.
+
+It saves the config atomically to the data home and emits ``config_saved(config)`` with the new,
+validated :class:`kiosk.config.Config`; the app applies it. ``closed`` is emitted when the operator
+leaves (the 退出 button) or after ``idle_timeout_s`` without a touch, so the screen never stays open
+on an unattended kiosk.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional
+
+from PyQt5.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
+from PyQt5.QtGui import QCloseEvent, QHideEvent, QShowEvent
+from PyQt5.QtWidgets import QApplication, QButtonGroup, QHBoxLayout, QLabel, QPushButton, QStackedWidget, QVBoxLayout, QWidget
+
+from kiosk.config import Home
+from kiosk.ui.operator import PAGES
+from kiosk.ui.operator.devices import DevicesPage
+from kiosk.ui.operator.gate import GatePage
+from kiosk.ui.operator.log import LogPage
+from kiosk.ui.operator.policy import PolicyPage
+from kiosk.ui.operator.residents import ResidentsPage
+from kiosk.ui.operator.system import SystemPage
+from kiosk.ui.operator.widgets import STYLE, Context, Page, cjk_font, set_role
+
+PAGE_CLASSES = (ResidentsPage, PolicyPage, DevicesPage, GatePage, LogPage, SystemPage)
+NAV_STYLE = """
+QPushButton[nav="true"] { min-height: 54px; font-size: 17px; text-align: left; padding-left: 14px;
+                          background: #f4f6f8; border: 1px solid #d5dbe1; }
+QPushButton[nav="true"]:checked { background: #1f6feb; color: white; border: 1px solid #1a5fcc; }
+"""
+INPUT_EVENTS = (QEvent.MouseButtonPress, QEvent.KeyPress, QEvent.TouchBegin, QEvent.Wheel)
+
+
+class OperatorScreen(QWidget):
+    """The PIN-protected operator screen (show it after :class:`PinDialog` accepts).
+
+    ``status`` returns the app's live figures (fps, vision_ms_p50, frame_to_display_ms_p50, detector,
+    backend, camera/microphone/gate/voice states; missing keys are fine). Optional: ``gate``, the app's
+    own gate driver or a callable returning its current one (the gate page's test then pulses it instead
+    of opening the relay a second time, which on GPIO would also release the app's pin when closed);
+    ``frames``, a callable giving the app's newest camera frame (the preview uses it for the running
+    camera, which cannot be opened twice)."""
+
+    config_saved = pyqtSignal(object)
+    closed = pyqtSignal()
+    PAGES = PAGES
+
+    def __init__(self, home: Home, status: Callable[[], Dict[str, Any]], parent: Optional[QWidget] = None,
+                 gate: Any = None, frames: Optional[Callable[[], Any]] = None, idle_timeout_s: float = 300.0) -> None:
+        super().__init__(parent)
+        self.setObjectName("OperatorScreen")
+        self.setFont(cjk_font())
+        self.setStyleSheet(STYLE + NAV_STYLE)
+        self.ctx = Context(home, status, gate, frames, self)
+        self.ctx.config_saved.connect(self.config_saved)
+        self.pages: Dict[str, Page] = {}
+        self.buttons: Dict[str, QPushButton] = {}
+        self.current: Optional[str] = None
+        self._running = False  # whether the current page's on_show has run without an on_hide since
+
+        nav = QVBoxLayout()
+        nav.setSpacing(6)
+        title = QLabel("运维设置")
+        set_role(title, "title")
+        nav.addWidget(title)
+        nav.addWidget(QLabel("<span style='color:#66707a'>Operator · 大白 Dabai</span>"))
+        nav.addSpacing(8)
+        group = QButtonGroup(self)
+        group.setExclusive(True)
+        self.stack = QStackedWidget()
+        for cls in PAGE_CLASSES:
+            page = cls(self.ctx)
+            self.pages[cls.name] = page
+            self.stack.addWidget(page)
+            button = QPushButton(cls.title)
+            button.setProperty("nav", True)
+            button.setCheckable(True)
+            button.clicked.connect(lambda _=False, name=cls.name: self.show_page(name))
+            group.addButton(button)
+            self.buttons[cls.name] = button
+            nav.addWidget(button)
+        nav.addStretch(1)
+        self.exit_button = QPushButton("退出 Exit")
+        self.exit_button.setProperty("danger", True)
+        self.exit_button.setMinimumHeight(54)
+        self.exit_button.clicked.connect(self.close_screen)
+        nav.addWidget(self.exit_button)
+        side = QWidget()
+        side.setLayout(nav)
+        side.setFixedWidth(190)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.addWidget(side)
+        layout.addWidget(self.stack, 1)
+
+        self.idle_timeout_s = idle_timeout_s
+        self.idle = QTimer(self)
+        self.idle.setSingleShot(True)
+        self.idle.timeout.connect(self.close_screen)
+        self._select("residents")
+
+    # pages
+
+    def page(self, name: str) -> Page:
+        if name not in self.pages:
+            raise ValueError("no operator page {!r}; pages: {}".format(name, ", ".join(self.PAGES)))
+        return self.pages[name]
+
+    def show_page(self, name: str) -> Page:
+        """Show a page (``PAGES``) and start what it runs (a preview, a refresh)."""
+        page = self.page(name)
+        self._stop_current()
+        self._select(name)
+        self._running = True
+        page.on_show()
+        return page
+
+    def _select(self, name: str) -> None:
+        self.current = name
+        self.stack.setCurrentWidget(self.pages[name])
+        self.buttons[name].setChecked(True)
+
+    def _stop_current(self) -> None:
+        if self._running and self.current is not None:
+            self._running = False
+            self.pages[self.current].on_hide()
+
+    # leaving
+
+    def close_screen(self) -> None:
+        """Stop every page's work, close the database and emit ``closed``."""
+        self._stop_current()
+        self.idle.stop()
+        self.ctx.close()
+        self.closed.emit()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        """Closed as a window (not through 退出): stop the pages' work and close the database."""
+        self._stop_current()
+        self.idle.stop()
+        self.ctx.close()
+        super().closeEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self._touch()
+        if not self._running and self.current is not None:
+            self.show_page(self.current)
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt's name
+        super().hideEvent(event)
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.idle.stop()
+        self._stop_current()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() in INPUT_EVENTS:
+            self._touch()
+        return False
+
+    def _touch(self) -> None:
+        if self.idle_timeout_s > 0:
+            self.idle.start(int(self.idle_timeout_s * 1000))
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if event.key() == Qt.Key_Escape:
+            self.close_screen()
+            return
+        super().keyPressEvent(event)

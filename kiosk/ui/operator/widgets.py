@@ -1,0 +1,542 @@
+"""Pieces every operator page uses: the shared context, background work, and config forms made from
+the config dataclasses (so a new key shows up on its page with its documented rule by itself)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import re
+import threading
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+
+from PyQt5.QtCore import QObject, QRunnable, Qt, QThreadPool, pyqtSignal
+from PyQt5.QtGui import QFont, QFontDatabase
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kiosk.config import SECTIONS, Config, ConfigError, Home, config_from_dict, config_to_dict, load_config, save_config
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 256  # no operator text field needs more; longer input is refused, not cut
+
+STYLE = """
+QWidget { font-size: 15px; }
+QPushButton { min-height: 40px; padding: 4px 14px; border-radius: 6px; background: #e8eef5; border: 1px solid #b8c4d2; }
+QPushButton:pressed { background: #c9d7e6; }
+QPushButton:disabled { color: #9aa4ae; background: #f1f3f5; }
+QPushButton[accent="true"] { background: #1f6feb; color: white; border: 1px solid #1a5fcc; }
+QPushButton[danger="true"] { background: #fbe9e9; border: 1px solid #d99; color: #a01818; }
+QLineEdit, QComboBox, QDateEdit { min-height: 34px; padding: 0 6px; }
+QCheckBox::indicator { width: 26px; height: 26px; }
+QLabel[role="hint"] { color: #66707a; font-size: 12px; }
+QLabel[role="error"] { color: #c01c1c; font-size: 13px; }
+QLabel[role="ok"] { color: #1a7f37; font-size: 13px; }
+QLabel[role="title"] { font-size: 22px; font-weight: bold; }
+QLabel[role="section"] { font-size: 17px; font-weight: bold; margin-top: 6px; }
+"""
+
+
+def cjk_font(point_size: int = 11) -> QFont:
+    """A font with Chinese glyphs (fonts-noto-cjk), else Qt's default with its own fallback."""
+    from kiosk.ui.fonts import choose_family
+
+    family = choose_family(QFontDatabase().families())
+    return QFont(family, point_size) if family else QFont()
+
+
+# ---- messages ------------------------------------------------------------------------------
+
+
+_ZH_RULES = (
+    (re.compile(r"must be between (\S+) and (\S+)"), "须在 {0} 到 {1} 之间"),
+    (re.compile(r"must not exceed ([\w.]+) \((\S+)\)"), "不能大于 {0}（{1}）"),
+    (re.compile(r"must be a whole number"), "须为整数"),
+    (re.compile(r"must be a number"), "须为数字"),
+    (re.compile(r"must be true or false"), "须为是或否"),
+    (re.compile(r"must be one of (.+)"), "须为以下之一：{0}"),
+    (re.compile(r"must not be empty"), "不能为空"),
+    (re.compile(r"is (\d+) characters long; at most (\d+)"), "太长（{0} 个字符，最多 {1} 个）"),
+    (re.compile(r"control characters"), "不能含控制字符"),
+    (re.compile(r"does not exist|not found|no such|cannot be found", re.I), "不存在"),
+)
+
+
+def explain(problem: str) -> str:
+    """A problem in Chinese first, then the English original: ``须在 50 到 10000 之间 · gate.pulse_ms = -5: …``."""
+    for pattern, zh in _ZH_RULES:
+        m = pattern.search(problem)
+        if m:
+            return "{} · {}".format(zh.format(*m.groups()), problem)
+    return problem
+
+
+def problem_key(problem: str) -> Optional[str]:
+    """``section.key`` a config problem is about (``gate.pulse_ms = -5: …`` → ``gate.pulse_ms``)."""
+    m = re.match(r"\[?(\w+)\.(\w+)", problem)
+    return "{}.{}".format(m.group(1), m.group(2)) if m else None
+
+
+def set_role(label: QLabel, role: str) -> None:
+    label.setProperty("role", role)
+    label.style().unpolish(label)
+    label.style().polish(label)
+
+
+class Note(QLabel):
+    """A one-line status under a form: green when done, red when refused, grey while working."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        set_role(self, "hint")
+
+    def ok(self, text: str) -> None:
+        self.setText(text)
+        set_role(self, "ok")
+
+    def error(self, text: str) -> None:
+        self.setText(text)
+        set_role(self, "error")
+
+    def busy(self, text: str) -> None:
+        self.setText(text)
+        set_role(self, "hint")
+
+    @property
+    def is_error(self) -> bool:
+        return self.property("role") == "error"
+
+
+def hint(text: str, parent: Optional[QWidget] = None) -> QLabel:
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    set_role(label, "hint")
+    return label
+
+
+def heading(text: str, role: str = "section") -> QLabel:
+    label = QLabel(text)
+    set_role(label, role)
+    return label
+
+
+def export_folder(home_root: Path) -> Path:
+    """Where files for the operator go: a USB stick when one is mounted (/media/USER/NAME), else
+    the data home's exports folder."""
+    candidates: List[Path] = []
+    for base in (Path("/media"), Path("/run/media")):
+        try:
+            candidates += [p for user in sorted(base.iterdir()) if user.is_dir() for p in sorted(user.iterdir()) if p.is_dir()]
+        except OSError:
+            continue
+    return candidates[0] if candidates else home_root / "exports"
+
+
+def scrolling(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.NoFrame)
+    area.setWidget(widget)
+    return area
+
+
+# ---- work off the GUI thread ---------------------------------------------------------------
+
+
+class _Relay(QObject):
+    done = pyqtSignal(object, object)  # result, exception
+
+
+class _Task(QRunnable):
+    def __init__(self, fn: Callable[[], Any], relay: _Relay) -> None:
+        super().__init__()
+        self.fn = fn
+        self.relay = relay
+
+    def run(self) -> None:
+        try:
+            result, error = self.fn(), None
+        except Exception as exc:  # handed to the GUI thread, which shows it
+            result, error = None, exc
+        try:
+            self.relay.done.emit(result, error)
+        except RuntimeError:  # the application is shutting down: nobody is left to tell
+            pass
+
+
+_alive: Set[_Relay] = set()
+
+
+def _deliver(callback: Callable[[Any, Optional[BaseException]], None], result: Any, error: Any) -> None:
+    try:
+        callback(result, error)
+    except RuntimeError as exc:  # the page was closed while the work ran: nothing to show it on
+        if "deleted" not in str(exc):
+            raise
+        log.debug("background result dropped: %s", exc)
+
+
+def run_in_background(fn: Callable[[], Any], done: Callable[[Any, Optional[BaseException]], None]) -> None:
+    """Run ``fn`` on Qt's thread pool and call ``done(result, error)`` on the GUI thread."""
+    relay = _Relay()
+    _alive.add(relay)
+
+    def finish(result: Any, error: Any) -> None:
+        _alive.discard(relay)
+        _deliver(done, result, error)
+
+    relay.done.connect(finish)
+    QThreadPool.globalInstance().start(_Task(fn, relay))
+
+
+class Stream(QObject):
+    """A long-running producer on its own thread (a camera preview, a level meter).
+
+    ``produce(stop, emit)`` runs until ``stop`` is set, calling ``emit(item)``; items arrive on the GUI
+    thread through ``item``; an exception arrives as text through ``failed``."""
+
+    item = pyqtSignal(object)
+    failed = pyqtSignal(str)
+
+    def __init__(self, produce: Callable[[threading.Event, Callable[[Any], None]], None],
+                 parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self._produce = produce
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="operator-stream", daemon=True)
+        self._thread.start()
+
+    def _emit(self, value: Any) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            self.item.emit(value)
+        except RuntimeError:  # the page went away without stopping us: stop quietly
+            self._stop.set()
+
+    def _run(self) -> None:
+        try:
+            self._produce(self._stop, self._emit)
+        except Exception as exc:  # shown next to the device it came from
+            if not self._stop.is_set():
+                try:
+                    self.failed.emit(str(exc) or type(exc).__name__)
+                except RuntimeError:
+                    pass
+
+    def stop(self, wait_s: float = 0.0) -> None:
+        """Ask the producer to stop; ``wait_s`` > 0 waits that long for it (tests)."""
+        self._stop.set()
+        if wait_s > 0 and self._thread is not None:
+            self._thread.join(wait_s)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+
+# ---- the context every page shares -----------------------------------------------------------
+
+
+class Context(QObject):
+    """The data home, its config and store, the app's live status, and saving."""
+
+    config_saved = pyqtSignal(object)
+
+    def __init__(self, home: Home, status: Callable[[], Dict[str, Any]], gate: Any = None,
+                 frames: Optional[Callable[[], Any]] = None, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.home = home
+        self._status = status
+        self.gate = gate  # the app's own gate driver, when it lends it (the test button then pulses the real one)
+        self.frames = frames  # the app's newest camera frame, when it lends it (its camera is busy otherwise)
+        self.load_problem: Optional[str] = None
+        self.config = self._load()
+        self._store: Any = None
+
+    def _load(self) -> Config:
+        try:
+            self.load_problem = None
+            return load_config(self.home.config)
+        except ConfigError as exc:
+            self.load_problem = str(exc)
+            return Config()
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from kiosk.runtime.assemble import open_store
+
+            self._store = open_store(self.home)
+        return self._store
+
+    def status(self) -> Dict[str, Any]:
+        """The app's live figures; an empty dict when it has none or fails."""
+        try:
+            found = self._status()
+        except Exception as exc:  # the status callable is the app's; never let it break the screen
+            log.warning("operator: status() failed: %s", exc)
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def check(self, changes: Dict[str, Dict[str, Any]]) -> Tuple[Optional[Config], List[str]]:
+        """The config on disk with ``{section: {key: value}}`` applied and validated, or its problems."""
+        base = self._load() if self.load_problem is None else self.config
+        data = config_to_dict(base)
+        for section, values in changes.items():
+            if section not in data:
+                return None, ["[{}]: unknown section".format(section)]
+            data[section].update(values)
+        try:
+            return config_from_dict(data, "<operator>"), []
+        except ConfigError as exc:
+            return None, list(exc.problems)
+
+    def save(self, changes: Dict[str, Dict[str, Any]]) -> List[str]:
+        """Validate the changes, save the config atomically and announce it (``config_saved``).
+
+        Returns the problems (nothing is saved then), or an empty list."""
+        new, problems = self.check(changes)
+        if new is None:
+            return problems
+        try:
+            save_config(new, self.home.config)
+        except OSError as exc:
+            return ["cannot save {}: {}".format(self.home.config, exc)]
+        self.config = new
+        self.load_problem = None
+        self.config_saved.emit(new)
+        return []
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+# ---- config forms ----------------------------------------------------------------------------
+
+
+def _parse(kind: type, text: str) -> Any:
+    """Text → the field's type where it reads as one; otherwise the text itself, which validation refuses."""
+    text = text.strip()
+    if kind is int and re.fullmatch(r"[+-]?\d{1,12}", text):
+        return int(text)
+    if kind is float:
+        try:
+            value = float(text)
+        except ValueError:
+            return text
+        return value if math.isfinite(value) else text  # nan would slip through every range check
+    return text
+
+
+def rule_text(f: "dataclasses.Field[Any]") -> str:
+    meta = f.metadata
+    if "choices" in meta:
+        return ""
+    if "min" in meta:
+        return "{} … {}".format(meta["min"], meta["max"])
+    return ""
+
+
+class ConfigForm(QWidget):
+    """One row per field of a config section: Chinese label and key, input, documented rule, error.
+
+    ``keys`` picks and orders fields (default: all); ``labels`` gives Chinese names (default: the key)."""
+
+    changed = pyqtSignal()
+
+    def __init__(self, section: str, keys: Optional[Sequence[str]] = None, labels: Optional[Dict[str, str]] = None,
+                 parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.section = section
+        fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+        self.fields = [fields[k] for k in (keys if keys is not None else list(fields))]
+        labels = labels or {}
+        self.inputs: Dict[str, QWidget] = {}
+        self.errors: Dict[str, QLabel] = {}
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(14)
+        grid.setVerticalSpacing(4)
+        grid.setColumnStretch(2, 1)
+        grid.setColumnMinimumWidth(0, 230)  # forms stacked on one page line up
+        grid.setColumnMinimumWidth(1, 240)
+        for row, f in enumerate(self.fields):
+            name = QLabel("<b>{}</b><br><span style='color:#66707a;font-size:12px'>{}.{}</span>".format(
+                labels.get(f.name, f.name), section, f.name))
+            name.setToolTip(f.metadata.get("doc", ""))
+            widget = self._make_input(f)
+            self.inputs[f.name] = widget
+            error = QLabel()
+            error.setWordWrap(True)
+            set_role(error, "error")
+            error.hide()
+            self.errors[f.name] = error
+            doc = f.metadata.get("doc", "")
+            rule = rule_text(f)
+            about = hint("{}{}".format(doc, "（{}）".format(rule) if rule else ""))
+            about.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
+            right = QVBoxLayout()
+            right.setSpacing(0)
+            right.addWidget(about)
+            right.addWidget(error)
+            grid.addWidget(name, row, 0, Qt.AlignTop)
+            grid.addWidget(widget, row, 1, Qt.AlignTop)
+            grid.addLayout(right, row, 2)
+
+    def _make_input(self, f: "dataclasses.Field[Any]") -> QWidget:
+        kind = type(f.default)
+        if kind is bool:
+            box = QCheckBox()
+            box.toggled.connect(self.changed)
+            return box
+        if "choices" in f.metadata:
+            combo = QComboBox()
+            combo.addItems(list(f.metadata["choices"]))
+            combo.currentIndexChanged.connect(self.changed)
+            return combo
+        edit = QLineEdit()
+        edit.setMinimumWidth(200)
+        edit.setMaximumWidth(320)
+        rule = rule_text(f)
+        if rule:
+            edit.setPlaceholderText(rule)
+        edit.textEdited.connect(self.changed)
+        return edit
+
+    def load(self, config: Config) -> None:
+        section = getattr(config, self.section)
+        for f in self.fields:
+            self.set_value(f.name, getattr(section, f.name))
+        self.clear_problems()
+
+    def set_value(self, key: str, value: Any) -> None:
+        widget = self.inputs[key]
+        if isinstance(widget, QCheckBox):
+            widget.setChecked(bool(value))
+        elif isinstance(widget, QComboBox):
+            index = widget.findText(str(value))
+            widget.setCurrentIndex(max(0, index))
+        elif isinstance(widget, QLineEdit):
+            widget.setText(str(value))
+
+    def text(self, key: str) -> str:
+        widget = self.inputs[key]
+        if isinstance(widget, QComboBox):
+            return widget.currentText()
+        if isinstance(widget, QLineEdit):
+            return widget.text()
+        return str(self.values()[key])
+
+    def values(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        for f in self.fields:
+            widget = self.inputs[f.name]
+            if isinstance(widget, QCheckBox):
+                out[f.name] = widget.isChecked()
+            elif isinstance(widget, QComboBox):
+                out[f.name] = widget.currentText()
+            else:
+                out[f.name] = _parse(type(f.default), widget.text())  # type: ignore[attr-defined]
+        return out
+
+    def text_problems(self) -> List[str]:
+        """Problems of free text that the config itself does not check: length and control characters."""
+        problems = []
+        for f in self.fields:
+            widget = self.inputs[f.name]
+            if isinstance(widget, QLineEdit) and type(f.default) is str:
+                text = widget.text()
+                key = "{}.{}".format(self.section, f.name)
+                if len(text) > MAX_TEXT:
+                    problems.append("{} is {} characters long; at most {} are allowed".format(key, len(text), MAX_TEXT))
+                elif any(ord(c) < 32 for c in text):
+                    problems.append("{} must not contain control characters".format(key))
+        return problems
+
+    def clear_problems(self) -> None:
+        for error in self.errors.values():
+            error.clear()
+            error.hide()
+
+    def show_problems(self, problems: Sequence[str]) -> List[str]:
+        """Show each problem next to its field; returns those that belong to no field of this form."""
+        rest = []
+        for problem in problems:
+            key = problem_key(problem)
+            section, _, name = (key or "").partition(".")
+            if section == self.section and name in self.errors:
+                self.set_error(name, problem)
+            else:
+                rest.append(problem)
+        return rest
+
+    def set_error(self, key: str, problem: str) -> None:
+        label = self.errors[key]
+        text = explain(problem)
+        label.setText(text if not label.text() else label.text() + "\n" + text)
+        label.show()
+
+    def error_text(self, key: str) -> str:
+        return self.errors[key].text()
+
+
+def save_forms(ctx: Context, forms: Sequence[ConfigForm], extra: Sequence[str] = (), note: Optional[Note] = None) -> bool:
+    """Validate the forms together (plus ``extra`` problems a page found itself) and save them in one write.
+
+    Every problem is shown next to its field; nothing is saved unless there are none."""
+    for form in forms:
+        form.clear_problems()
+    problems = list(extra)
+    changes: Dict[str, Dict[str, Any]] = {}
+    for form in forms:
+        problems += form.text_problems()
+        changes.setdefault(form.section, {}).update(form.values())
+    problems += ctx.check(changes)[1]
+    if not problems:
+        problems = ctx.save(changes)
+    rest = list(problems)
+    for form in forms:
+        rest = form.show_problems(rest)
+    if note is not None:
+        if problems:
+            note.error("未保存 Not saved: {} 处错误 problem(s){}".format(
+                len(problems), "".join("\n" + explain(p) for p in rest)))
+        else:
+            note.ok("已保存并生效 Saved and applied ({})".format(ctx.home.config.name))
+    return not problems
+
+
+class Page(QWidget):
+    """One page of the operator screen; ``on_show``/``on_hide`` start and stop what it runs."""
+
+    name = ""
+    title = ""
+
+    def __init__(self, ctx: Context, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+
+    def on_show(self) -> None:
+        """Called when the page becomes visible."""
+
+    def on_hide(self) -> None:
+        """Called when another page is shown or the screen closes."""
