@@ -32,9 +32,12 @@ setup(
         "sherpa": ["sherpa-onnx>=1.10"],  # Apache-2.0; keyword spotter + offline recognizers, ONNX Runtime inside
         "nemo": ["nemo_toolkit[asr]>=1.20"],  # Apache-2.0; heavy (torch), for .nemo checkpoints only
         "serial": ["pyserial>=3.5"],
+        # The kiosk window and operator screen (kiosk.ui). PyQt5 is GPL-3.0: optional; the headless kiosk runs
+        # without it. On a Jetson use Debian's python3-pyqt5 (the venv sees system site-packages; tools/bootstrap.sh).
+        "ui": ["PyQt5>=5.12"],
         # Training runs on a workstation, never on the kiosk (needs torch; install torch==2.13.0 CPU here).
         "train": ["torch>=2.0", "onnx>=1.14", "matplotlib>=3.5", "tqdm>=4.60"],
-        "dev": ["pytest>=7", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19", "scipy>=1.7", "matplotlib>=3.5"],  # scipy: resampler reference
+        "dev": ["pytest>=7", "pytest-qt>=4", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19", "scipy>=1.7", "matplotlib>=3.5"],  # scipy: resampler reference
     },
     entry_points={"console_scripts": ["dabai-kiosk=kiosk.cli:main"]},
 )

@@ -8,7 +8,13 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(libzbar0 espeak-ng fonts-noto-cjk fontconfig libportaudio2 python3-venv)
 PY=${PYTHON:-python3}
 VENV=.venv
-EXTRAS=${DABAI_EXTRAS:-dev,audio}
+# ui = PyQt5 (GPL-3.0), the kiosk window; leave it out (DABAI_EXTRAS=dev,audio) for a headless kiosk.
+EXTRAS=${DABAI_EXTRAS:-dev,audio,ui}
+if [ -f /etc/nv_tegra_release ] && [[ ",$EXTRAS," == *",ui,"* ]]; then
+  # On a Jetson, PyQt5 comes from Debian (pip would build it from source); the venv sees system site-packages.
+  APT_PACKAGES+=(python3-pyqt5)
+  EXTRAS=$(echo ",$EXTRAS," | sed 's/,ui,/,/; s/^,//; s/,$//')
+fi
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then

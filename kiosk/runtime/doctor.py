@@ -113,6 +113,18 @@ def _font() -> Check:
     return "CJK font", True, path
 
 
+def _window() -> Check:
+    """Whether ``dabai-kiosk run`` can open its window here (else it runs headless)."""
+    from kiosk.ui import display_missing, qt_missing
+
+    why = qt_missing() or display_missing()
+    if why is not None:
+        return "kiosk window", False, "{} (dabai-kiosk run falls back to headless)".format(why)
+    from PyQt5.QtCore import PYQT_VERSION_STR, QT_VERSION_STR
+
+    return "kiosk window", True, "PyQt5 {} (Qt {})".format(PYQT_VERSION_STR, QT_VERSION_STR)
+
+
 def _disk(home: Home) -> Check:
     probe = home.root if home.root.exists() else home.root.parent
     while not probe.exists():
@@ -125,7 +137,7 @@ def _disk(home: Home) -> Check:
 
 def diagnose(home: Home) -> List[Check]:
     config_check, config = _config(home)
-    checks: List[Check] = [config_check, _keys(home), _disk(home), _font(), _backends()]
+    checks: List[Check] = [config_check, _keys(home), _disk(home), _font(), _window(), _backends()]
     if config is not None:
         checks += [_camera(config), _vision(config, home), _voice(config, home), _gate(config)] + _audio()
     return checks
