@@ -369,9 +369,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     rep = {"split": a.split, "images": len(names),
            "classifier_on_gt_crops": evaluate_classifier(a.mask_model, a.data, names, a.backend)}  # type: Dict[str, object]
     if a.face_model:
+        from kiosk.vision.faces import box_correction_for
         from kiosk.vision.mask import MaskDetector
 
-        det = MaskDetector.for_mode(a.face_model, a.mask_model, a.mode, a.backend)
+        # the correction that goes with the file (its JSON sidecar, else YuNet's learned one)
+        det = MaskDetector.for_mode(a.face_model, a.mask_model, a.mode, a.backend,
+                                    box_correction=box_correction_for(a.face_model))
         rep["end_to_end"] = dict(evaluate_detector(det, a.data, names, a.multilabel), mode=a.mode)
     print(json.dumps(rep, indent=2))
     return 0

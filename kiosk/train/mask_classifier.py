@@ -48,13 +48,18 @@ class CropSet:
         self.img_idx = []  # type: List[int]
         self.boxes = []  # type: List[np.ndarray]
         self.labels = []  # type: List[int]
-        self.source = []  # type: List[str]  # "gt" or "yunet"
+        self.source = []  # type: List[str]  # "gt", "yunet" or "synthetic"
+        self.landmarks = []  # type: List[Optional[np.ndarray]]  # (5,2) frame pixels, for synthetic masks
+        self.paint = []  # type: List[int]  # 0, or synthetic_masks.CORRECT / INCORRECT
 
-    def add(self, img_i: int, box: np.ndarray, label: int, source: str) -> None:
+    def add(self, img_i: int, box: np.ndarray, label: int, source: str,
+            landmarks: Optional[np.ndarray] = None, paint: int = 0) -> None:
         self.img_idx.append(img_i)
         self.boxes.append(np.asarray(box, np.float32))
         self.labels.append(int(label))
         self.source.append(source)
+        self.landmarks.append(None if landmarks is None else np.asarray(landmarks, np.float32))
+        self.paint.append(int(paint))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -64,18 +69,31 @@ class CropSet:
         return np.asarray(self.labels, np.int64)
 
 
+# Detector settings whose boxes become training crops: the kiosk's live setting and the photo mode
+# the dataset is evaluated in (kiosk.vision.mask.MODES), so the classifier sees both kinds of box.
+DETECTOR_SETTINGS = ({"score_threshold": 0.5, "min_long_side": 640}, {"score_threshold": 0.1, "min_long_side": 800})
+
+
 def build_set(data_dir: str, names: List[str], face_model: Optional[str] = None, min_iou: float = 0.4,
-              box_correction: Union[str, Sequence[float], None] = None) -> CropSet:
-    """GT boxes of ``names``, plus (with ``face_model``) that detector's boxes matched to a GT box at
-    IoU >= ``min_iou``. ``box_correction``: the detector's correction; None = the one that goes with
-    the model file (:func:`kiosk.vision.faces.box_correction_for`: its JSON sidecar, else learned)."""
+              box_correction: Union[str, Sequence[float], None] = None, synthetic: bool = False,
+              extra_face_models: Sequence[str] = ()) -> CropSet:
+    """GT boxes of ``names``, plus (with ``face_model``) that detector's boxes, under each of
+    :data:`DETECTOR_SETTINGS`, matched to a GT box at IoU >= ``min_iou``. ``box_correction``: the
+    detector's correction; None = the one that goes with the model file (:func:`kiosk.vision.faces.box_correction_for`:
+    its JSON sidecar, else learned). ``extra_face_models``: more detectors whose boxes are added the
+    same way, each with its own file's correction. ``synthetic``: every ``without_mask`` GT face a
+    detector found is added twice more with a painted mask (:mod:`kiosk.train.synthetic_masks`), worn
+    correctly (label with_mask) and wrongly (label mask_weared_incorrect)."""
+    from kiosk.train.synthetic_masks import CORRECT, INCORRECT
+
     anns = {a.image: a for a in load_dataset(data_dir)}
-    det = None
+    dets = []
     if face_model:
         from kiosk.vision.faces import FaceDetector, box_correction_for
 
         corr = box_correction_for(face_model) if box_correction is None else box_correction
-        det = FaceDetector(face_model, box_correction=corr)  # type: ignore[arg-type]
+        models = [(face_model, corr)] + [(m, box_correction_for(m)) for m in extra_face_models]
+        dets = [FaceDetector(m, box_correction=c, **kw) for m, c in models for kw in DETECTOR_SETTINGS]  # type: ignore[arg-type]
     cs = CropSet()
     for name in names:
         a = anns[name]
@@ -86,14 +104,25 @@ def build_set(data_dir: str, names: List[str], face_model: Optional[str] = None,
         i = len(cs.images) - 1
         for b, lab in zip(a.boxes, a.labels):
             cs.add(i, b, lab, "gt")
-        if det is not None and len(a.boxes):
-            boxes, _, _ = det.detect_arrays(img)
-            if len(boxes):
-                iou = iou_matrix(boxes, a.boxes)
-                for j in range(len(boxes)):
-                    g = int(np.argmax(iou[j]))
-                    if iou[j, g] >= min_iou:
-                        cs.add(i, boxes[j], a.labels[g], "yunet")
+        if not len(a.boxes):
+            continue
+        gt_landmarks = {}  # type: Dict[int, Tuple[float, np.ndarray]]  # GT index -> (best IoU, its landmarks)
+        for det in dets:
+            boxes, _, kps = det.detect_arrays(img)
+            if not len(boxes):
+                continue
+            iou = iou_matrix(boxes, a.boxes)
+            for j in range(len(boxes)):
+                g = int(np.argmax(iou[j]))
+                if iou[j, g] >= min_iou:
+                    cs.add(i, boxes[j], a.labels[g], "yunet")
+                    if g not in gt_landmarks or iou[j, g] > gt_landmarks[g][0]:
+                        gt_landmarks[g] = (float(iou[j, g]), kps[j])
+        if synthetic:
+            for g, (_, kp) in sorted(gt_landmarks.items(), key=lambda item: item[0]):
+                if CLASSES[a.labels[g]] == "without_mask":
+                    cs.add(i, a.boxes[g], CLASSES.index("with_mask"), "synthetic", kp, CORRECT)
+                    cs.add(i, a.boxes[g], CLASSES.index("mask_weared_incorrect"), "synthetic", kp, INCORRECT)
     return cs
 
 
@@ -112,12 +141,19 @@ def jitter_box(
 
 def make_batch(cs: CropSet, idx: np.ndarray, rng: Optional[np.random.RandomState], size: int = CROP_SIZE) -> np.ndarray:
     """(B,3,S,S) float32 in 0..1, RGB (not yet normalized). ``rng`` None = no geometric augmentation."""
+    from kiosk.train.synthetic_masks import crop_landmarks, paint_mask
+
     out = np.empty((len(idx), size, size, 3), np.float32)
     for k, i in enumerate(idx):
         box = cs.boxes[i]
         if rng is not None:
             box = jitter_box(box, rng)
         out[k] = crop_boxes(cs.images[cs.img_idx[i]], box[None], size, CROP_MARGIN)[0]
+        if cs.paint[i]:
+            paint_rng = rng if rng is not None else np.random.RandomState(i)
+            m = size * CROP_MARGIN / (1 + 2 * CROP_MARGIN)  # the face box inside its crop
+            lm = crop_landmarks(cs.landmarks[i], box, size, CROP_MARGIN)  # type: ignore[arg-type]
+            out[k] = paint_mask(out[k], lm, (m, m, size - m, size - m), cs.paint[i], paint_rng)
         if rng is not None and rng.rand() < 0.5:
             out[k] = out[k, :, ::-1]
     return np.ascontiguousarray(out[..., ::-1].transpose(0, 3, 1, 2) / 255.0)
@@ -211,8 +247,59 @@ def predict(model, cs: CropSet, batch: int = 256) -> Tuple[np.ndarray, float]:  
     return (np.concatenate(preds) if preds else np.zeros(0, np.int64)), loss / max(n, 1)
 
 
+class ValDetections:
+    """The VAL split as the evaluation sees it: the face detector's boxes in photo mode
+    (:data:`kiosk.vision.mask.MODES`) and their crops, so that each epoch's end-to-end mAP@0.5 costs
+    one forward pass. Model selection by this figure picks the classifier for the detector it runs with."""
+
+    def __init__(self, data_dir: str, names: List[str], face_model: str,
+                 box_correction: Union[str, Sequence[float], None] = None) -> None:
+        from kiosk.train.evaluate import load_eval_set, read_image
+        from kiosk.vision.faces import FaceDetector, box_correction_for
+        from kiosk.vision.mask import MODES, to_model_input
+
+        mode = MODES["photo"]
+        corr = box_correction_for(face_model) if box_correction is None else box_correction
+        det = FaceDetector(face_model, box_correction=corr, score_threshold=float(mode["face_score_threshold"]),  # type: ignore[arg-type]
+                           min_long_side=int(mode["min_long_side"]))  # type: ignore[call-overload]
+        anns, _ = load_eval_set(data_dir, names)
+        self.anns, self.boxes, self.scores, crops = [], [], [], []  # type: ignore[var-annotated]
+        for a in anns:
+            img = read_image(os.path.join(data_dir, "images", a.image))
+            if img is None:
+                continue
+            b, sc, _ = det.detect_arrays(img)
+            self.anns.append(a)
+            self.boxes.append(b)
+            self.scores.append(sc)
+            crops.append(to_model_input(crop_boxes(img, b, CROP_SIZE, CROP_MARGIN)))
+        self.x = np.concatenate(crops) if crops else np.zeros((0, 3, CROP_SIZE, CROP_SIZE), np.float32)
+        self.counts = [len(b) for b in self.boxes]
+
+    def evaluate(self, model) -> Dict[str, object]:  # type: ignore[no-untyped-def]
+        """mAP@0.5 and AP@0.5 per class, single-label, classifier averaged over each crop and its mirror."""
+        import torch
+
+        from kiosk.train.evaluate import detection_ap, summarize_ap, to_detections
+
+        model.eval()
+        probs = []
+        with torch.no_grad():
+            for s in range(0, len(self.x), 512):
+                x = torch.from_numpy(self.x[s : s + 512])
+                p = torch.softmax(model(x), 1) + torch.softmax(model(torch.flip(x, dims=[3])), 1)
+                probs.append((p / 2).numpy())
+        p_all = np.concatenate(probs) if probs else np.zeros((0, 3), np.float32)
+        raws, k = [], 0
+        for b, sc, n in zip(self.boxes, self.scores, self.counts):
+            raws.append({"boxes": b, "scores": sc, "probs": p_all[k : k + n]})
+            k += n
+        return summarize_ap(detection_ap(self.anns, to_detections(raws, False), (0.5,)))
+
+
 # -------------------------------------------------------------------------------------- export
 def export_onnx(model, path: str, size: int = CROP_SIZE) -> None:  # type: ignore[no-untyped-def]
+    """``model`` (logits) -> ONNX with softmax probabilities, checked against torch before ``path`` is replaced."""
     import torch
 
     try:
@@ -224,7 +311,8 @@ def export_onnx(model, path: str, size: int = CROP_SIZE) -> None:  # type: ignor
 
         onnx_proto_utils._add_onnxscript_fn = lambda model_bytes, custom_opsets: model_bytes
 
-    wrapped = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+    wrapped = model.eval() if getattr(model, "outputs_probabilities", False) else torch.nn.Sequential(
+        model, torch.nn.Softmax(dim=1)).eval()
     tmp = path + ".tmp"
     torch.onnx.export(
         wrapped,
@@ -244,6 +332,30 @@ def export_onnx(model, path: str, size: int = CROP_SIZE) -> None:  # type: ignor
     replace_if_matches(wrapped, tmp, path, x, "input")
 
 
+def mean_of(checkpoints: Sequence[str]):  # type: ignore[no-untyped-def]
+    """One module whose output is the mean of the softmax probabilities of the classifiers in
+    ``checkpoints`` (``best.pt`` files of :func:`train`): an ensemble that exports as one ONNX file
+    with the same input and output as a single classifier."""
+    import torch
+
+    class MeanOfClassifiers(torch.nn.Module):
+        outputs_probabilities = True
+
+        def __init__(self, members: List[torch.nn.Module]) -> None:
+            super().__init__()
+            self.members = torch.nn.ModuleList(members)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([torch.softmax(m(x), 1) for m in self.members]).mean(0)
+
+    members = []
+    for path in checkpoints:
+        m = build_model()
+        m.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+        members.append(m.eval())
+    return MeanOfClassifiers(members).eval()
+
+
 def plot_curve(history: List[Dict[str, float]], path: str) -> None:
     import matplotlib
 
@@ -259,6 +371,8 @@ def plot_curve(history: List[Dict[str, float]], path: str) -> None:
     ax[1].plot(ep, [h["val_acc"] for h in history], label="val accuracy")
     ax[1].plot(ep, [h["val_bal_acc"] for h in history], label="val balanced accuracy")
     ax[1].plot(ep, [h["val_rec_incorrect"] for h in history], label="val recall incorrect")
+    if history and "val_map50" in history[0]:
+        ax[1].plot(ep, [h["val_map50"] for h in history], label="val mAP@0.5 (detector + classifier)")
     ax[1].set_xlabel("epoch")
     ax[1].set_ylim(0, 1)
     ax[1].legend()
@@ -282,10 +396,19 @@ def train(
     progress: bool = True,
     box_correction: Union[str, Sequence[float], None] = None,
     onnx_name: str = ONNX_NAME,
+    synthetic: bool = True,
+    samples_per_epoch: int = 4096,
+    extra_face_models: Sequence[str] = (),
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
-    to the ``face_model`` detector (None = the one its sidecar names, else learned)."""
+    to the ``face_model`` detector (None = the one its sidecar names, else learned).
+
+    With ``face_model`` the epoch kept is the one with the best end-to-end VAL mAP@0.5 of that detector
+    plus this classifier (:class:`ValDetections`); without it, the best VAL balanced accuracy on GT crops.
+    ``synthetic``: add painted-mask crops (:mod:`kiosk.train.synthetic_masks`; needs ``face_model``
+    for landmarks). ``extra_face_models``: more detectors whose matched boxes become training crops.
+    Each epoch draws ``samples_per_epoch`` crops, class-balanced, with replacement."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -311,12 +434,15 @@ def train(
 
         box_correction = box_correction_for(face_model) if box_correction is None else box_correction
         print("detector crops: {} with box correction {!r}".format(face_model, box_correction), flush=True)
-    tr = build_set(data_dir, splits["train"], face_model, box_correction=box_correction)
+    tr = build_set(data_dir, splits["train"], face_model, box_correction=box_correction, synthetic=synthetic,
+                   extra_face_models=extra_face_models)
     va = build_set(data_dir, splits["val"], None)
+    val_det = ValDetections(data_dir, splits["val"], face_model, box_correction) if face_model else None
+    select_by = "val_map50" if val_det is not None else "val_bal_acc"
     ytr = tr.label_array
     counts = np.bincount(ytr, minlength=3).astype(np.float64)
     print("train crops per class:", dict(zip(CLASSES, counts.astype(int).tolist())),
-          "sources:", {s: tr.source.count(s) for s in ("gt", "yunet")},
+          "sources:", {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic")},
           "| val:", np.bincount(va.label_array, minlength=3).tolist())
     inv = (counts.sum() / np.maximum(counts, 1)) ** 0.5
     sample_w = inv[ytr] / inv[ytr].sum()
@@ -324,7 +450,7 @@ def train(
 
     model = build_model()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
-    steps_per_epoch = int(math.ceil(len(tr) / batch_size))
+    steps_per_epoch = int(math.ceil(samples_per_epoch / batch_size))
     total = epochs * steps_per_epoch
     warm = steps_per_epoch
 
@@ -347,7 +473,7 @@ def train(
     for epoch in range(start_epoch, epochs):
         rng = np.random.RandomState(seed * 1000 + epoch)
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)
-        order = rng.choice(len(tr), size=len(tr), replace=True, p=sample_w)
+        order = rng.choice(len(tr), size=steps_per_epoch * batch_size, replace=True, p=sample_w)
         model.train()
         run_loss, seen = 0.0, 0
         bar = tqdm(range(steps_per_epoch), desc="epoch {}/{}".format(epoch + 1, epochs), disable=not progress, leave=False)
@@ -375,20 +501,26 @@ def train(
             "val_acc": float(sm["accuracy"]),  # type: ignore[arg-type]
             "val_bal_acc": float(sm["balanced_accuracy"]),  # type: ignore[arg-type]
             "val_rec_incorrect": float(rec["mask_weared_incorrect"]),  # type: ignore[index]
-            "elapsed_s": time.time() - t_start,
         }
+        if val_det is not None:
+            ap = val_det.evaluate(model)
+            h["val_map50"] = float(ap["map50"] or 0.0)  # type: ignore[arg-type]
+            h.update({"val_ap50_" + c: float(v or 0.0) for c, v in ap["ap50"].items()})  # type: ignore[union-attr]
+        h["elapsed_s"] = time.time() - t_start
         history.append(h)
-        improved = h["val_bal_acc"] > best
+        improved = h[select_by] > best
         if improved:
-            best = h["val_bal_acc"]
-            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val": sm}, best_path)
+            best = h[select_by]
+            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val": sm,
+                        "val_detection": {k: v for k, v in h.items() if k.startswith("val_")}}, best_path)
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1, "best": best,
                     "history": history}, last_path + ".tmp")
         os.replace(last_path + ".tmp", last_path)
         print("epoch {:3d} train_loss {:.3f} val_loss {:.3f} val_acc {:.3f} val_bal_acc {:.3f} "
-              "rec_incorrect {:.2f}{} ({:.0f}s)".format(
+              "rec_incorrect {:.2f} val_mAP50 {}{} ({:.0f}s)".format(
             h["epoch"], h["train_loss"], h["val_loss"], h["val_acc"], h["val_bal_acc"], h["val_rec_incorrect"],
-            " *" if improved else "", h["elapsed_s"]), flush=True)
+            "{:.3f}".format(h["val_map50"]) if "val_map50" in h else "-", " *" if improved else "", h["elapsed_s"]),
+              flush=True)
         plot_curve(history, os.path.join(out_dir, curve_name))
 
     ck = torch.load(best_path, map_location="cpu", weights_only=False)
@@ -400,11 +532,16 @@ def train(
         "onnx": onnx_path,
         "onnx_bytes": os.path.getsize(onnx_path),
         "best_epoch": ck["epoch"],
+        "selected_by": select_by,
         "val": ck["val"],
+        "val_detection": ck.get("val_detection"),
+        "synthetic": synthetic,
+        "samples_per_epoch": samples_per_epoch,
         "epochs": epochs,
         "train_crops": {c: int(n) for c, n in zip(CLASSES, counts)},
-        "train_sources": {s: tr.source.count(s) for s in ("gt", "yunet")},
+        "train_sources": {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic")},
         "face_model": face_model,
+        "extra_face_models": list(extra_face_models),
         "box_correction": box_correction if isinstance(box_correction, (str, type(None))) else list(box_correction),
         "train_time_s": round(time.time() - t_start, 1),
         "params": int(sum(p.numel() for p in model.parameters())),
@@ -424,26 +561,40 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--data", required=True, help="VOC folder with images/ and annotations/")
     ap.add_argument("--out", default="engines", help="where the ONNX model, splits/ and the curve go")
     ap.add_argument("--work", default="out/train_mask", help="checkpoints and report")
-    ap.add_argument("--face-model", default=None, help="YuNet ONNX: add its boxes matched to GT as training crops")
+    ap.add_argument("--face-model", default=None,
+                    help="the detector the classifier will run with: its boxes matched to GT become training crops, "
+                         "and the epoch kept is the one with the best VAL mAP@0.5 of the pair")
+    ap.add_argument("--extra-crops-from", action="append", default=[], metavar="ONNX",
+                    help="another face detector whose matched boxes are added as training crops (repeatable)")
     ap.add_argument("--box-correction", default=None,
                     help="box correction of --face-model: learned, constant, identity or 4 comma-separated fractions "
                          "(default: its JSON sidecar's, else learned)")
     ap.add_argument("--onnx-name", default=ONNX_NAME, help="file name of the exported model in --out")
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=24)
+    ap.add_argument("--samples-per-epoch", type=int, default=4096, help="crops drawn per epoch (class-balanced)")
+    ap.add_argument("--no-synthetic", action="store_true", help="no painted-mask crops")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--ensemble", nargs="+", metavar="CKPT",
+                    help="no training: export the mean of these trained classifiers (best.pt files) as --out/--onnx-name")
     a = ap.parse_args(argv)
+    if a.ensemble:
+        path = os.path.join(a.out, a.onnx_name)
+        export_onnx(mean_of(a.ensemble), path)
+        print(json.dumps({"onnx": path, "members": a.ensemble, "onnx_bytes": os.path.getsize(path)}))
+        return 0
     corr = None
     if a.box_correction is not None:
         from kiosk.vision.faces import parse_box_correction
 
         corr = parse_box_correction(a.box_correction)
     rep = train(a.data, a.out, a.epochs, a.work, a.face_model, a.batch_size, a.lr, a.seed, a.resume, a.threads,
-                not a.no_progress, box_correction=corr, onnx_name=a.onnx_name)
+                not a.no_progress, box_correction=corr, onnx_name=a.onnx_name, synthetic=not a.no_synthetic,
+                samples_per_epoch=a.samples_per_epoch, extra_face_models=a.extra_crops_from)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 
