@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -11,12 +12,13 @@ import pytest
 from kiosk.config import Config
 from kiosk.core.events import FaceObservation, FacesSeen, Heard, Mask, PassCheck, PassPresented, Tick
 from kiosk.gate.drivers import SimulatedGate
-from kiosk.runtime.kiosk import Kiosk
+from kiosk.runtime.kiosk import Kiosk, timeline_echo
 from kiosk.store.accesslog import AccessLog
 from kiosk.store.db import Database
-from kiosk.vision.capture import Capture
+from kiosk.vision.capture import Capture, Frame
 from kiosk.vision.image import to_bgr
 from kiosk.vision.sources import ArraySource, CameraUnavailable, ImageFolder, open_source
+from kiosk.vision.worker import VisionWorker
 
 
 class Voice:
@@ -171,3 +173,119 @@ def test_kiosk_survives_a_bad_event(tmp_path):
     kiosk.drain()
     kiosk.stop()
     assert len(gate.pulses) == 1
+
+
+# ---- bounded histories (a kiosk runs for months) ----------------------------------------------------
+
+
+def _grant(kiosk: Kiosk, t0: float, serial: int) -> None:
+    """One resident, masked, shows a valid pass (read from a camera frame), walks through; the kiosk is idle again."""
+    face = FacesSeen((FaceObservation(serial, Mask.WITH, 0.9, (100, 100, 260, 260)),))  # a new person each time
+    for i in range(3):
+        kiosk.handle(face, t0 + 0.1 * i)
+    frame = Frame(np.zeros((4, 4, 3), np.uint8), serial, t0 + 0.35, time.perf_counter())
+    kiosk.handle(PassPresented(PassCheck(True, "ok", 1, "张三", serial)), t0 + 0.35, frame)
+    for dt in (2.5, 4.0, 6.0, 9.0):
+        kiosk.handle(Tick(), t0 + dt)
+
+
+def test_histories_keep_only_their_newest_entries(tmp_path, monkeypatch):
+    monkeypatch.setattr(Kiosk, "timeline_keep", 7)
+    monkeypatch.setattr(Kiosk, "decisions_keep", 3)
+    monkeypatch.setattr(Kiosk, "latencies_keep", 3)
+    gate = SimulatedGate()
+    kiosk = make_kiosk(tmp_path, gate)
+    noted = []
+    kiosk.note_listeners.append(noted.append)
+    for person in range(12):
+        _grant(kiosk, 100.0 * person, serial=person + 1)
+        assert len(kiosk.timeline) <= 7 and len(kiosk.decisions) <= 3 and len(kiosk.latencies_ms) <= 3
+    assert len(gate.pulses) == 12 and len(kiosk.access_log.list()) == 12  # the log keeps every decision
+    assert len(noted) > 7 * 3  # far more entries than kept
+    assert list(kiosk.timeline) == noted[-7:]  # the newest, in order
+    assert [d.pass_serial for _, d in kiosk.decisions] == [10, 11, 12]
+    assert len(kiosk.latencies_ms) == 3 and all(ms >= 0 for ms in kiosk.latencies_ms)
+
+
+def test_default_limits_hold_a_whole_demo_scenario():
+    # The demo and the benchmarks read one Kiosk / VisionWorker per scenario (≤ ~100 frames, a few dozen
+    # timeline entries, one or two decisions): the limits must be far above that, and finite.
+    assert 1000 <= Kiosk.timeline_keep <= 100000
+    assert 100 <= Kiosk.decisions_keep <= 100000 and 100 <= Kiosk.latencies_keep <= 100000
+    assert 1000 <= VisionWorker.step_ms_keep <= 100000
+
+
+def test_timeline_echo_prints_each_entry_exactly_once_across_trims(tmp_path, monkeypatch):
+    monkeypatch.setattr(Kiosk, "timeline_keep", 5)
+    kiosk = make_kiosk(tmp_path)
+    lines = []
+    kiosk.note_listeners.append(timeline_echo(lines.append))
+    broken = []
+
+    def break_once(entry):  # a broken listener stops neither the echo nor the kiosk
+        if not broken:
+            broken.append(entry)
+            raise OSError("stdout closed")
+
+    kiosk.note_listeners.insert(0, break_once)
+    kiosk.start()
+    for i in range(40):
+        kiosk.post(Heard("第{}句".format(i), None), 0.01 * i)
+        if i % 7 == 0:
+            kiosk.note("show", "idle")  # screen changes are not echoed
+    kiosk.drain()
+    kiosk.stop()
+    assert len(kiosk.timeline) == 5
+    assert len(broken) == 1 and all(line[8:10] == "  " for line in lines)  # HH:MM:SS, kind, text
+    assert [line[10:] for line in lines] == ["heard    heard 「第{}句」 → intent None".format(i) for i in range(40)]
+
+
+def test_vision_worker_keeps_only_the_newest_step_times(monkeypatch):
+    monkeypatch.setattr(VisionWorker, "step_ms_keep", 6)
+    frames = [np.full((48, 64, 3), i, np.uint8) for i in range(25)]
+    capture = Capture(lambda: ArraySource(frames, fps=1000.0), lossless=True, paced=False)
+    seen = []
+    worker = VisionWorker(capture, None, None, lambda code: VALID, lambda *event: None,
+                          on_result=lambda result: seen.append(result.ms))
+    capture.start()
+    worker.start()
+    worker.join(10)
+    capture.stop()
+    assert len(seen) == 25 and list(worker.step_ms) == seen[-6:]
+
+
+def test_headless_kiosk_echoes_each_timeline_entry_once_after_trims(tmp_path, monkeypatch, capsys):
+    """``dabai-kiosk run --headless`` on a one-image camera: more timeline entries than the kiosk keeps, each
+    printed once, in order."""
+    from kiosk.config import Home, save_config
+    from kiosk.config import replace as config_replace
+    from kiosk.runtime import headless
+    from kiosk.store.passes import create_keys
+
+    home = Home(tmp_path / "home")
+    home.root.mkdir(parents=True)
+    image = tmp_path / "lobby.png"
+    cv2.imwrite(str(image), np.full((120, 160, 3), 90, np.uint8))
+    config = config_replace(Config(), "speech", tts="none")
+    config = config_replace(config, "listen", enabled=False)
+    config = config_replace(config, "vision", face_model=str(tmp_path / "missing.onnx"))  # fast: no models
+    config = config_replace(config, "camera", source=str(image), loop=False)
+    save_config(config, home.config)
+    create_keys(home.private_key, home.public_key)
+    kiosks = []
+
+    class Talkative(Kiosk):  # the run's kiosk, hearing 30 sentences from its decider thread
+        def start(self) -> None:
+            super().start()
+            kiosks.append(self)
+            for i in range(30):
+                self.post(Heard("第{}句".format(i), None))
+
+    monkeypatch.setattr(Kiosk, "timeline_keep", 4)
+    monkeypatch.setattr(headless, "Kiosk", Talkative)
+    monkeypatch.setattr(headless.signal, "signal", lambda *args: None)  # leave pytest's Ctrl-C alone
+    assert headless.run_headless(home, duration=20) == 0
+    out = capsys.readouterr().out.splitlines()
+    heard = [line[10:] for line in out if line[10:].startswith("heard ")]
+    assert heard == ["heard    heard 「第{}句」 → intent None".format(i) for i in range(30)]
+    assert len(kiosks) == 1 and len(kiosks[0].timeline) == 4

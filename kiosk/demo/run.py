@@ -254,7 +254,7 @@ def play(parts: Parts, scenario: Scenario, keep_frames: bool = True, ears: Optio
         gate_opened=any(d.gate_opened for _, d in kiosk.decisions),
         decisions=decisions,
         timeline=[(e.t, e.kind, e.text) for e in sorted(kiosk.timeline, key=lambda e: e.t)],
-        latencies_ms=kiosk.latencies_ms,
+        latencies_ms=list(kiosk.latencies_ms),
         vision_ms=list(worker.step_ms),
         stage_ms=stage_ms,
         frames=annotated,

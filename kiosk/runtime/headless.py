@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from kiosk.config import Config, Home, load_config
 from kiosk.runtime.assemble import assemble
-from kiosk.runtime.kiosk import Kiosk
+from kiosk.runtime.kiosk import Kiosk, timeline_echo
 from kiosk.vision.capture import Capture
 from kiosk.vision.sources import open_source
 from kiosk.vision.worker import VisionWorker
@@ -56,21 +56,17 @@ def start_listening(config: Config, home: Home, post: Callable[..., None], speak
     return loop
 
 
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
 def run_headless(home: Home, duration: float = 0.0) -> int:
     config = load_config(home.config)
     parts = assemble(home, config)
     for problem in parts.problems:
         print("problem: {}".format(problem), file=sys.stderr, flush=True)
     kiosk = Kiosk(config, parts.gate, parts.speaker, parts.store.access_log)
-    printed = [0]
-
-    def echo(action: Any, state: Any) -> None:
-        for entry in kiosk.timeline[printed[0] :]:
-            if entry.kind != "show":
-                print("{}  {:<8} {}".format(time.strftime("%H:%M:%S"), entry.kind, entry.text), flush=True)
-        printed[0] = len(kiosk.timeline)
-
-    kiosk.listeners.append(echo)
+    kiosk.note_listeners.append(timeline_echo(_print_line))
     cam = config.camera
 
     def on_status(status: str) -> None:

@@ -6,6 +6,10 @@
 
 Only the decider thread touches the core's state, so the core needs no locks. The gate opens
 before anything is spoken; every decision reaches the access log (which never loses one).
+
+A kiosk runs for months: its histories (timeline, decisions, latencies) keep only their newest entries, far
+more than one demo scenario or benchmark run makes. Whoever wants every entry as it happens (the journal on
+stdout) subscribes with ``note_listeners`` instead of reading the timeline by index.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from kiosk.config import Config
 from kiosk.core.events import Action, Event, Heard, Log, OpenGate, PassPresented, Say, Show, Tick
@@ -35,7 +40,25 @@ class TimelineEntry:
     text: str
 
 
+def timeline_echo(write: Callable[[str], None]) -> Callable[[TimelineEntry], None]:
+    """A ``note_listeners`` entry that writes each timeline entry (except screen changes) as one line with the
+    wall-clock time: the headless kiosk's stdout, the app's journal under systemd."""
+
+    def echo(entry: TimelineEntry) -> None:
+        if entry.kind != "show":
+            write("{}  {:<8} {}".format(time.strftime("%H:%M:%S"), entry.kind, entry.text))
+
+    return echo
+
+
 class Kiosk:
+    # How many of the newest entries each history keeps. A demo scenario notes a few dozen timeline entries
+    # and one or two decisions; a live kiosk keeps about the last days of its timeline (the access log keeps
+    # every decision for good).
+    timeline_keep = 10000
+    decisions_keep = 2000
+    latencies_keep = 2000
+
     def __init__(
         self,
         config: Config,
@@ -50,10 +73,12 @@ class Kiosk:
         self.access_log = access_log
         self.media_clock = media_clock
         self.state = State()
-        self.timeline: List[TimelineEntry] = []
-        self.latencies_ms: List[float] = []  # readable pass → gate open, per grant
-        self.decisions: List[Tuple[float, Any]] = []
+        # Bounded histories, newest last; appended by the decider thread (and note() callers).
+        self.timeline: Deque[TimelineEntry] = deque(maxlen=self.timeline_keep)
+        self.latencies_ms: Deque[float] = deque(maxlen=self.latencies_keep)  # readable pass → gate open, per grant
+        self.decisions: Deque[Tuple[float, Any]] = deque(maxlen=self.decisions_keep)
         self.listeners: List[Callable[[Action, State], None]] = []
+        self.note_listeners: List[Callable[[TimelineEntry], None]] = []  # each timeline entry, once, as noted
         self._events: "queue.Queue[Optional[Tuple[Event, float, Optional[Frame]]]]" = queue.Queue()
         self._scheduled: List[Tuple[float, Event]] = []
         self._pass_first_wall: Dict[Any, float] = {}
@@ -73,7 +98,14 @@ class Kiosk:
         self._scheduled.sort(key=lambda item: item[0])
 
     def note(self, kind: str, text: str, t: Optional[float] = None) -> None:
-        self.timeline.append(TimelineEntry(self._last_now if t is None else t, kind, text))
+        """Add an entry to the timeline and hand it to each of ``note_listeners`` (in the calling thread)."""
+        entry = TimelineEntry(self._last_now if t is None else t, kind, text)
+        self.timeline.append(entry)
+        for listener in self.note_listeners:
+            try:
+                listener(entry)
+            except Exception:  # a broken echo (a closed stdout) never stops the gate
+                log.exception("timeline listener failed")
 
     # ---- running -----------------------------------------------------------------------------
 

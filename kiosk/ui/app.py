@@ -15,7 +15,6 @@ import logging
 import signal
 import statistics
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -27,7 +26,7 @@ from kiosk.config import Config, Home, load_config
 from kiosk.core.events import Heard, Tick
 from kiosk.core.machine import Phase
 from kiosk.runtime.assemble import Parts, SilentSpeaker, assemble, build_detector, build_qr_reader, build_speaker
-from kiosk.runtime.kiosk import Kiosk
+from kiosk.runtime.kiosk import Kiosk, timeline_echo
 from kiosk.ui.bridge import Metrics, UiBridge
 from kiosk.ui.fonts import NO_FONT, use_cjk_font
 from kiosk.ui.window import HOLD_MS, KioskWindow
@@ -197,8 +196,8 @@ class KioskController(_Controller):
         self.gate = ObservedGate(parts.gate, bridge.report)
         self.kiosk = Kiosk(self.config, self.gate, parts.speaker, parts.store.access_log)
         self.kiosk.listeners.append(bridge.on_action)
-        self._printed = 0
-        self.kiosk.listeners.append(self._after_action)
+        if echo is not None:  # the timeline on stdout as the headless kiosk prints it (the journal under systemd)
+            self.kiosk.note_listeners.append(timeline_echo(echo))
         self.capture: Optional[Capture] = None
         self.worker: Optional[VisionWorker] = None
         self.mic: Optional[Any] = None
@@ -289,31 +288,15 @@ class KioskController(_Controller):
         if mic is not None:
             mic.stop()
 
-    def _after_action(self, action: Any, state: Any) -> None:
-        """Decider thread (the only one that appends to the Kiosk's histories): the timeline on stdout as
-        the headless kiosk prints it (the journal under systemd), and histories bounded for months of running."""
-        timeline = self.kiosk.timeline
-        if self.echo is not None:
-            for entry in timeline[self._printed:]:
-                if entry.kind != "show":
-                    self.echo("{}  {:<8} {}".format(time.strftime("%H:%M:%S"), entry.kind, entry.text))
-        for history in (timeline, self.kiosk.decisions, self.kiosk.latencies_ms):
-            if len(history) > 2000:
-                del history[:-1000]
-        self._printed = len(timeline)
-
     def _watch(self) -> None:
-        """Once a second in the GUI thread: a file source that played to its end ends the run (as headless);
-        the vision step's history stays bounded over months of running."""
+        """Once a second in the GUI thread: a file source that played to its end ends the run (as headless).
+        (The kiosk's and the vision worker's histories bound themselves.)"""
         capture, worker = self.capture, self.worker
         if capture is not None and capture.ended and not self.stopped and not self.restarting:
             if worker is None or not worker.is_alive():
                 self.kiosk.drain(2.0)
                 self.window.close()
                 return
-        worker = self.worker
-        if worker is not None and len(worker.step_ms) > 2000:
-            del worker.step_ms[:-1000]  # the worker appends forever; the figures need only recent ones
 
     # ---- a new configuration from the operator screen ----------------------------------------
 
@@ -555,7 +538,7 @@ class DemoController(_Controller):
             gate_opened=any(d.gate_opened for _, d in kiosk.decisions),
             decisions=[dict(d.__dict__, t=round(at, 2)) for at, d in kiosk.decisions],
             timeline=[(e.t, e.kind, e.text) for e in sorted(kiosk.timeline, key=lambda e: e.t)],
-            latencies_ms=kiosk.latencies_ms,
+            latencies_ms=list(kiosk.latencies_ms),
             vision_ms=list(worker.step_ms),
         )
         self.echo(format_timeline(outcome))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -35,6 +36,10 @@ class FrameResult:
 
 
 class VisionWorker(threading.Thread):
+    # The newest vision-step times kept (a demo scenario has about a hundred frames; a live camera at 30 fps
+    # fills this in about five minutes, and the operator's figures use the last few hundred).
+    step_ms_keep = 10000
+
     def __init__(
         self,
         capture: Capture,
@@ -54,7 +59,7 @@ class VisionWorker(threading.Thread):
         self.tracker = IouTracker()
         self._halt = threading.Event()
         self._checked: Dict[str, Tuple[float, PassCheck]] = {}
-        self.step_ms: List[float] = []
+        self.step_ms: Deque[float] = deque(maxlen=self.step_ms_keep)  # newest last; appended by this thread only
 
     def stop(self) -> None:
         self._halt.set()
