@@ -50,6 +50,55 @@ def test_render_decode_round_trip(tmp_path) -> None:
     assert qr.decode_qr(back) == [PAYLOAD]
 
 
+def _ink(band: np.ndarray) -> int:
+    return int((255 - band.astype(np.int64)).sum())
+
+
+def _ink_columns(band: np.ndarray) -> np.ndarray:
+    return np.flatnonzero((band < 128).any(axis=0))
+
+
+def test_pass_png_caption_band_under_the_code(tmp_path) -> None:
+    import cv2
+
+    out = tmp_path / "pass.png"
+    qr.save_qr_png(PAYLOAD, str(out), caption="大白小区 3-201 #5")
+    back = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
+    code = qr.render_qr(PAYLOAD, scale=8, border=4)
+    assert back.shape[1] == code.shape[1] and back.shape[0] > code.shape[0] + 16
+    assert np.array_equal(back[: code.shape[0]], code)  # the code itself is untouched
+    band = back[code.shape[0]:]
+    cols = _ink_columns(band)
+    assert cols.size and cols[0] >= 8 and cols[-1] < band.shape[1] - 8  # a caption, inside the margins
+    assert (band[:2] == 255).all() and (band[-2:] == 255).all()  # with white space around it
+    assert qr.decode_qr(back) == [PAYLOAD]
+    long_band = qr.caption_band("大白小区 3-201 张三 " * 6, code.shape[1])  # shrunk to fit, never clipped
+    cols = _ink_columns(long_band)
+    assert cols.size and cols[0] >= 4 and cols[-1] < code.shape[1] - 4
+
+
+def test_pass_caption_is_chinese_when_a_cjk_font_is_installed() -> None:
+    from kiosk.fonts import cjk_font_path
+
+    if cjk_font_path() is None:
+        pytest.skip("no CJK font installed (fonts-noto-cjk): the caption falls back to ASCII")
+    width = qr.render_qr(PAYLOAD).shape[1]
+    chinese, marks = qr.caption_band("大白小区", width), qr.caption_band("????", width)
+    assert not np.array_equal(chinese, marks)
+    # Four Chinese glyphs carry far more ink and are wider than four question marks.
+    assert _ink(chinese) > 2 * _ink(marks)
+    assert np.ptp(_ink_columns(chinese)) > 1.5 * np.ptp(_ink_columns(marks))
+
+
+def test_pass_caption_falls_back_to_ascii_without_a_cjk_font(monkeypatch) -> None:
+    import kiosk.fonts
+
+    monkeypatch.setattr(kiosk.fonts, "cjk_pil_font", lambda size: None)
+    width = qr.render_qr(PAYLOAD).shape[1]
+    assert np.array_equal(qr.caption_band("大白小区", width), qr.caption_band("????", width))
+    assert _ink(qr.caption_band("3-201 #5", width)) > 0
+
+
 @pytest.mark.parametrize(
     "name,seed,over",
     [
@@ -197,3 +246,24 @@ def test_generator_is_seeded() -> None:
     b = next(q.iter_samples(1, seed=7, frames=1))
     assert a[1] == b[1] and np.array_equal(a[2][0], b[2][0])
     assert not np.array_equal(a[2][0], a[2][1])  # the burst moves
+
+
+def test_pass_rendering_and_the_font_finder_import_no_demo_or_qt_code(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from kiosk.vision import qr\n"
+        "from kiosk.fonts import cjk_font_path, pil_font\n"
+        "qr.save_qr_png('DABAI1.x', sys.argv[1], caption='大白小区')\n"
+        "path = cjk_font_path()\n"
+        "assert path is None or open(path, 'rb').read(4)\n"
+        "assert pil_font(20) is not None\n"
+        "bad = [m for m in sys.modules if m.startswith(('kiosk.demo', 'kiosk.ui', 'PyQt5'))]\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "p.png")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "p.png").stat().st_size > 0

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import subprocess
-from typing import Any, Optional, Tuple
+from typing import Any, Tuple
 
 import cv2
 import numpy as np
 
 from kiosk.core.events import Mask
+from kiosk.fonts import pil_font
 
 COLOURS = {  # BGR
     Mask.WITH: (60, 180, 60),
@@ -19,35 +18,9 @@ COLOURS = {  # BGR
 SCREEN_COLOURS = {"granted": (60, 170, 60), "denied": (50, 50, 210)}
 
 
-@functools.lru_cache(maxsize=1)
-def cjk_font_path() -> Optional[str]:
-    """A font that has Chinese glyphs (fonts-noto-cjk), or None."""
-    try:
-        found = subprocess.run(
-            ["fc-match", "-f", "%{file}", "Noto Sans CJK SC"], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        found = ""
-    if found and ("CJK" in found or "cjk" in found.lower()):
-        return found
-    for path in (
-        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-        "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    ):
-        try:
-            open(path, "rb").close()
-            return path
-        except OSError:
-            continue
-    return None
-
-
-@functools.lru_cache(maxsize=4)
 def _font(size: int) -> Any:
-    from PIL import ImageFont
-
-    path = cjk_font_path()
-    return ImageFont.truetype(path, size) if path else ImageFont.load_default()
+    """A Pillow font with Chinese glyphs when one is installed (``kiosk.fonts``)."""
+    return pil_font(size)
 
 
 def _text(image: np.ndarray, lines: Tuple[Tuple[Tuple[int, int], str, int, Tuple[int, int, int]], ...]) -> np.ndarray:

@@ -105,7 +105,7 @@ def _gate(config: Config) -> Check:
 
 
 def _font() -> Check:
-    from kiosk.demo.annotate import cjk_font_path
+    from kiosk.fonts import cjk_font_path
 
     path = cjk_font_path()
     if path is None:

@@ -41,7 +41,7 @@ def use_cjk_font(app: object) -> Optional[str]:
 
     family = choose_family(QFontDatabase().families())
     if family is None:  # fontconfig may not list it: try the file the demo renderer finds
-        from kiosk.demo.annotate import cjk_font_path
+        from kiosk.fonts import cjk_font_path
 
         path = cjk_font_path()
         if path:

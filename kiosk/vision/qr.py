@@ -59,25 +59,50 @@ def render_qr(text: str, scale: int = 8, border: int = 4) -> np.ndarray:
 def save_qr_png(text: str, path: str, caption: Optional[str] = None) -> None:
     """Write the QR code of ``text`` as a PNG at ``path``, with an optional caption line under it.
 
-    The caption is drawn with OpenCV's Hershey font, which only has ASCII: other characters become ``?``.
+    The caption (community, unit, serial; a name) is drawn with Pillow in a Chinese font when one is installed
+    (fonts-noto-cjk); without one it falls back to ASCII, and other characters become ``?``.
     """
     img = render_qr(text, scale=8, border=4)
     if caption:
-        safe = "".join(c if 32 <= ord(c) < 127 else "?" for c in str(caption))[:80]
-        w = img.shape[1]
-        font, fs, th = cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1
-        (tw, tht), base = cv2.getTextSize(safe, font, fs, th)
-        if tw > w - 16:
-            fs = fs * (w - 16) / float(tw)
-            (tw, tht), base = cv2.getTextSize(safe, font, fs, th)
-        band = np.full((tht + base + 16, w), 255, np.uint8)
-        cv2.putText(band, safe, (max(8, (w - tw) // 2), 8 + tht), font, fs, 0, th, cv2.LINE_AA)
-        img = np.vstack([img, band])
+        img = np.vstack([img, caption_band(str(caption), img.shape[1])])
     ok, buf = cv2.imencode(".png", img)
     if not ok:
         raise OSError("could not encode PNG for %s" % path)
     with open(path, "wb") as f:
         f.write(buf.tobytes())
+
+
+def caption_band(caption: str, width: int, size: int = 22) -> np.ndarray:
+    """One line of ``caption``, dark on white, centred in a uint8 grey band ``width`` pixels wide (shrunk to fit)."""
+    from kiosk.fonts import cjk_pil_font
+
+    text = "".join(c if c.isprintable() else " " for c in caption)[:80]
+    font = cjk_pil_font(size)
+    if font is None:
+        return _ascii_caption_band(text, width)
+    from PIL import Image, ImageDraw
+
+    left, _, right, _ = font.getbbox(text)
+    if right - left > width - 16:
+        font = cjk_pil_font(max(8, int(size * (width - 16) / float(right - left))))
+        left, _, right, _ = font.getbbox(text)
+    ascent, descent = font.getmetrics()
+    band = Image.new("L", (width, ascent + descent + 16), 255)
+    ImageDraw.Draw(band).text((max(8, (width - (right - left)) // 2) - left, 8), text, font=font, fill=0)
+    return np.asarray(band, dtype=np.uint8).copy()
+
+
+def _ascii_caption_band(text: str, width: int) -> np.ndarray:
+    """The fallback without a Chinese font: OpenCV's Hershey font, which has only ASCII (others become ``?``)."""
+    safe = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
+    font, fs, th = cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1
+    (tw, tht), base = cv2.getTextSize(safe, font, fs, th)
+    if tw > width - 16:
+        fs = fs * (width - 16) / float(tw)
+        (tw, tht), base = cv2.getTextSize(safe, font, fs, th)
+    band = np.full((tht + base + 16, width), 255, np.uint8)
+    cv2.putText(band, safe, (max(8, (width - tw) // 2), 8 + tht), font, fs, 0, th, cv2.LINE_AA)
+    return band
 
 
 # --------------------------------------------------------------------------------------------------------------
