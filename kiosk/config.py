@@ -75,11 +75,12 @@ class CameraConfig:
 @dataclass(frozen=True)
 class VisionConfig:
     backend: str = _opt("auto", "inference backend", choices=("auto", "onnxruntime", "tensorrt"))
-    # Default: YuNet-n + the learned correction + engines/mask_classifier.onnx. The fine-tuned pair
-    # (engines/face_detector.onnx + mask_classifier_ft.onnx) finds more close faces but is not better
-    # overall; engines/MODEL_CARD.md has both and how the default was chosen.
+    # Default: the project's fine-tuned YuNet-n (engines/face_detector.onnx, identity box correction) +
+    # engines/mask_classifier_ft.onnx, both in the repository. The original YuNet-n pair (catalogue name
+    # yunet_n_dynamic + engines/mask_classifier.onnx) stays selectable; engines/MODEL_CARD.md has both
+    # and how the default was chosen.
     face_model: str = _opt(
-        "yunet_n_dynamic",
+        "engines/face_detector.onnx",
         "face detector: a catalogue name installed by `dabai-kiosk models fetch` (yunet_n_dynamic), or an ONNX file "
         "path, relative to the repository (engines/face_detector.onnx, the fine-tuned YuNet-n); its box correction "
         "comes from the JSON file of the same name next to it (engines/face_detector.json), else the learned YuNet "

@@ -306,7 +306,7 @@ def test_a_cjk_font_is_chosen_explicitly(qtbot):
     assert choose_family(["DejaVu Sans", "WenQuanYi Zen Hei", "Noto Sans CJK SC"]) == "Noto Sans CJK SC"
     assert choose_family(["DejaVu Sans", "Some CJK Font"]) == "Some CJK Font"
     assert choose_family(["DejaVu Sans"]) is None
-    from kiosk.demo.annotate import cjk_font_path
+    from kiosk.fonts import cjk_font_path
 
     if cjk_font_path() is None:
         pytest.skip("no CJK font installed (fonts-noto-cjk)")
@@ -365,7 +365,8 @@ def _controller(qtbot, home, config, open_camera, size=(1024, 600)):
 def test_closing_the_window_stops_every_thread(qtbot, home):
     from kiosk.ui.app import threads_alive
 
-    config = _home(home, listen={"enabled": True})  # the microphone start-up thread runs too (and finds no model)
+    # the microphone start-up thread runs too (and finds no model); the face model is one not installed here
+    config = _home(home, listen={"enabled": True}, vision={"face_model": "yunet_n_dynamic"})
     controller, window, _ = _controller(qtbot, home, config, lambda cam: FakeCamera())
     qtbot.waitUntil(lambda: window.metrics.frames_shown >= 3, timeout=5000)
     assert {"decider", "ticker", "capture", "vision"} <= set(threads_alive())

@@ -461,7 +461,7 @@ def test_system_page_shows_status_and_tolerates_missing_figures(qtbot, screen_of
     assert page.live.text("推理后端 Backend") == "不可用 unavailable"
     assert page.live.text("extra_figure") == "3"
     qtbot.waitUntil(lambda: page.models.text("人脸模型 Face model") != "", timeout=10000)
-    assert page.models.text("人脸模型 Face model") == "yunet_n_dynamic"
+    assert page.models.text("人脸模型 Face model") == Config().vision.face_model
 
     def broken():
         raise RuntimeError("the app is busy")
