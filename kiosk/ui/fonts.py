@@ -40,7 +40,7 @@ def use_cjk_font(app: object) -> Optional[str]:
     from PyQt5.QtGui import QFont, QFontDatabase
 
     family = choose_family(QFontDatabase().families())
-    if family is None:  # fontconfig may not list it: try the file the demo renderer finds
+    if family is None:  # fontconfig may not list it: try the file kiosk.fonts finds
         from kiosk.fonts import cjk_font_path
 
         path = cjk_font_path()

@@ -150,7 +150,7 @@ def contact_sheet(paths: Sequence[Path], out: Path, width: int = 400, portrait_h
     """One row per screen size (the ``-WxH`` at the end of each name), thumbnails with their names (JPEG)."""
     from PIL import Image, ImageDraw
 
-    from kiosk.demo.annotate import _font as pil_font
+    from kiosk.fonts import pil_font
 
     rows: Dict[str, List[Any]] = {}
     for path in paths:
