@@ -15,9 +15,10 @@ import logging
 import signal
 import statistics
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
@@ -85,8 +86,8 @@ def report_problems(problems: List[str], report: Callable[[str, str], None]) -> 
         report(parts.get(head, head), detail or problem)
 
 
-def _median(values: List[float]) -> Optional[float]:
-    recent = values[-200:]
+def _median(values: Iterable[float]) -> Optional[float]:
+    recent = list(values)[-200:]  # a list or a deque
     return round(statistics.median(recent), 1) if recent else None
 
 
@@ -423,8 +424,9 @@ class DemoController(_Controller):
         self.echo = echo
         self.scenarios = [s for s in scenarios(tokens) if not options.only or s.name in options.only]
         self.gate = ObservedGate(self.parts.gate, bridge.report)
-        self.outcomes: List[Any] = []
-        self.vision_ms: List[float] = []
+        # --loop plays for as long as an exhibition lasts: keep the newest rounds only
+        self.outcomes: "deque[Any]" = deque(maxlen=max(1, len(self.scenarios)) * 20)
+        self.vision_ms: "deque[float]" = deque(maxlen=20000)
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo", daemon=True)
         self.window.set_community(self.config.community.name)
