@@ -157,15 +157,19 @@ def test_speed_changes_duration() -> None:
 
 
 @needs_espeak
-def test_cli_say_writes_wav(tmp_path: Path) -> None:
-    from kiosk.cli_speech import cmd_say, main
+def test_cli_say_writes_wav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiosk.cli import main
 
+    home = ["--home", str(tmp_path / "home")]
     out = tmp_path / "mask.wav"
-    assert cmd_say("请您佩戴口罩", str(out)) == 0
+    assert main(home + ["say", "请您佩戴口罩", "--out", str(out), "--voice", "espeak"]) == 0
     audio = Audio.load(str(out))
     assert audio.duration > 1.0 and audio.peak > 3000
-    assert main(["请到3-201", "--out", str(tmp_path / "b.wav"), "--speed", "200"]) == 0
-    assert cmd_say("你好", str(tmp_path / "c.wav"), espeak="/nonexistent/espeak-ng") == 2
+    assert main(home + ["say", "请到3-201", "--out", str(tmp_path / "b.wav"), "--voice", "espeak"]) == 0
+    assert Audio.load(str(tmp_path / "b.wav")).duration > 1.0
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no espeak-ng on PATH: the voice is not installed
+    assert main(home + ["say", "你好", "--out", str(tmp_path / "c.wav"), "--voice", "espeak"]) == 2
+    assert not (tmp_path / "c.wav").exists()
 
 
 # ----------------------------------------------------------------------------------- cache
