@@ -193,6 +193,17 @@ class Ears:
 # ---- one scenario ---------------------------------------------------------------------------------
 
 
+def schedule_speech(kiosk: Kiosk, scenario: Scenario, ears: Optional[Ears]) -> None:
+    """The resident's scripted sentences at their times: heard through the microphone path when there
+    are ``ears`` (synthesized, VAD, recognizer), else handed to the core as text."""
+    for at, text in scenario.speech:
+        if ears is None:
+            kiosk.schedule(Heard(text, intent_of(text)), at)
+            continue
+        for delay, event in ears.hear(text):
+            kiosk.schedule(event, at + delay)
+
+
 def play(parts: Parts, scenario: Scenario, keep_frames: bool = True, ears: Optional[Ears] = None) -> Outcome:
     """Run one scenario through capture → vision → core → gate/voice/log and collect what happened.
     With ``ears`` the resident's sentences go through the microphone path; without, they arrive as text."""
@@ -230,12 +241,7 @@ def play(parts: Parts, scenario: Scenario, keep_frames: bool = True, ears: Optio
             annotated.append(annotate(result, banner["screen"], banner["prompt"], scenario.title))
 
     worker = VisionWorker(capture, parts.detector, build_qr_reader(config), parts.check_pass, kiosk.post, on_result)
-    for at, text in scenario.speech:
-        if ears is None:
-            kiosk.schedule(Heard(text, intent_of(text)), at)
-            continue
-        for delay, event in ears.hear(text):
-            kiosk.schedule(event, at + delay)
+    schedule_speech(kiosk, scenario, ears)
     kiosk.start()
     capture.start()
     worker.start()

@@ -24,7 +24,7 @@ from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
 
 from kiosk.config import Config, Home, load_config
-from kiosk.core.events import Heard, Tick
+from kiosk.core.events import Tick
 from kiosk.core.machine import Phase
 from kiosk.runtime.assemble import Parts, SilentSpeaker, assemble, build_detector, build_qr_reader, build_speaker
 from kiosk.runtime.kiosk import Kiosk, timeline_echo
@@ -487,9 +487,8 @@ class DemoController(_Controller):
         self.bridge.finished.emit(self.report())
 
     def _play(self, scenario: Any, ears: Any) -> Any:
-        from kiosk.demo.run import FPS, Outcome, format_timeline
+        from kiosk.demo.run import FPS, Outcome, format_timeline, schedule_speech
         from kiosk.demo.scenes import render
-        from kiosk.speech.intent import intent_of
         from kiosk.vision.sources import ArraySource
 
         config = self.config
@@ -500,12 +499,7 @@ class DemoController(_Controller):
         capture = Capture(lambda: ArraySource(frames, FPS, scenario.name), media_clock=True, paced=True)
         worker = VisionWorker(capture, self.parts.detector, build_qr_reader(config), self.parts.check_pass, kiosk.post,
                               self.bridge.offer_frame)
-        for at, text in scenario.speech:
-            if ears is None:
-                kiosk.schedule(Heard(text, intent_of(text)), at)
-                continue
-            for delay, event in ears.hear(text):
-                kiosk.schedule(event, at + delay)
+        schedule_speech(kiosk, scenario, ears)
         kiosk.start()
         capture.start()
         worker.start()
