@@ -24,7 +24,6 @@ from kiosk.ui.operator.widgets import (
     hint,
     run_in_background,
     save_forms,
-    scrolling,
 )
 
 CAMERA_LABELS = {"source": "摄像头", "width": "宽度（像素）", "height": "高度（像素）", "fps": "帧率", "loop": "循环播放文件"}
@@ -283,12 +282,7 @@ class DevicesPage(Page):
             column.addLayout(row)
             column.addWidget(form)
         column.addStretch(1)
-        bar = QHBoxLayout()
-        bar.addWidget(self.note, 1)
-        bar.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(scrolling(body), 1)
-        layout.addLayout(bar)
+        self.lay_out(body, self.note, self.save_button)
         self._load()
 
     def _picker(self, form: ConfigForm, key: str, words: tuple = ()) -> QComboBox:

@@ -9,7 +9,7 @@ from typing import Any, List, Optional
 from PyQt5.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from kiosk.config import GateConfig
-from kiosk.ui.operator.widgets import ConfigForm, Note, Page, heading, hint, run_in_background, save_forms, scrolling
+from kiosk.ui.operator.widgets import ConfigForm, Note, Page, heading, hint, run_in_background, save_forms
 
 GATE_LABELS = {
     "driver": "驱动",
@@ -93,12 +93,7 @@ class GatePage(Page):
         test.addWidget(self.test_note, 1)
         column.addLayout(test)
         column.addStretch(1)
-        bar = QHBoxLayout()
-        bar.addWidget(self.note, 1)
-        bar.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(scrolling(body), 1)
-        layout.addLayout(bar)
+        self.lay_out(body, self.note, self.save_button)
         self.form.load(ctx.config)
 
     def on_show(self) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from PyQt5.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QPushButton, QVBoxLayout, QWidget
 
-from kiosk.ui.operator.widgets import ConfigForm, Note, Page, heading, hint, save_forms, scrolling
+from kiosk.ui.operator.widgets import ConfigForm, Note, Page, heading, hint, save_forms
 
 POLICY_LABELS = {
     "mask_required": "必须佩戴口罩",
@@ -58,13 +58,7 @@ class PolicyPage(Page):
         column.addWidget(self.community)
         column.addStretch(1)
 
-        bar = QHBoxLayout()
-        bar.addWidget(self.note, 1)
-        bar.addWidget(self.undo_button)
-        bar.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(scrolling(body), 1)
-        layout.addLayout(bar)
+        self.lay_out(body, self.note, self.undo_button, self.save_button)
         self.load()
 
     def load(self) -> None:

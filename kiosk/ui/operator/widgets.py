@@ -17,6 +17,7 @@ from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QScrollArea,
@@ -534,6 +535,16 @@ class Page(QWidget):
     def __init__(self, ctx: Context, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+
+    def lay_out(self, body: QWidget, note: QWidget, *buttons: QWidget) -> None:
+        """The page of a form: ``body`` scrolls; ``note`` and ``buttons`` (Save …) stay at the bottom."""
+        bar = QHBoxLayout()
+        bar.addWidget(note, 1)
+        for button in buttons:
+            bar.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(scrolling(body), 1)
+        layout.addLayout(bar)
 
     def on_show(self) -> None:
         """Called when the page becomes visible."""
