@@ -351,8 +351,9 @@ def mean_of(checkpoints: Sequence[str]):  # type: ignore[no-untyped-def]
 
     members = []
     for path in checkpoints:
-        m = build_model()
-        m.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        m = build_model(width=int(ck.get("width", 1)))
+        m.load_state_dict(ck["model"])
         members.append(m.eval())
     return MeanOfClassifiers(members).eval()
 
@@ -400,6 +401,7 @@ def train(
     synthetic: bool = True,
     samples_per_epoch: int = 4096,
     extra_face_models: Sequence[str] = (),
+    width: int = 1,
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
@@ -449,7 +451,7 @@ def train(
     sample_w = inv[ytr] / inv[ytr].sum()
     class_w = torch.tensor(inv / (inv * counts / counts.sum()).sum(), dtype=torch.float32)
 
-    model = build_model()
+    model = build_model(width=width)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     steps_per_epoch = int(math.ceil(samples_per_epoch / batch_size))
     total = epochs * steps_per_epoch
@@ -512,7 +514,7 @@ def train(
         improved = h[select_by] > best
         if improved:
             best = h[select_by]
-            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val": sm,
+            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val": sm, "width": width,
                         "val_detection": {k: v for k, v in h.items() if k.startswith("val_")}}, best_path)
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1, "best": best,
                     "history": history}, last_path + ".tmp")
@@ -574,6 +576,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--epochs", type=int, default=24)
     ap.add_argument("--samples-per-epoch", type=int, default=4096, help="crops drawn per epoch (class-balanced)")
     ap.add_argument("--no-synthetic", action="store_true", help="no painted-mask crops")
+    ap.add_argument("--width", type=int, default=1, help="channel multiplier of the CNN (1: 278k parameters)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
@@ -595,7 +598,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         corr = parse_box_correction(a.box_correction)
     rep = train(a.data, a.out, a.epochs, a.work, a.face_model, a.batch_size, a.lr, a.seed, a.resume, a.threads,
                 not a.no_progress, box_correction=corr, onnx_name=a.onnx_name, synthetic=not a.no_synthetic,
-                samples_per_epoch=a.samples_per_epoch, extra_face_models=a.extra_crops_from)
+                samples_per_epoch=a.samples_per_epoch, extra_face_models=a.extra_crops_from, width=a.width)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 
