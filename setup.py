@@ -37,7 +37,9 @@ setup(
         "ui": ["PyQt5>=5.12"],
         # Training runs on a workstation, never on the kiosk (needs torch; install torch==2.13.0 CPU here).
         "train": ["torch>=2.0", "onnx>=1.14", "matplotlib>=3.5", "tqdm>=4.60"],
-        "dev": ["pytest>=7", "tqdm>=4.60", "pytest-qt>=4", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19", "scipy>=1.7", "matplotlib>=3.5"],  # scipy: resampler reference; tqdm: the keyword-data tests
+        "dev": ["pytest>=7", "tqdm>=4.60", "pytest-qt>=4", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19", "scipy>=1.7", "matplotlib>=3.5",
+                "sherpa-onnx>=1.10", "onnx>=1.14"],  # scipy: resampler reference; tqdm: the keyword-data tests;
+        # sherpa-onnx + onnx: tests/test_sherpa_real.py builds a tiny paraformer and runs it through the real library
     },
     entry_points={"console_scripts": ["dabai-kiosk=kiosk.cli:main"]},
 )

@@ -41,6 +41,7 @@ __all__ = [
     "SherpaOfflineRecognizer",
     "create_recognizer",
     "detect_model_kind",
+    "onnx_metadata",
     "register_backend",
 ]
 
@@ -217,6 +218,92 @@ class SherpaKeywordSpotter(Recognizer):
             pass
 
 
+def _varint(fh: Any) -> Optional[int]:
+    """One protobuf varint from a binary file, None at the end of the file or on a bad one."""
+    shift = value = 0
+    while shift < 64:
+        b = fh.read(1)
+        if not b:
+            return None
+        value |= (b[0] & 0x7F) << shift
+        if not b[0] & 0x80:
+            return value
+        shift += 7
+    return None
+
+
+def _protobuf_fields(fh: Any, size: int, want: int) -> Optional[List[bytes]]:
+    """The length-delimited fields numbered ``want`` of one protobuf message (``size`` bytes from
+    ``fh``'s position), skipping the others without reading them; None when it is not protobuf."""
+    end = fh.tell() + size
+    found: List[bytes] = []
+    while fh.tell() < end:
+        tag = _varint(fh)
+        if tag is None or tag >> 3 == 0:
+            return None
+        field, wire = tag >> 3, tag & 7
+        if wire == 0:
+            if _varint(fh) is None:
+                return None
+        elif wire in (1, 5):
+            fh.seek(8 if wire == 1 else 4, os.SEEK_CUR)
+        elif wire == 2:
+            n = _varint(fh)
+            if n is None or fh.tell() + n > end:
+                return None
+            if field == want:
+                found.append(fh.read(n))
+            else:
+                fh.seek(n, os.SEEK_CUR)
+        else:
+            return None
+    return found if fh.tell() == end else None
+
+
+def onnx_metadata(path: Path) -> Optional[Dict[str, str]]:
+    """The ``metadata_props`` of an ONNX file (ModelProto field 14: key = 1, value = 2), read
+    without loading the model (the graph is skipped); None when the file is not ONNX protobuf."""
+    import io
+
+    try:
+        with open(str(path), "rb") as fh:
+            entries = _protobuf_fields(fh, os.fstat(fh.fileno()).st_size, 14)
+    except OSError:
+        return None
+    if entries is None:
+        return None
+    meta: Dict[str, str] = {}
+    for entry in entries:
+        keys = _protobuf_fields(io.BytesIO(entry), len(entry), 1)
+        values = _protobuf_fields(io.BytesIO(entry), len(entry), 2)
+        if not keys or values is None:
+            return None
+        meta[keys[-1].decode("utf-8", "replace")] = values[-1].decode("utf-8", "replace") if values else ""
+    return meta
+
+
+#: metadata sherpa-onnx's C++ loader reads with SHERPA_ONNX_READ_META_DATA: a model without one of
+#: them makes it print "'…' does not exist in the metadata" and exit() the whole process.
+_SHERPA_META = {
+    "paraformer": ("vocab_size", "lfr_window_size", "lfr_window_shift", "neg_mean", "inv_stddev"),
+    "sense_voice": ("vocab_size", "lfr_window_size", "lfr_window_shift", "normalize_samples"),
+    "transducer-decoder": ("vocab_size", "context_size"),
+}
+
+
+def _check_sherpa_metadata(model: Optional[Path], kind: str) -> None:
+    """Raise :class:`RecognizerUnavailable` for an ONNX file sherpa-onnx would exit() on."""
+    if model is None:
+        return
+    meta = onnx_metadata(model)
+    if meta is None:  # not parseable here: sherpa-onnx's own (catchable) error says why
+        return
+    missing = [k for k in _SHERPA_META[kind] if k not in meta]
+    if missing:
+        raise RecognizerUnavailable("{} is not a sherpa-onnx {} model: its metadata lacks {}".format(
+            model, kind.split("-")[0], ", ".join(missing)))
+
+
 class SherpaOfflineRecognizer(Recognizer):
     """A sherpa-onnx offline (non-streaming) recognizer on one utterance at a time."""
 
@@ -230,22 +317,32 @@ class SherpaOfflineRecognizer(Recognizer):
                                         "sense-voice or whisper with tokens.txt)".format(folder))
         threads = max(1, threads)
         R = sherpa.OfflineRecognizer
+
+        def need(patterns: Sequence[str], prefer: Sequence[str] = ("int8",)) -> str:
+            found = _pick(folder, patterns, prefer)
+            if found is None:
+                raise RecognizerUnavailable("{} has no {} for a sherpa-onnx {} model".format(folder, " or ".join(patterns), kind))
+            return str(found)
+
+        # sherpa-onnx exit()s the process on a model without its metadata: refuse such a file first
+        if kind in ("paraformer", "sense_voice"):
+            _check_sherpa_metadata(Path(need(["model*.onnx"])), kind)
+        elif kind == "transducer":
+            _check_sherpa_metadata(Path(need(["decoder*.onnx"], prefer=())), "transducer-decoder")
         try:
             if kind == "transducer":
-                self.rec = R.from_transducer(encoder=str(_pick(folder, ["encoder*.onnx"])),
-                                             decoder=str(_pick(folder, ["decoder*.onnx"], prefer=())),
-                                             joiner=str(_pick(folder, ["joiner*.onnx"])),
-                                             tokens=str(tokens), num_threads=threads)
+                self.rec = R.from_transducer(encoder=need(["encoder*.onnx"]), decoder=need(["decoder*.onnx"], prefer=()),
+                                             joiner=need(["joiner*.onnx"]), tokens=str(tokens), num_threads=threads)
             elif kind == "paraformer":
-                self.rec = R.from_paraformer(paraformer=str(_pick(folder, ["model*.onnx"])), tokens=str(tokens),
-                                             num_threads=threads)
+                self.rec = R.from_paraformer(paraformer=need(["model*.onnx"]), tokens=str(tokens), num_threads=threads)
             elif kind == "sense_voice":
-                self.rec = R.from_sense_voice(model=str(_pick(folder, ["model*.onnx"])), tokens=str(tokens),
+                self.rec = R.from_sense_voice(model=need(["model*.onnx"]), tokens=str(tokens),
                                               num_threads=threads, language="zh", use_itn=False)
             else:
-                self.rec = R.from_whisper(encoder=str(_pick(folder, ["*encoder*.onnx"])),
-                                          decoder=str(_pick(folder, ["*decoder*.onnx"])), tokens=str(tokens),
-                                          language="zh", num_threads=threads)
+                self.rec = R.from_whisper(encoder=need(["*encoder*.onnx"]), decoder=need(["*decoder*.onnx"]),
+                                          tokens=str(tokens), language="zh", num_threads=threads)
+        except RecognizerUnavailable:
+            raise
         except Exception as exc:  # files missing or not loadable
             raise RecognizerUnavailable("sherpa-onnx could not load the {} model in {}: {}".format(kind, folder, exc)) from exc
         self.kind = kind
