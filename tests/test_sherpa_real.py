@@ -8,12 +8,26 @@ inputs ``speech`` (N, T, 80 * lfr_window_size) float and ``speech_lengths`` (N) 
 of the greedy search). Its one layer sums the log-mel features over the utterance and gives one
 token: 好 for sound, </s> (no text) for silence, so the text shows the audio really went through
 sherpa-onnx's front end.
+
+:func:`make_kws` does the same for the keyword spotter (``keyword-spotter-transducer-impl.h``): a
+streaming transducer of the type with the fewest states, ``lstm`` (``online-lstm-transducer-model.cc``):
+encoder inputs (features (N, T, 80), h (layers, N, d_model), c (layers, N, rnn_hidden_size)) and
+outputs (encoder_out (N, T', D), next_h, next_c), taken by position, metadata ``model_type`` = lstm,
+``num_encoder_layers``, ``T`` (frames a chunk), ``decode_chunk_len`` (frames the chunk advances),
+``rnn_hidden_size``, ``d_model``; decoder (N, context_size) int64 -> (N, D) with ``vocab_size`` and
+``context_size``; joiner (N, D), (N, D) -> logits (N, vocab); blank is token 0. Its encoder gates on
+loudness and its decoder, by the previous token, asks for the next token of one keyword, so sound
+makes sherpa-onnx's keyword search fire on that keyword and silence gives blanks only.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import types
 from pathlib import Path
+from typing import Dict, List, Sequence
 
 import numpy as np
 import pytest
@@ -23,9 +37,12 @@ from kiosk.cli import main
 from kiosk.speech.recognize import (
     Recognition,
     RecognizerUnavailable,
+    SherpaKeywordSpotter,
     SherpaOfflineRecognizer,
     create_recognizer,
+    detect_model_kind,
     onnx_metadata,
+    spell_keywords,
 )
 
 pytest.importorskip("sherpa_onnx")
@@ -139,3 +156,198 @@ def test_onnx_metadata_reads_what_onnx_wrote(tmp_path: Path) -> None:
     (tmp_path / "half.onnx").write_bytes(half[: len(half) // 2])
     assert onnx_metadata(tmp_path / "junk.onnx") is None and onnx_metadata(tmp_path / "half.onnx") is None
     assert onnx_metadata(tmp_path / "missing.onnx") is None
+
+
+# ---------------------------------------------------------------------------------- keyword spotter
+
+KWS_CJK = ["<blk>", "<unk>", "你", "好", "大", "白", "开", "门", "请"]
+KWS_PINYIN = ["<blk>", "<unk>", "n", "ǐ", "h", "ǎo", "d", "à", "b", "ái", "k", "āi", "m", "én", "q", "ǐng"]
+CHUNK, HIDDEN = 16, 4
+
+
+def _save(graph, path: Path, meta: Dict[str, str]) -> None:
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    helper.set_model_props(model, meta)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def make_kws(folder: Path, tokens: Sequence[str], chain: Sequence[str], encoder_meta: bool = True,
+             decoder_meta: bool = True) -> Path:
+    """A streaming lstm transducer sherpa-onnx's KeywordSpotter loads (encoder/decoder/joiner.onnx +
+    tokens.txt) whose search, on sound, walks ``chain`` (token by token) and on silence stays blank."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = len(tokens)
+
+    def f32(name: str, shape: List) -> object:
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+    encoder = helper.make_graph(  # gate = sigmoid(0.05 x a frame's log-mel sum): 1 for sound, 0 for silence
+        [helper.make_node("ReduceSum", ["x", "axes"], ["sum"], keepdims=1),
+         helper.make_node("Mul", ["sum", "k"], ["scaled"]),
+         helper.make_node("Sigmoid", ["scaled"], ["gate"]),
+         helper.make_node("Mul", ["gate", "ones"], ["encoder_out"]),  # (N, T, vocab)
+         helper.make_node("Identity", ["h"], ["next_h"]),
+         helper.make_node("Identity", ["c"], ["next_c"])],
+        "tiny_lstm_encoder",
+        [f32("x", ["N", CHUNK, 80]), f32("h", [1, "N", HIDDEN]), f32("c", [1, "N", HIDDEN])],
+        [f32("encoder_out", ["N", CHUNK, vocab]), f32("next_h", [1, "N", HIDDEN]), f32("next_c", [1, "N", HIDDEN])],
+        [numpy_helper.from_array(np.array([2], np.int64), "axes"), numpy_helper.from_array(np.array([0.05], np.float32), "k"),
+         numpy_helper.from_array(np.ones(vocab, np.float32), "ones")])
+    _save(encoder, folder / "encoder-chunk-16.onnx",
+          {"model_type": "lstm", "num_encoder_layers": "1", "T": str(CHUNK), "decode_chunk_len": str(CHUNK),
+           "rnn_hidden_size": str(HIDDEN), "d_model": str(HIDDEN)} if encoder_meta else {})
+    table = np.zeros((vocab, vocab), np.float32)  # previous token -> wanted next token
+    prev = 0
+    for tok in chain:
+        table[prev, tokens.index(tok)] = 20.0
+        prev = tokens.index(tok)
+    decoder = helper.make_graph(
+        [helper.make_node("Gather", ["table", "y"], ["row"], axis=0),
+         helper.make_node("Flatten", ["row"], ["decoder_out"], axis=1)],
+        "tiny_decoder", [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 1])], [f32("decoder_out", ["N", vocab])],
+        [numpy_helper.from_array(table, "table")])
+    _save(decoder, folder / "decoder-chunk-16.onnx", {"vocab_size": str(vocab), "context_size": "1"} if decoder_meta else {})
+    bias = np.zeros(vocab, np.float32)
+    bias[0] = 10.0  # blank, unless the gate opens and the decoder asks for a token (20)
+    joiner = helper.make_graph(
+        [helper.make_node("Mul", ["encoder_out", "decoder_out"], ["gated"]),
+         helper.make_node("Add", ["gated", "bias"], ["logit"])],
+        "tiny_joiner", [f32("encoder_out", ["N", vocab]), f32("decoder_out", ["N", vocab])], [f32("logit", ["N", vocab])],
+        [numpy_helper.from_array(bias, "bias")])
+    _save(joiner, folder / "joiner-chunk-16.onnx", {})
+    (folder / "tokens.txt").write_text("".join("{} {}\n".format(t, i) for i, t in enumerate(tokens)), encoding="utf-8")
+    return folder
+
+
+def test_tiny_keyword_spotter_through_sherpa_onnx(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    make_kws(models / "asr" / "sherpa-onnx-kws-tiny", KWS_CJK, "你好大白")
+    # 「门禁」 cannot be spelled (no 禁): it is left out, and must not shift 「你好，大白」 onto its label
+    rec = create_recognizer("auto", "", models, keywords=["门禁", "你好，大白", "开门"], threads=1, work_dir=str(tmp_path))
+    assert isinstance(rec, SherpaKeywordSpotter) and rec.name == "sherpa-kws:sherpa-onnx-kws-tiny"
+    assert rec.keywords == ["你好，大白", "开门"]
+    assert Path(rec.keywords_file).read_text(encoding="utf-8") == "你 好 大 白 @你好，大白\n开 门 @开门\n"
+    heard = rec.recognize(noise(1.0))
+    assert isinstance(heard, Recognition) and heard.ms > 0 and heard.backend == rec.name
+    assert heard.keyword == heard.text == "你好，大白" and heard.confidence == 1.0, heard  # the phrase as configured
+    quiet = rec.recognize(np.zeros(16000, np.float32))
+    assert quiet.keyword is None and quiet.text == "" and quiet.confidence == 0.0, quiet
+    assert rec.recognize((noise(1.0) * 32767).astype(np.int16)).keyword == "你好，大白"  # int16 scaled too
+    assert rec.recognize(noise(0.01)).keyword is None  # shorter than a chunk: no crash
+    assert rec.recognize(np.concatenate([np.zeros(8000, np.float32), noise(0.5)])).keyword == "你好，大白"
+    rec.close()
+    assert not Path(rec.keywords_file).exists()
+
+
+def test_tiny_pinyin_keyword_spotter_and_a_streaming_folder_by_metadata(tmp_path: Path) -> None:
+    # ppinyin tokens (the wenetspeech KWS models); the folder name does not say kws: the streaming
+    # encoder's metadata does (an offline recognizer could not run it)
+    folder = make_kws(tmp_path / "sherpa-onnx-streaming-tiny", KWS_PINYIN, ["k", "āi", "m", "én"])
+    assert detect_model_kind(folder) == "kws"
+    rec = create_recognizer("auto", str(folder), keywords=["你好大白", "开门"], work_dir=str(tmp_path))
+    assert isinstance(rec, SherpaKeywordSpotter)
+    assert Path(rec.keywords_file).read_text(encoding="utf-8") == "n ǐ h ǎo d à b ái @你好大白\nk āi m én @开门\n"
+    assert rec.recognize(noise(1.0)).keyword == "开门"
+    assert rec.recognize(np.zeros(16000, np.float32)).keyword is None
+    rec.close()
+
+
+def test_keyword_spelling_matches_sherpa_onnx_text2token(tmp_path: Path, monkeypatch) -> None:
+    import sherpa_onnx
+
+    # text2token imports sentencepiece even for Mandarin (the kiosk does not need it): a stub stands in
+    monkeypatch.setitem(sys.modules, "sentencepiece", types.ModuleType("sentencepiece"))
+    phrases = ["你好大白", "开门", "请开门"]
+    for tokens, kind in ((KWS_CJK, "cjkchar"), (KWS_PINYIN, "ppinyin")):
+        table = make_kws(tmp_path / kind, tokens, [])
+        theirs = sherpa_onnx.text2token(phrases, tokens=str(table / "tokens.txt"), tokens_type=kind)
+        ours, skipped = spell_keywords(phrases, table / "tokens.txt", kind)
+        assert [toks for _, toks in ours] == theirs and not skipped, (kind, ours, theirs)
+    mixed = tmp_path / "phone"  # the zh-en models: English words from lexicon.txt, Mandarin as ppinyin
+    make_kws(mixed, KWS_PINYIN + ["HH", "AH0", "L", "OW1"], [])
+    (mixed / "lexicon.txt").write_text("HELLO HH AH0 L OW1\n", encoding="utf-8")
+    words = ["HELLO 大白", "开门"]
+    theirs = sherpa_onnx.text2token(words, tokens=str(mixed / "tokens.txt"), tokens_type="phone+ppinyin",
+                                    lexicon=str(mixed / "lexicon.txt"))
+    ours, skipped = spell_keywords(words, mixed / "tokens.txt", "phone+ppinyin", mixed / "lexicon.txt")
+    assert [toks for _, toks in ours] == theirs == [["HH", "AH0", "L", "OW1", "d", "à", "b", "ái"], ["k", "āi", "m", "én"]]
+    # where they differ, on purpose: text2token spells a space in ppinyin as a token " " and drops the
+    # phrase (printing to stdout); a phrase with an unknown token is dropped silently (shifting the rest)
+    pinyin = tmp_path / "ppinyin" / "tokens.txt"
+    assert sherpa_onnx.text2token(["你好 大白", "开门"], tokens=str(pinyin), tokens_type="ppinyin") == [["k", "āi", "m", "én"]]
+    assert spell_keywords(["你好 大白"], pinyin, "ppinyin")[0] == [("你好 大白", ["n", "ǐ", "h", "ǎo", "d", "à", "b", "ái"])]
+    ours, skipped = spell_keywords(["门禁", "开门！"], tmp_path / "cjkchar" / "tokens.txt", "cjkchar")
+    assert ours == [("开门！", ["开", "门"])] and skipped == ["'门禁': 禁 not in tokens.txt"]
+
+
+def test_keyword_spotters_sherpa_would_crash_on_are_refused(tmp_path: Path) -> None:
+    # run in a child first: what sherpa-onnx itself does with such a model (a segfault, exit(-1))
+    bare = make_kws(tmp_path / "kws-bare", KWS_CJK, "开门", encoder_meta=False)
+    (tmp_path / "kw.txt").write_text("开 门 @开门\n", encoding="utf-8")
+    load = ("import sherpa_onnx, sys; d = sys.argv[1] + '/'; sherpa_onnx.KeywordSpotter(tokens=d + 'tokens.txt', "
+            "encoder=d + 'encoder-chunk-16.onnx', decoder=d + 'decoder-chunk-16.onnx', joiner=d + 'joiner-chunk-16.onnx', "
+            "keywords_file=sys.argv[2]).create_stream()")
+    child = subprocess.run([sys.executable, "-c", load, str(bare), str(tmp_path / "kw.txt")], capture_output=True, timeout=60)
+    assert child.returncode != 0, child
+    with pytest.raises(RecognizerUnavailable, match="no model_type"):
+        SherpaKeywordSpotter(str(bare), ["开门"], work_dir=str(tmp_path))
+    import onnx as onnx_
+
+    enc = onnx_.load(str(bare / "encoder-chunk-16.onnx"))
+    from onnx import helper
+
+    helper.set_model_props(enc, {"model_type": "lstm", "num_encoder_layers": "1", "decode_chunk_len": "16"})
+    onnx_.save(enc, str(bare / "encoder-chunk-16.onnx"))
+    with pytest.raises(RecognizerUnavailable, match="streaming lstm encoder: its metadata lacks T, rnn_hidden_size, d_model"):
+        SherpaKeywordSpotter(str(bare), ["开门"], work_dir=str(tmp_path))
+    no_dec = make_kws(tmp_path / "kws-no-decoder-meta", KWS_CJK, "开门", decoder_meta=False)
+    with pytest.raises(RecognizerUnavailable, match="metadata lacks vocab_size, context_size"):
+        SherpaKeywordSpotter(str(no_dec), ["开门"], work_dir=str(tmp_path))
+    good = make_kws(tmp_path / "kws-good", KWS_CJK, "开门")
+    # a keyword line with a token outside tokens.txt makes sherpa-onnx exit(): such phrases are never written
+    with pytest.raises(RecognizerUnavailable, match="none of the keywords can be spelled.*'门禁': 禁 not in tokens.txt"):
+        SherpaKeywordSpotter(str(good), ["门禁"], work_dir=str(tmp_path))
+    assert sorted(p.name for p in tmp_path.glob("dabai-keywords-*")) == []  # no keywords file left behind
+
+
+def test_listen_cli_runs_the_tiny_keyword_spotter(tmp_path: Path, capsys) -> None:
+    folder = make_kws(tmp_path / "sherpa-onnx-kws-tiny", KWS_CJK, "开门")
+    quiet = np.zeros(16000)
+    wav = tmp_path / "burst.wav"
+    write_wav(str(wav), np.concatenate([quiet, noise(1.0, 0.3), quiet]), 16000)
+    code = main(["--home", str(tmp_path / "home"), "listen", str(wav), "--json", "--vad", "energy",
+                 "--recognizer", "sherpa-kws", "--model", str(folder)])
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert code == 0 and len(out) == 1 and "note" not in out[0], out  # the config's phrases it cannot spell are left out
+    line = out[0]
+    assert line["recognizer"] == "sherpa-kws:sherpa-onnx-kws-tiny"
+    assert len(line["segments"]) == 1
+    assert line["text"] == "开门" and line["intent"] == "enter", line
+
+
+def test_sense_voice_is_told_from_paraformer_by_metadata(tmp_path: Path) -> None:
+    # a paraformer in a folder called sense-voice is still a paraformer; sense-voice metadata decides
+    folder = make_paraformer(tmp_path / "sherpa-onnx-sense-voice-tiny")
+    assert detect_model_kind(folder) == "paraformer"
+    assert create_recognizer("auto", str(folder)).name == "sherpa-paraformer:sherpa-onnx-sense-voice-tiny"
+    model = onnx.load(str(folder / "model.onnx"))
+    from onnx import helper
+
+    meta = {p.key: p.value for p in model.metadata_props}
+    meta.update({"lang_zh": "3", "normalize_samples": "0"})  # half of what offline-sense-voice-model.cc reads
+    helper.set_model_props(model, meta)
+    other = tmp_path / "plain-name"
+    other.mkdir()
+    onnx.save(model, str(other / "model.onnx"))
+    (other / "tokens.txt").write_text((folder / "tokens.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    assert detect_model_kind(other) == "sense_voice"
+    # sherpa-onnx would exit() on each missing key: refused first, all named
+    with pytest.raises(RecognizerUnavailable, match="sense_voice model: its metadata lacks with_itn, without_itn, lang_auto, "
+                       "lang_en, lang_ja, lang_ko, lang_yue$"):
+        create_recognizer("auto", str(other))

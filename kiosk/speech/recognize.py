@@ -27,7 +27,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -43,6 +43,7 @@ __all__ = [
     "detect_model_kind",
     "onnx_metadata",
     "register_backend",
+    "spell_keywords",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,19 @@ def detect_model_kind(path: Path) -> Optional[str]:
     if not tokens:
         return "nemo" if any(f.endswith(".nemo") for f in files) else None
     if has("encoder") and has("decoder") and has("joiner"):
-        return "kws" if "kws" in name else "transducer"
+        if "kws" in name:
+            return "kws"
+        # a streaming (online) encoder, whatever the folder is called: only the keyword spotter runs it
+        enc = _pick(path, ["encoder*.onnx"])
+        meta = onnx_metadata(enc) if enc is not None else None
+        return "kws" if meta and "decode_chunk_len" in meta else "transducer"
     if has("encoder") and has("decoder") and "whisper" in name:
         return "whisper"
-    if any(f.startswith("model") and f.endswith(".onnx") for f in files):
+    model = _pick(path, ["model*.onnx"])
+    if model is not None:
+        meta = onnx_metadata(model)
+        if meta:  # sense-voice carries language ids (lang_zh …) and with_itn; a paraformer does not
+            return "sense_voice" if "lang_zh" in meta or "with_itn" in meta else "paraformer"
         return "sense_voice" if "sense" in name else "paraformer"
     return None
 
@@ -141,8 +151,7 @@ def detect_model_kind(path: Path) -> Optional[str]:
 def _kws_tokens_type(tokens: Path) -> str:
     """How a keyword spotter's tokens spell Mandarin: ``ppinyin`` (initials + tonal finals, the
     wenetspeech KWS models), ``phone+ppinyin`` (the zh-en models) or ``cjkchar``."""
-    text = tokens.read_text(encoding="utf-8", errors="replace")
-    syms = {line.split()[0] for line in text.splitlines() if line.split()}
+    syms = set(_read_tokens(tokens))
     if (tokens.parent / "en.phone").exists() or (tokens.parent / "lexicon.txt").exists():
         return "phone+ppinyin"
     if {"zh", "ch", "sh"} & syms or any(s in syms for s in ("ǎo", "ài", "ǐ")):
@@ -150,12 +159,81 @@ def _kws_tokens_type(tokens: Path) -> str:
     return "cjkchar"
 
 
+def _read_tokens(tokens: Path) -> List[str]:
+    """The symbols of a sherpa-onnx ``tokens.txt`` (``symbol id`` a line)."""
+    text = tokens.read_text(encoding="utf-8", errors="replace")
+    return [line.split()[0] for line in text.splitlines() if line.split()]
+
+
+def _ppinyin(text: str) -> List[str]:
+    """Mandarin as partial pinyin (initial + tonal final a syllable), as ``sherpa_onnx.text2token``
+    spells it for ``ppinyin`` tokens."""
+    from pypinyin import pinyin
+    from pypinyin.contrib.tone_convert import to_finals_tone, to_initials
+
+    out: List[str] = []
+    for syl in (x[0] for x in pinyin(text)):
+        initial, final = to_initials(syl, strict=False), to_finals_tone(syl, strict=False)
+        out.extend([p for p in (initial, final) if p] or [syl])
+    return out
+
+
+def _is_cjk(text: str) -> bool:
+    return bool(text) and all("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def spell_keywords(phrases: Sequence[str], tokens: Path, kind: str,
+                   lexicon: Optional[Path] = None) -> Tuple[List[Tuple[str, List[str]]], List[str]]:
+    """Each phrase in a keyword spotter's tokens: ``([(phrase, tokens), ...], [why a phrase was left out, ...])``.
+
+    The same spelling as ``sherpa_onnx.text2token`` (``cjkchar``, ``ppinyin``, ``phone+ppinyin``), done
+    here because text2token needs sentencepiece even for Mandarin and silently drops a phrase with a
+    token the model lacks (shifting every later phrase onto the wrong keyword). Punctuation is not
+    spoken and is left out; a phrase with a token outside ``tokens.txt`` is reported, never written
+    (sherpa-onnx exit()s the process on one)."""
+    import unicodedata
+
+    table = set(_read_tokens(tokens))
+    words: Dict[str, List[str]] = {}
+    if kind == "phone+ppinyin" and lexicon is not None and lexicon.is_file():
+        for line in lexicon.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                words.setdefault(parts[0], parts[1:])
+    spelled: List[Tuple[str, List[str]]] = []
+    skipped: List[str] = []
+    for phrase in phrases:
+        spoken = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in phrase)
+        if kind == "cjkchar":
+            toks = list("".join(spoken.split()))
+        elif kind == "ppinyin":
+            toks = _ppinyin("".join(spoken.split()))
+        elif kind == "phone+ppinyin":
+            toks = []
+            for word in spoken.split():
+                if word in words or word.upper() in words:
+                    toks.extend(words.get(word) or words[word.upper()])
+                elif _is_cjk(word):
+                    toks.extend(_ppinyin(word))
+                else:
+                    toks.append(word)  # reported below as outside the tokens
+        else:
+            raise ValueError("unknown tokens type {!r}".format(kind))
+        oov = [t for t in toks if t not in table]
+        if not toks or oov:
+            skipped.append("{!r}: {} not in tokens.txt".format(phrase, " ".join(dict.fromkeys(oov)) or "no tokens"))
+        else:
+            spelled.append((phrase, toks))
+    return spelled, skipped
+
+
 class SherpaKeywordSpotter(Recognizer):
     """sherpa-onnx keyword spotter (streaming zipformer transducer) with the kiosk's keywords.
 
     ``keywords`` are Mandarin phrases; each becomes a line ``<tokens> @<phrase>`` of a keywords
-    file written next to the cache (``sherpa_onnx.text2token`` spells them in the model's tokens).
-    A keyword found in the utterance is returned as ``Recognition(text=phrase, keyword=phrase)``.
+    file written next to the cache (:func:`spell_keywords` spells them in the model's tokens, as
+    ``sherpa_onnx.text2token`` would). A keyword found in the utterance is returned as
+    ``Recognition(text=phrase, keyword=phrase)``; a phrase the model cannot spell is left out (logged).
     """
 
     def __init__(self, model_dir: str, keywords: Sequence[str], threads: int = 1, score: float = 1.5,
@@ -175,21 +253,37 @@ class SherpaKeywordSpotter(Recognizer):
         kind = _kws_tokens_type(tokens)
         lexicon = folder / "en.phone" if (folder / "en.phone").exists() else folder / "lexicon.txt"
         try:
-            spelled = sherpa.text2token(phrases, tokens=str(tokens), tokens_type=kind,
-                                        lexicon=str(lexicon) if kind == "phone+ppinyin" else None)
-        except Exception as exc:  # a token missing from the model's vocabulary, pypinyin missing …
+            spelled, skipped = spell_keywords(phrases, tokens, kind, lexicon if kind == "phone+ppinyin" else None)
+        except ImportError as exc:  # pypinyin, for ppinyin tokens
             raise RecognizerUnavailable("cannot spell the keywords in {}'s tokens ({}): {}".format(folder, kind, exc)) from exc
-        lines = ["{} @{}".format(" ".join(str(t) for t in toks), phrase) for toks, phrase in zip(spelled, phrases)]
+        if skipped:
+            log.warning("sherpa-kws %s: keywords left out (%s tokens): %s", folder.name, kind, "; ".join(skipped))
+        if not spelled:
+            raise RecognizerUnavailable("none of the keywords can be spelled in {}'s tokens ({}): {}".format(
+                folder, kind, "; ".join(skipped)))
+        # one line a keyword: ``tokens @label``; the label must be one word (sherpa-onnx splits the line
+        # on whitespace and exit()s on a word it cannot find), so it is the phrase without spaces
+        self.labels: Dict[str, str] = {}
+        lines = []
+        for phrase, toks in spelled:
+            label = "".join(phrase.split())
+            self.labels.setdefault(label, phrase)
+            lines.append("{} @{}".format(" ".join(toks), label))
+        # sherpa-onnx segfaults (no model_type) or exit()s (a missing key) on an encoder or decoder
+        # without its metadata: refuse such files first
+        _check_online_encoder(enc)
+        _check_sherpa_metadata(dec, "transducer-decoder")
         fd, kw_path = tempfile.mkstemp(prefix="dabai-keywords-", suffix=".txt", dir=work_dir)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
         self.keywords_file = kw_path
-        self.keywords = phrases
+        self.keywords = [phrase for phrase, _ in spelled]
         try:
             self.kws = sherpa.KeywordSpotter(tokens=str(tokens), encoder=str(enc), decoder=str(dec), joiner=str(join),
                                              keywords_file=kw_path, num_threads=max(1, threads),
                                              keywords_score=score, keywords_threshold=threshold)
         except Exception as exc:
+            self.close()
             raise RecognizerUnavailable("sherpa-onnx could not load the keyword spotter in {}: {}".format(folder, exc)) from exc
         self.name = "sherpa-kws:{}".format(folder.name)
 
@@ -205,7 +299,7 @@ class SherpaKeywordSpotter(Recognizer):
             self.kws.decode_stream(stream)
             hit = self.kws.get_result(stream)
             if hit:
-                found.append(hit)
+                found.append(self.labels.get(hit, hit))
                 self.kws.reset_stream(stream)
         ms = (time.perf_counter() - t0) * 1000.0
         keyword = found[0] if found else None
@@ -286,9 +380,39 @@ def onnx_metadata(path: Path) -> Optional[Dict[str, str]]:
 #: them makes it print "'…' does not exist in the metadata" and exit() the whole process.
 _SHERPA_META = {
     "paraformer": ("vocab_size", "lfr_window_size", "lfr_window_shift", "neg_mean", "inv_stddev"),
-    "sense_voice": ("vocab_size", "lfr_window_size", "lfr_window_shift", "normalize_samples"),
+    "sense_voice": ("vocab_size", "lfr_window_size", "lfr_window_shift", "normalize_samples", "with_itn", "without_itn",
+                    "lang_auto", "lang_zh", "lang_en", "lang_ja", "lang_ko", "lang_yue", "neg_mean", "inv_stddev"),
     "transducer-decoder": ("vocab_size", "context_size"),
 }
+
+#: the streaming encoders sherpa-onnx's OnlineTransducerModel knows (encoder metadata ``model_type``)
+#: and the keys each one's InitEncoder reads (online-*-transducer-model.cc; ebranchformer: not checked)
+_ONLINE_ENCODER_META = {
+    "lstm": ("num_encoder_layers", "T", "decode_chunk_len", "rnn_hidden_size", "d_model"),
+    "conformer": ("num_encoder_layers", "T", "decode_chunk_len", "left_context", "encoder_dim", "pad_length",
+                  "cnn_module_kernel"),
+    "zipformer": ("encoder_dims", "attention_dims", "num_encoder_layers", "cnn_module_kernels", "left_context_len",
+                  "T", "decode_chunk_len"),
+    "zipformer2": ("encoder_dims", "query_head_dims", "value_head_dims", "num_heads", "num_encoder_layers",
+                   "cnn_module_kernels", "left_context_len", "T", "decode_chunk_len"),
+    "ebranchformer": (),
+}
+
+
+def _check_online_encoder(model: Optional[Path]) -> None:
+    """Raise :class:`RecognizerUnavailable` for a streaming encoder sherpa-onnx would crash on: no or
+    an unknown ``model_type`` (a null model, then a segfault) or a missing key (exit())."""
+    meta = onnx_metadata(model) if model is not None else None
+    if meta is None:  # not parseable here: sherpa-onnx's own (catchable) error says why
+        return
+    model_type = meta.get("model_type", "")
+    if model_type not in _ONLINE_ENCODER_META:
+        raise RecognizerUnavailable("{} is not a sherpa-onnx streaming encoder: its metadata has {} (known: {})".format(
+            model, "model_type {!r}".format(model_type) if model_type else "no model_type", ", ".join(_ONLINE_ENCODER_META)))
+    missing = [k for k in _ONLINE_ENCODER_META[model_type] if k not in meta]
+    if missing:
+        raise RecognizerUnavailable("{} is not a sherpa-onnx streaming {} encoder: its metadata lacks {}".format(
+            model, model_type, ", ".join(missing)))
 
 
 def _check_sherpa_metadata(model: Optional[Path], kind: str) -> None:
