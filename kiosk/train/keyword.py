@@ -712,26 +712,11 @@ def export_onnx(model, path: str, threshold: float, meta: Dict[str, str]) -> Non
 
 
 def plot_curve(history: List[Dict[str, float]], path: str) -> None:
-    import matplotlib
+    from kiosk.train.plots import plot_training
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    ax[0].plot(ep, [h["train_loss"] for h in history], label="train loss (augmented)")
-    ax[0].plot(ep, [h["val_loss"] for h in history], label="val loss")
-    ax[0].set_xlabel("epoch")
-    ax[0].legend()
-    ax[1].plot(ep, [h["val_detect"] for h in history], label="val detection @0.5")
-    ax[1].plot(ep, [h["test_detect"] for h in history], label="held-out detection @0.5")
-    ax[1].plot(ep, [1 - h["val_fa"] for h in history], label="val 1 - false-accept rate @0.5")
-    ax[1].set_xlabel("epoch")
-    ax[1].set_ylim(0.5, 1.01)
-    ax[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    plot_training(history, path, [("train_loss", "train loss (augmented)"), ("val_loss", "val loss")],
+                  [("val_detect", "val detection @0.5"), ("test_detect", "held-out detection @0.5"),
+                   ("1-val_fa", "val 1 - false-accept rate @0.5")], score_range=(0.5, 1.01))
 
 
 def _bce(p: np.ndarray, y: np.ndarray) -> float:

@@ -359,28 +359,12 @@ def mean_of(checkpoints: Sequence[str]):  # type: ignore[no-untyped-def]
 
 
 def plot_curve(history: List[Dict[str, float]], path: str) -> None:
-    import matplotlib
+    from kiosk.train.plots import plot_training
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    ax[0].plot(ep, [h["train_loss"] for h in history], label="train loss (weighted, augmented)")
-    ax[0].plot(ep, [h["val_loss"] for h in history], label="val loss")
-    ax[0].set_xlabel("epoch")
-    ax[0].legend()
-    ax[1].plot(ep, [h["val_acc"] for h in history], label="val accuracy")
-    ax[1].plot(ep, [h["val_bal_acc"] for h in history], label="val balanced accuracy")
-    ax[1].plot(ep, [h["val_rec_incorrect"] for h in history], label="val recall incorrect")
-    if history and "val_map50" in history[0]:
-        ax[1].plot(ep, [h["val_map50"] for h in history], label="val mAP@0.5 (detector + classifier)")
-    ax[1].set_xlabel("epoch")
-    ax[1].set_ylim(0, 1)
-    ax[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    plot_training(history, path,
+                  [("train_loss", "train loss (weighted, augmented)"), ("val_loss", "val loss")],
+                  [("val_acc", "val accuracy"), ("val_bal_acc", "val balanced accuracy"),
+                   ("val_rec_incorrect", "val recall incorrect"), ("val_map50", "val mAP@0.5 (detector + classifier)")])
 
 
 # ---------------------------------------------------------------------------------------- train
