@@ -18,6 +18,21 @@ outputs (encoder_out (N, T', D), next_h, next_c), taken by position, metadata ``
 ``context_size``; joiner (N, D), (N, D) -> logits (N, vocab); blank is token 0. Its encoder gates on
 loudness and its decoder, by the previous token, asks for the next token of one keyword, so sound
 makes sherpa-onnx's keyword search fire on that keyword and silence gives blanks only.
+
+:func:`make_sense_voice` (``offline-sense-voice-model.cc``, ``offline-recognizer-sense-voice-impl.h``):
+inputs, by position, x (N, T, 80 * lfr_window_size) float, x_length (N) int32, language (N) int32,
+text_norm (N) int32; output CTC logits (N, T + 4, vocab) (blank 0); metadata ``vocab_size``,
+``lfr_window_size``, ``lfr_window_shift``, ``normalize_samples``, ``with_itn``, ``without_itn``,
+``lang_auto``/``zh``/``en``/``ja``/``ko``/``yue``, ``neg_mean``, ``inv_stddev``. sherpa-onnx drops the
+first 4 decoded tokens (language, emotion, event, itn): its first 4 frames spell the language and
+text_norm ids it was given (the metadata maps them to tokens here) and the rest, one token for sound
+(好), blank for silence.
+
+:func:`make_transducer`: the offline transducer (``offline-transducer-model.cc``): encoder x (N, T, 80),
+x_lens (N) int64 -> encoder_out (N, T, D), encoder_out_lens (N) int64; decoder y (N, context_size) int64
+-> decoder_out (N, D) with metadata ``vocab_size`` and ``context_size`` (the only keys it reads; encoder
+and joiner need none); joiner (N, D), (N, D) -> logit (N, vocab). The same gate and chain as the keyword
+spotter: sound spells the chain once, one token a frame, and silence gives no text.
 """
 
 from __future__ import annotations
@@ -351,3 +366,209 @@ def test_sense_voice_is_told_from_paraformer_by_metadata(tmp_path: Path) -> None
     with pytest.raises(RecognizerUnavailable, match="sense_voice model: its metadata lacks with_itn, without_itn, lang_auto, "
                        "lang_en, lang_ja, lang_ko, lang_yue$"):
         create_recognizer("auto", str(other))
+
+
+# ---------------------------------------------------------------------------------- sense-voice
+
+SV_TOKENS = ["<unk>", "<s>", "</s>", "<|zh|>", "<|en|>", "<|yue|>", "<|ja|>", "<|ko|>", "<|auto|>", "<|NEUTRAL|>",
+             "<|Speech|>", "<|withitn|>", "<|woitn|>", "你", "好", "大", "白"]
+
+
+def make_sense_voice(folder: Path, drop: Sequence[str] = ()) -> Path:
+    """A sense-voice model folder sherpa-onnx loads (``model.onnx`` + ``tokens.txt``) that says 好 for
+    sound; ``drop``: metadata keys left out."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dim, vocab = FEAT * LFR_M, len(SV_TOKENS)
+    w = np.zeros((dim, vocab), np.float32)
+    w[:, SV_TOKENS.index("好")] = 0.01  # as in the paraformer: > 0 for sound, far below 0 for silence
+    bias = np.zeros(vocab, np.float32)
+    bias[SV_TOKENS.index("好")] = -1.0  # blank (0) unless there is sound
+
+    def const(value: object, name: str, dtype: object = np.int64) -> object:
+        return numpy_helper.from_array(np.array(value, dtype), name)
+
+    graph = helper.make_graph(
+        [helper.make_node("Unsqueeze", ["language", "ax1"], ["lang2"]),  # (N, 1)
+         helper.make_node("Unsqueeze", ["text_norm", "ax1"], ["norm2"]),
+         helper.make_node("Mul", ["lang2", "zero_i"], ["z"]),
+         helper.make_node("Add", ["z", "emotion"], ["emotion2"]),
+         helper.make_node("Add", ["z", "event"], ["event2"]),
+         helper.make_node("Concat", ["lang2", "emotion2", "event2", "norm2"], ["ids"], axis=1),  # (N, 4)
+         helper.make_node("Gather", ["eye", "ids"], ["prefix"], axis=0),  # (N, 4, vocab): those 4 tokens
+         helper.make_node("MatMul", ["x", "w"], ["mm"]),
+         helper.make_node("ReduceMean", ["mm"], ["avg"], axes=[1], keepdims=1),
+         helper.make_node("Add", ["avg", "bias"], ["row"]),  # (N, 1, vocab): one verdict for the utterance
+         helper.make_node("Slice", ["x", "s0", "s1", "ax2"], ["col"]),
+         helper.make_node("Mul", ["col", "zero_f"], ["zeros"]),  # (N, T, 1)
+         helper.make_node("Add", ["zeros", "row"], ["frames"]),  # (N, T, vocab): on every frame (CTC merges them)
+         helper.make_node("Concat", ["prefix", "frames"], ["logits"], axis=1)],
+        "tiny_sense_voice",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T", dim]),
+         helper.make_tensor_value_info("x_length", TensorProto.INT32, ["N"]),
+         helper.make_tensor_value_info("language", TensorProto.INT32, ["N"]),
+         helper.make_tensor_value_info("text_norm", TensorProto.INT32, ["N"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", "T4", vocab])],
+        [const([1], "ax1"), const([2], "ax2"), const([0], "s0"), const([1], "s1"), const(0, "zero_i", np.int32),
+         const(0.0, "zero_f", np.float32), const(SV_TOKENS.index("<|NEUTRAL|>"), "emotion", np.int32),
+         const(SV_TOKENS.index("<|Speech|>"), "event", np.int32), const(np.eye(vocab) * 10, "eye", np.float32),
+         numpy_helper.from_array(w, "w"), numpy_helper.from_array(bias, "bias")])
+    meta = {"vocab_size": str(vocab), "lfr_window_size": str(LFR_M), "lfr_window_shift": str(LFR_N), "normalize_samples": "0",
+            "with_itn": str(SV_TOKENS.index("<|withitn|>")), "without_itn": str(SV_TOKENS.index("<|woitn|>")),
+            "neg_mean": ",".join(["0"] * dim), "inv_stddev": ",".join(["1"] * dim)}
+    meta.update({"lang_" + k: str(SV_TOKENS.index("<|{}|>".format(k))) for k in ("auto", "zh", "en", "ja", "ko", "yue")})
+    _save(graph, folder / "model.onnx", {k: v for k, v in meta.items() if k not in drop})
+    (folder / "tokens.txt").write_text("".join("{} {}\n".format(t, i) for i, t in enumerate(SV_TOKENS)), encoding="utf-8")
+    return folder
+
+
+def test_tiny_sense_voice_through_sherpa_onnx(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    folder = make_sense_voice(models / "asr" / "sherpa-onnx-sense-voice-tiny")
+    assert detect_model_kind(folder) == "sense_voice"
+    rec = create_recognizer("auto", "", models, threads=1)
+    assert isinstance(rec, SherpaOfflineRecognizer) and rec.kind == "sense_voice"
+    assert rec.name == "sherpa-sense_voice:sherpa-onnx-sense-voice-tiny"
+    heard = rec.recognize(noise(1.0))
+    assert isinstance(heard, Recognition) and heard.ms > 0 and heard.backend == rec.name
+    assert heard.text == "好", heard  # the 4 prefix tokens are not text
+    assert rec.recognize(np.zeros(16000, np.float32)).text == ""
+    assert rec.recognize(np.concatenate([np.zeros(4000, np.float32), noise(1.0)])).text == "好"
+    assert rec.recognize((noise(1.0) * 32767).astype(np.int16)).text == "好"  # normalize_samples 0: sherpa scales
+    assert rec.recognize(noise(0.01)).text == ""  # no LFR frame: no crash, no text
+    # what the kiosk asked for reached the model: language zh, no inverse text normalization
+    stream = rec.rec.create_stream()
+    stream.accept_waveform(16000, noise(1.0))
+    rec.rec.decode_stream(stream)
+    result = stream.result
+    assert (result.lang, result.emotion, result.event) == ("<|zh|>", "<|NEUTRAL|>", "<|Speech|>"), str(result)
+    assert list(result.tokens) == ["好"]
+    assert create_recognizer("sherpa-asr", str(folder)).name == rec.name
+    rec.close()
+
+
+def _sherpa_child(code: str, *args: str) -> "subprocess.CompletedProcess[bytes]":
+    return subprocess.run([sys.executable, "-c", "import sherpa_onnx, sys; d = sys.argv[1] + '/'; " + code] + list(args),
+                          capture_output=True, timeout=60)
+
+
+def test_sense_voice_sherpa_would_exit_on_is_refused(tmp_path: Path) -> None:
+    lacking = make_sense_voice(tmp_path / "sherpa-onnx-sense-voice-lacking", drop=("lang_yue", "without_itn"))
+    child = _sherpa_child("sherpa_onnx.OfflineRecognizer.from_sense_voice(tokens=d + 'tokens.txt', model=d + 'model.onnx')",
+                          str(lacking))
+    assert child.returncode != 0 and b"does not exist in the metadata" in child.stderr, child  # sherpa-onnx exit()s
+    with pytest.raises(RecognizerUnavailable, match="sense_voice model: its metadata lacks without_itn, lang_yue$"):
+        create_recognizer("auto", str(lacking))
+    with pytest.raises(RecognizerUnavailable, match="lacks without_itn, lang_yue$"):
+        SherpaOfflineRecognizer(str(lacking), kind="sense_voice")
+
+
+# ---------------------------------------------------------------------------------- offline transducer
+
+TRANSDUCER_FILES = ("encoder-epoch-99-avg-1.onnx", "decoder-epoch-99-avg-1.onnx", "joiner-epoch-99-avg-1.onnx")
+
+
+def make_transducer(folder: Path, chain: Sequence[str], context: int = 2, decoder_meta: bool = True) -> Path:
+    """An offline (zipformer-style) transducer folder sherpa-onnx's OfflineRecognizer loads
+    (encoder/decoder/joiner + tokens.txt, :data:`KWS_CJK` tokens, blank 0) whose greedy search spells
+    ``chain`` on sound, one token a frame, and nothing on silence."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokens, vocab = KWS_CJK, len(KWS_CJK)
+
+    def f32(name: str, shape: List) -> object:
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+    def i64(name: str, shape: List) -> object:
+        return helper.make_tensor_value_info(name, TensorProto.INT64, shape)
+
+    encoder = helper.make_graph(  # no subsampling: a gate a frame, 1 for sound, 0 for silence
+        [helper.make_node("ReduceSum", ["x", "axes"], ["sum"], keepdims=1),
+         helper.make_node("Mul", ["sum", "k"], ["scaled"]),
+         helper.make_node("Sigmoid", ["scaled"], ["gate"]),
+         helper.make_node("Mul", ["gate", "ones"], ["encoder_out"]),
+         helper.make_node("Identity", ["x_lens"], ["encoder_out_lens"])],
+        "tiny_offline_encoder", [f32("x", ["N", "T", 80]), i64("x_lens", ["N"])],
+        [f32("encoder_out", ["N", "T", vocab]), i64("encoder_out_lens", ["N"])],
+        [numpy_helper.from_array(np.array([2], np.int64), "axes"), numpy_helper.from_array(np.array([0.05], np.float32), "k"),
+         numpy_helper.from_array(np.ones(vocab, np.float32), "ones")])
+    _save(encoder, folder / TRANSDUCER_FILES[0], {})
+    table = np.zeros((vocab, vocab), np.float32)  # newest context token -> wanted next token
+    prev = 0
+    for tok in chain:
+        table[prev, tokens.index(tok)] = 20.0
+        prev = tokens.index(tok)
+    decoder = helper.make_graph(
+        [helper.make_node("Gather", ["y", "last"], ["newest"], axis=1),  # (N,): the context's last token
+         helper.make_node("Gather", ["table", "newest"], ["decoder_out"], axis=0)],
+        "tiny_offline_decoder", [i64("y", ["N", context])], [f32("decoder_out", ["N", vocab])],
+        [numpy_helper.from_array(np.array(context - 1, np.int64), "last"), numpy_helper.from_array(table, "table")])
+    _save(decoder, folder / TRANSDUCER_FILES[1], {"vocab_size": str(vocab), "context_size": str(context)} if decoder_meta else {})
+    bias = np.zeros(vocab, np.float32)
+    bias[0] = 10.0
+    joiner = helper.make_graph(
+        [helper.make_node("Mul", ["encoder_out", "decoder_out"], ["gated"]),
+         helper.make_node("Add", ["gated", "bias"], ["logit"])],
+        "tiny_offline_joiner", [f32("encoder_out", ["N", vocab]), f32("decoder_out", ["N", vocab])], [f32("logit", ["N", vocab])],
+        [numpy_helper.from_array(bias, "bias")])
+    _save(joiner, folder / TRANSDUCER_FILES[2], {})
+    (folder / "tokens.txt").write_text("".join("{} {}\n".format(t, i) for i, t in enumerate(tokens)), encoding="utf-8")
+    return folder
+
+
+def test_tiny_offline_transducer_through_sherpa_onnx(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    folder = make_transducer(models / "asr" / "sherpa-onnx-zipformer-tiny", "开门")
+    assert detect_model_kind(folder) == "transducer"  # an offline encoder: no decode_chunk_len
+    rec = create_recognizer("auto", "", models, threads=1)
+    assert isinstance(rec, SherpaOfflineRecognizer) and rec.kind == "transducer"
+    assert rec.name == "sherpa-transducer:sherpa-onnx-zipformer-tiny"
+    heard = rec.recognize(noise(1.0))
+    assert isinstance(heard, Recognition) and heard.ms > 0 and heard.backend == rec.name
+    assert heard.text == "开门", heard  # the decoder saw its own output: 开, then 门, then blanks
+    assert rec.recognize(np.zeros(16000, np.float32)).text == ""
+    assert rec.recognize((noise(1.0) * 32767).astype(np.int16)).text == "开门"
+    burst = np.concatenate([np.zeros(4000, np.float32), noise(0.5), np.zeros(8000, np.float32), noise(0.5, seed=1)])
+    assert rec.recognize(burst).text == "开门"  # the chain is spelled once
+    assert rec.recognize(noise(0.01)).text == "开"  # one frame, one symbol: no crash
+    assert create_recognizer("sherpa-asr", str(folder)).name == rec.name
+    rec.close()
+
+
+def test_offline_transducer_sherpa_would_exit_on_is_refused(tmp_path: Path) -> None:
+    bare = make_transducer(tmp_path / "sherpa-onnx-zipformer-bare", "开门", decoder_meta=False)
+    load = ("sherpa_onnx.OfflineRecognizer.from_transducer(tokens=d + 'tokens.txt', encoder=d + '{}', decoder=d + '{}', "
+            "joiner=d + '{}')").format(*TRANSDUCER_FILES)
+    child = _sherpa_child(load, str(bare))
+    assert child.returncode != 0 and b"does not exist in the metadata" in child.stderr, child  # sherpa-onnx exit()s
+    with pytest.raises(RecognizerUnavailable, match="transducer model: its metadata lacks vocab_size, context_size$"):
+        create_recognizer("auto", str(bare))
+    no_joiner = make_transducer(tmp_path / "sherpa-onnx-zipformer-no-joiner", "开门")
+    (no_joiner / TRANSDUCER_FILES[2]).unlink()
+    assert detect_model_kind(no_joiner) is None
+    with pytest.raises(RecognizerUnavailable, match=r"has no joiner\*\.onnx for a sherpa-onnx transducer model"):
+        SherpaOfflineRecognizer(str(no_joiner), kind="transducer")
+
+
+@pytest.mark.parametrize("build, recognizer, text, intent", [
+    (lambda d: make_sense_voice(d / "sherpa-onnx-sense-voice-tiny"), "sherpa-sense_voice:sherpa-onnx-sense-voice-tiny",
+     "好", None),
+    (lambda d: make_transducer(d / "sherpa-onnx-zipformer-tiny", "开门"), "sherpa-transducer:sherpa-onnx-zipformer-tiny",
+     "开门", "enter"),
+], ids=["sense_voice", "transducer"])
+def test_listen_cli_runs_the_tiny_offline_models(tmp_path: Path, capsys, build, recognizer: str, text: str, intent) -> None:
+    folder = build(tmp_path)
+    quiet = np.zeros(16000)
+    wav = tmp_path / "burst.wav"
+    write_wav(str(wav), np.concatenate([quiet, noise(1.0, 0.3), quiet]), 16000)
+    code = main(["--home", str(tmp_path / "home"), "listen", str(wav), "--json", "--vad", "energy",
+                 "--recognizer", "sherpa-asr", "--model", str(folder)])
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert code == 0 and len(out) == 1 and "note" not in out[0], out
+    line = out[0]
+    assert line["recognizer"] == recognizer
+    assert len(line["segments"]) == 1
+    assert line["text"] == text and line["intent"] == intent, line
+    assert line["utterances"][0]["asr_ms"] > 0
