@@ -122,16 +122,23 @@ def test_tiny_paraformer_through_sherpa_onnx(tmp_path: Path) -> None:
     rec.close()
 
 
-def test_listen_cli_runs_the_tiny_sherpa_model(tmp_path: Path, capsys) -> None:
-    folder = make_paraformer(tmp_path / "sherpa-onnx-paraformer-tiny")
+def listen_to_a_burst(tmp_path: Path, capsys, folder: Path, recognizer: str) -> dict:
+    """``dabai-kiosk listen --json`` on 1 s of noise between two seconds of silence, through the model in
+    ``folder``: the one JSON line it prints (one file, no note: the config's phrases a model cannot spell
+    are left out, not refused)."""
     quiet = np.zeros(16000)
     wav = tmp_path / "burst.wav"
     write_wav(str(wav), np.concatenate([quiet, noise(1.0, 0.3), quiet]), 16000)
     code = main(["--home", str(tmp_path / "home"), "listen", str(wav), "--json", "--vad", "energy",
-                 "--recognizer", "sherpa-asr", "--model", str(folder)])
+                 "--recognizer", recognizer, "--model", str(folder)])
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert code == 0 and len(out) == 1 and "note" not in out[0], out
-    line = out[0]
+    return out[0]
+
+
+def test_listen_cli_runs_the_tiny_sherpa_model(tmp_path: Path, capsys) -> None:
+    folder = make_paraformer(tmp_path / "sherpa-onnx-paraformer-tiny")
+    line = listen_to_a_burst(tmp_path, capsys, folder, "sherpa-asr")
     assert line["recognizer"] == "sherpa-paraformer:sherpa-onnx-paraformer-tiny"
     assert len(line["segments"]) == 1 and line["intent"] is None
     assert line["text"] == "好", line
@@ -333,14 +340,7 @@ def test_keyword_spotters_sherpa_would_crash_on_are_refused(tmp_path: Path) -> N
 
 def test_listen_cli_runs_the_tiny_keyword_spotter(tmp_path: Path, capsys) -> None:
     folder = make_kws(tmp_path / "sherpa-onnx-kws-tiny", KWS_CJK, "开门")
-    quiet = np.zeros(16000)
-    wav = tmp_path / "burst.wav"
-    write_wav(str(wav), np.concatenate([quiet, noise(1.0, 0.3), quiet]), 16000)
-    code = main(["--home", str(tmp_path / "home"), "listen", str(wav), "--json", "--vad", "energy",
-                 "--recognizer", "sherpa-kws", "--model", str(folder)])
-    out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
-    assert code == 0 and len(out) == 1 and "note" not in out[0], out  # the config's phrases it cannot spell are left out
-    line = out[0]
+    line = listen_to_a_burst(tmp_path, capsys, folder, "sherpa-kws")
     assert line["recognizer"] == "sherpa-kws:sherpa-onnx-kws-tiny"
     assert len(line["segments"]) == 1
     assert line["text"] == "开门" and line["intent"] == "enter", line
@@ -560,14 +560,7 @@ def test_offline_transducer_sherpa_would_exit_on_is_refused(tmp_path: Path) -> N
 ], ids=["sense_voice", "transducer"])
 def test_listen_cli_runs_the_tiny_offline_models(tmp_path: Path, capsys, build, recognizer: str, text: str, intent) -> None:
     folder = build(tmp_path)
-    quiet = np.zeros(16000)
-    wav = tmp_path / "burst.wav"
-    write_wav(str(wav), np.concatenate([quiet, noise(1.0, 0.3), quiet]), 16000)
-    code = main(["--home", str(tmp_path / "home"), "listen", str(wav), "--json", "--vad", "energy",
-                 "--recognizer", "sherpa-asr", "--model", str(folder)])
-    out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
-    assert code == 0 and len(out) == 1 and "note" not in out[0], out
-    line = out[0]
+    line = listen_to_a_burst(tmp_path, capsys, folder, "sherpa-asr")
     assert line["recognizer"] == recognizer
     assert len(line["segments"]) == 1
     assert line["text"] == text and line["intent"] == intent, line
