@@ -565,3 +565,108 @@ def test_listen_cli_runs_the_tiny_offline_models(tmp_path: Path, capsys, build, 
     assert len(line["segments"]) == 1
     assert line["text"] == text and line["intent"] == intent, line
     assert line["utterances"][0]["asr_ms"] > 0
+
+
+# ---------------------------------------------------------------------------------- TTS (VITS)
+
+#: :func:`make_vits`'s phones; the lexicon spells each character with two of them.
+VITS_PHONES = ["_", "n", "i3", "h", "ao3", "d", "a4", "b", "ai2", "s", "an1"]
+VITS_LEXICON = {"你": "n i3", "好": "h ao3", "大": "d a4", "白": "b ai2", "三": "s an1"}
+HOP = 160
+VITS_META = {"model_type": "vits", "comment": "dabai-tiny", "language": "Chinese", "sample_rate": "16000",
+             "n_speakers": "1", "add_blank": "0", "punctuation": "， 。"}
+
+
+def make_vits(folder: Path, meta: Dict[str, str] = VITS_META, lexicon: bool = True) -> Path:
+    """A VITS voice sherpa-onnx's OfflineTts loads (``offline-tts-vits-model.cc``, lexicon frontend):
+    inputs x (1, N) int64, x_length (1), noise_scale, length_scale, noise_scale_w (1) float; output
+    y (1, 1, N * HOP): each token id held for HOP samples at 0.01 × id × length_scale. So the audio
+    spells the token ids sherpa-onnx's frontend made of the text, and its level the speed it was given
+    (length_scale = 1 / speed)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+         helper.make_node("Unsqueeze", ["xf", "axis2"], ["column"]),
+         helper.make_node("Expand", ["column", "hop"], ["held"]),
+         helper.make_node("Reshape", ["held", "flat"], ["audio"]),
+         helper.make_node("Mul", ["audio", "step"], ["level"]),
+         helper.make_node("Mul", ["level", "length_scale"], ["y"])],
+        "tiny_vits",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, [1, "N"]),
+         helper.make_tensor_value_info("x_length", TensorProto.INT64, [1])]
+        + [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in ("noise_scale", "length_scale", "noise_scale_w")],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, "L"])],
+        [numpy_helper.from_array(np.array([2], np.int64), "axis2"),
+         numpy_helper.from_array(np.array([1, 1, HOP], np.int64), "hop"),
+         numpy_helper.from_array(np.array([1, 1, -1], np.int64), "flat"),
+         numpy_helper.from_array(np.array([0.01], np.float32), "step")])
+    _save(graph, folder / "model.onnx", meta)
+    (folder / "tokens.txt").write_text("".join("{} {}\n".format(t, i) for i, t in enumerate(VITS_PHONES)), encoding="utf-8")
+    if lexicon:
+        (folder / "lexicon.txt").write_text("".join("{} {}\n".format(w, p) for w, p in VITS_LEXICON.items()),
+                                            encoding="utf-8")
+    return folder
+
+
+def spelled(samples: np.ndarray) -> List[float]:
+    """The token id × length_scale each HOP-sample step of :func:`make_vits`'s audio holds."""
+    level = np.asarray(samples, np.float32) / (32767.0 if samples.dtype == np.int16 else 1.0)
+    assert len(level) % HOP == 0, len(level)
+    return [round(float(v) * 100, 1) for v in level.reshape(-1, HOP)[:, 0]]
+
+
+def ids(text: str) -> List[float]:
+    return [float(VITS_PHONES.index(p)) for ch in text for p in VITS_LEXICON[ch].split()]
+
+
+def test_tiny_vits_voice_through_sherpa_onnx(tmp_path: Path) -> None:
+    from kiosk.speech.sherpa_tts import SherpaVoice
+
+    voice = SherpaVoice(str(make_vits(tmp_path / "vits-zh-tiny")))
+    assert (voice.kind, voice.rate) == ("vits", 16000)
+    audio = voice.synthesize("你好大白")
+    assert audio.rate == 16000 and spelled(audio.samples) == ids("你好大白")  # lexicon → tokens → model → audio
+    # the kiosk's number reading reaches the model (3 → 三); punctuation is not spoken
+    assert spelled(voice.synthesize("你好，大白3").samples) == ids("你好大白三")
+    faster = SherpaVoice(str(tmp_path), speed=2.0)  # the folder is found under a parent too
+    assert spelled(faster.synthesize("大白").samples) == [v / 2 for v in ids("大白")]  # sherpa: length_scale = 1 / speed
+    assert len(voice.synthesize("").samples) == 0
+
+
+def test_say_cli_speaks_with_the_tiny_vits_voice(home, tmp_path: Path, capsys) -> None:
+    from kiosk.audio.wavfile import read_wav
+
+    make_vits(Path(home.root) / "models" / "tts" / "vits-zh-tiny")  # where speech.tts = sherpa looks by default
+    out = tmp_path / "say.wav"
+    assert main(["say", "你好大白", "--voice", "sherpa", "--out", str(out)]) == 0, capsys.readouterr()
+    samples, rate = read_wav(str(out))
+    assert rate == 16000 and spelled(samples) == ids("你好大白")
+
+
+@pytest.mark.parametrize("drop", ["comment", "language", "n_speakers", "sample_rate"])
+def test_vits_voices_sherpa_would_exit_on_are_refused(tmp_path: Path, drop: str) -> None:
+    from kiosk.speech.sherpa_tts import SherpaVoice
+    from kiosk.speech.tts import VoiceUnavailable
+
+    folder = make_vits(tmp_path / "vits-lacking", meta={k: v for k, v in VITS_META.items() if k != drop})
+    child = _sherpa_child("c = sherpa_onnx.OfflineTtsConfig(model=sherpa_onnx.OfflineTtsModelConfig("
+                          "vits=sherpa_onnx.OfflineTtsVitsModelConfig(model=d + 'model.onnx', lexicon=d + 'lexicon.txt', "
+                          "tokens=d + 'tokens.txt'))); sherpa_onnx.OfflineTts(c)", str(folder))
+    assert child.returncode != 0 and b"does not exist in the metadata" in child.stderr, child  # sherpa-onnx exit()s
+    with pytest.raises(VoiceUnavailable, match="not a sherpa-onnx VITS voice: its metadata lacks {}$".format(drop)):
+        SherpaVoice(str(folder))
+
+
+def test_vits_voice_without_a_lexicon_is_refused(tmp_path: Path) -> None:
+    from kiosk.speech.sherpa_tts import SherpaVoice
+    from kiosk.speech.tts import VoiceUnavailable
+
+    folder = make_vits(tmp_path / "vits-no-lexicon", lexicon=False)
+    child = _sherpa_child("c = sherpa_onnx.OfflineTtsConfig(model=sherpa_onnx.OfflineTtsModelConfig("
+                          "vits=sherpa_onnx.OfflineTtsVitsModelConfig(model=d + 'model.onnx', tokens=d + 'tokens.txt'))); "
+                          "sherpa_onnx.OfflineTts(c)", str(folder))
+    assert child.returncode != 0, child  # sherpa-onnx exit()s: no frontend
+    with pytest.raises(VoiceUnavailable, match="needs lexicon.txt or espeak-ng-data"):
+        SherpaVoice(str(folder))

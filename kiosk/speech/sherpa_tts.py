@@ -35,6 +35,9 @@ INSTALL_HINT = "pip install 'dabai-kiosk[sherpa]' (sherpa-onnx)"
 MODEL_HINT = ("unpack a sherpa-onnx TTS model (VITS or Matcha, e.g. vits-zh-hf-fanchen-C from the "
               "k2-fsa/sherpa-onnx tts-models release) into $DABAI_HOME/models/tts/ or set speech.model")
 _RULE_FSTS = ("phone.fst", "date.fst", "number.fst")
+#: metadata sherpa-onnx's TTS loaders read with SHERPA_ONNX_READ_META_DATA: a model without one of them
+#: makes it print "'…' does not exist in the metadata" and exit() the whole kiosk.
+_REQUIRED_META = {"vits": ("sample_rate", "n_speakers", "language", "comment"), "matcha": ("sample_rate", "n_speakers")}
 _VOCODER_PATTERNS = ("vocos*.onnx", "hifigan*.onnx", "*vocoder*.onnx")
 
 
@@ -58,6 +61,24 @@ def find_sherpa_model(root: str) -> Optional[str]:
         if os.path.isdir(d) and ok(d):
             return d
     return None
+
+
+def _check_loadable(kind: str, acoustic: str, lexicon: str, data_dir: str) -> None:
+    """Raise :class:`VoiceUnavailable` for a model sherpa-onnx would exit() the process on: required
+    metadata missing, or (VITS) no way to turn text into tokens (no lexicon, no espeak-ng data and not
+    a ``characters`` model)."""
+    from .recognize import onnx_metadata
+
+    meta = onnx_metadata(acoustic)
+    if meta is None:  # not parseable here: sherpa-onnx's own (catchable) error says why
+        return
+    missing = [k for k in _REQUIRED_META[kind] if k not in meta]
+    if missing:
+        raise VoiceUnavailable("{} is not a sherpa-onnx {} voice: its metadata lacks {}".format(
+            acoustic, "VITS" if kind == "vits" else "Matcha", ", ".join(missing)))
+    if kind == "vits" and not lexicon and not data_dir and meta.get("frontend") != "characters":
+        raise VoiceUnavailable("the sherpa-onnx VITS voice {} needs lexicon.txt or espeak-ng-data/ beside it".format(
+            os.path.dirname(acoustic)))
 
 
 class SherpaVoice(Voice):
@@ -120,6 +141,7 @@ class SherpaVoice(Voice):
 
         lexicon, tokens = opt("lexicon.txt"), os.path.join(found, "tokens.txt")
         data_dir, dict_dir = opt("espeak-ng-data"), opt("dict")
+        _check_loadable(kind, acoustic[0], lexicon, data_dir)
         rule_fsts = ",".join(p for p in (opt(n) for n in _RULE_FSTS) if p)
         self.kind = kind
         self.acoustic = acoustic[0]
