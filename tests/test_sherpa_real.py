@@ -670,3 +670,83 @@ def test_vits_voice_without_a_lexicon_is_refused(tmp_path: Path) -> None:
     assert child.returncode != 0, child  # sherpa-onnx exit()s: no frontend
     with pytest.raises(VoiceUnavailable, match="needs lexicon.txt or espeak-ng-data"):
         SherpaVoice(str(folder))
+
+
+# ---------------------------------------------------------------------------------- TTS (Matcha + vocoder)
+
+MEL = 80
+MATCHA_META = {"model_type": "matcha-tts", "language": "Chinese", "sample_rate": "16000", "n_speakers": "1",
+               "use_eos_bos": "0", "pad_id": "0"}
+HIFIGAN_META = {"model_type": "hifigan", "sample_rate": "16000"}
+
+
+def make_matcha(folder: Path, meta: Dict[str, str] = MATCHA_META, vocoder_meta: Dict[str, str] = HIFIGAN_META) -> Path:
+    """A Matcha voice (``offline-tts-matcha-model.cc``: x (1, N) int64, x_length (1), noise_scale (1),
+    length_scale (1) -> mel (1, MEL, N), every bin of frame t = 0.01 × token id × length_scale) and a
+    HiFi-GAN vocoder (``hifigan-vocoder.cc``: mel -> audio (1, T * HOP), a frame's mean held HOP
+    samples), as the sherpa-onnx releases name them. The audio spells the token ids like :func:`make_vits`."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    f32 = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    acoustic = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+         helper.make_node("Unsqueeze", ["xf", "axis1"], ["row"]),
+         helper.make_node("Expand", ["row", "bins"], ["frames"]),
+         helper.make_node("Mul", ["frames", "step"], ["level"]),
+         helper.make_node("Mul", ["level", "length_scale"], ["mel"])],
+        "tiny_matcha",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, [1, "N"]),
+         helper.make_tensor_value_info("x_length", TensorProto.INT64, [1]), f32("noise_scale", [1]), f32("length_scale", [1])],
+        [f32("mel", [1, MEL, "N"])],
+        [numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+         numpy_helper.from_array(np.array([1, MEL, 1], np.int64), "bins"),
+         numpy_helper.from_array(np.array([0.01], np.float32), "step")])
+    _save(acoustic, folder / "model-steps-3.onnx", meta)
+    vocoder = helper.make_graph(
+        [helper.make_node("ReduceMean", ["mel"], ["mean"], axes=[1], keepdims=1),
+         helper.make_node("Unsqueeze", ["mean", "axis3"], ["column"]),
+         helper.make_node("Expand", ["column", "hop"], ["held"]),
+         helper.make_node("Reshape", ["held", "flat"], ["audio"])],
+        "tiny_hifigan", [f32("mel", [1, MEL, "T"])], [f32("audio", [1, "L"])],
+        [numpy_helper.from_array(np.array([3], np.int64), "axis3"),
+         numpy_helper.from_array(np.array([1, 1, 1, HOP], np.int64), "hop"),
+         numpy_helper.from_array(np.array([1, -1], np.int64), "flat")])
+    _save(vocoder, folder / "hifigan_v2.onnx", vocoder_meta)
+    (folder / "tokens.txt").write_text("".join("{} {}\n".format(t, i) for i, t in enumerate(VITS_PHONES)), encoding="utf-8")
+    (folder / "lexicon.txt").write_text("".join("{} {}\n".format(w, p) for w, p in VITS_LEXICON.items()), encoding="utf-8")
+    return folder
+
+
+def test_tiny_matcha_voice_and_vocoder_through_sherpa_onnx(tmp_path: Path) -> None:
+    from kiosk.speech.sherpa_tts import SherpaVoice
+
+    voice = SherpaVoice(str(make_matcha(tmp_path / "matcha-zh-tiny")))  # the vocoder is found in the folder
+    assert (voice.kind, voice.rate, Path(voice.vocoder).name) == ("matcha", 16000, "hifigan_v2.onnx")
+    steps = spelled(voice.synthesize("你好大白3").samples)
+    assert [v for v in steps if v] == ids("你好大白三")  # sherpa-onnx puts blanks (0) between the tokens
+    faster = SherpaVoice(str(tmp_path / "matcha-zh-tiny"), speed=2.0)
+    assert [v for v in spelled(faster.synthesize("大白").samples) if v] == [v / 2 for v in ids("大白")]
+
+
+def test_matcha_voices_sherpa_would_crash_on_are_refused(tmp_path: Path) -> None:
+    from kiosk.speech.sherpa_tts import SherpaVoice
+    from kiosk.speech.tts import VoiceUnavailable
+
+    build = ("c = sherpa_onnx.OfflineTtsConfig(model=sherpa_onnx.OfflineTtsModelConfig(matcha=sherpa_onnx."
+             "OfflineTtsMatchaModelConfig(acoustic_model=d + 'model-steps-3.onnx', vocoder=d + 'hifigan_v2.onnx', "
+             "lexicon=d + 'lexicon.txt', tokens=d + 'tokens.txt'))); sherpa_onnx.OfflineTts(c).generate('你好')")
+    untyped = make_matcha(tmp_path / "untyped-vocoder", vocoder_meta={"sample_rate": "16000"})
+    child = _sherpa_child(build, str(untyped))
+    assert child.returncode != 0 and b"Unknown model type in vocoder" in child.stderr, child  # then a segfault
+    with pytest.raises(VoiceUnavailable, match="hifigan_v2.onnx is not a sherpa-onnx vocoder: its metadata has no model_type"):
+        SherpaVoice(str(untyped))
+    other_rate = make_matcha(tmp_path / "22k-vocoder", vocoder_meta={"model_type": "hifigan"})  # sherpa assumes 22050
+    child = _sherpa_child(build, str(other_rate))
+    assert child.returncode != 0 and b"does not match" in child.stderr, child
+    with pytest.raises(VoiceUnavailable, match="is for 22050 Hz, the Matcha model .* for 16000 Hz"):
+        SherpaVoice(str(other_rate))
+    lacking = make_matcha(tmp_path / "lacking", meta={k: v for k, v in MATCHA_META.items() if k != "pad_id"})
+    assert _sherpa_child(build, str(lacking)).returncode != 0
+    with pytest.raises(VoiceUnavailable, match="not a sherpa-onnx Matcha voice: its metadata lacks pad_id$"):
+        SherpaVoice(str(lacking))

@@ -36,8 +36,12 @@ MODEL_HINT = ("unpack a sherpa-onnx TTS model (VITS or Matcha, e.g. vits-zh-hf-f
               "k2-fsa/sherpa-onnx tts-models release) into $DABAI_HOME/models/tts/ or set speech.model")
 _RULE_FSTS = ("phone.fst", "date.fst", "number.fst")
 #: metadata sherpa-onnx's TTS loaders read with SHERPA_ONNX_READ_META_DATA: a model without one of them
-#: makes it print "'…' does not exist in the metadata" and exit() the whole kiosk.
-_REQUIRED_META = {"vits": ("sample_rate", "n_speakers", "language", "comment"), "matcha": ("sample_rate", "n_speakers")}
+#: makes it print "'…' does not exist in the metadata" and exit() the whole kiosk (checked on 2.0.1).
+_REQUIRED_META = {"vits": ("sample_rate", "n_speakers", "language", "comment"),
+                  "matcha": ("sample_rate", "n_speakers", "use_eos_bos", "pad_id")}
+#: vocoder ``model_type``s sherpa-onnx knows; with another (or none) it segfaults.
+_VOCODER_TYPES = ("hifigan", "vocos", "matcha-tts vocos")
+_VOCODER_DEFAULT_RATE = 22050  # what sherpa-onnx assumes for a vocoder that declares no sample_rate
 _VOCODER_PATTERNS = ("vocos*.onnx", "hifigan*.onnx", "*vocoder*.onnx")
 
 
@@ -63,10 +67,10 @@ def find_sherpa_model(root: str) -> Optional[str]:
     return None
 
 
-def _check_loadable(kind: str, acoustic: str, lexicon: str, data_dir: str) -> None:
-    """Raise :class:`VoiceUnavailable` for a model sherpa-onnx would exit() the process on: required
-    metadata missing, or (VITS) no way to turn text into tokens (no lexicon, no espeak-ng data and not
-    a ``characters`` model)."""
+def _check_loadable(kind: str, acoustic: str, vocoder: str, lexicon: str, data_dir: str) -> None:
+    """Raise :class:`VoiceUnavailable` for files sherpa-onnx would exit() or crash the process on:
+    required metadata missing; (VITS) no way to turn text into tokens (no lexicon, no espeak-ng data and
+    not a ``characters`` model); (Matcha) a vocoder of unknown type or of another sample rate."""
     from .recognize import onnx_metadata
 
     meta = onnx_metadata(acoustic)
@@ -79,6 +83,17 @@ def _check_loadable(kind: str, acoustic: str, lexicon: str, data_dir: str) -> No
     if kind == "vits" and not lexicon and not data_dir and meta.get("frontend") != "characters":
         raise VoiceUnavailable("the sherpa-onnx VITS voice {} needs lexicon.txt or espeak-ng-data/ beside it".format(
             os.path.dirname(acoustic)))
+    voc = onnx_metadata(vocoder) if kind == "matcha" else None
+    if voc is None:
+        return
+    if voc.get("model_type") not in _VOCODER_TYPES:
+        raise VoiceUnavailable("{} is not a sherpa-onnx vocoder: its metadata has {} (known: {})".format(
+            vocoder, "model_type {!r}".format(voc["model_type"]) if voc.get("model_type") else "no model_type",
+            ", ".join(_VOCODER_TYPES)))
+    rate = voc.get("sample_rate", str(_VOCODER_DEFAULT_RATE))
+    if rate != meta["sample_rate"]:
+        raise VoiceUnavailable("the vocoder {} is for {} Hz, the Matcha model {} for {} Hz (for 16 kHz models use "
+                               "vocos-16khz-univ.onnx)".format(vocoder, rate, acoustic, meta["sample_rate"]))
 
 
 class SherpaVoice(Voice):
@@ -141,7 +156,7 @@ class SherpaVoice(Voice):
 
         lexicon, tokens = opt("lexicon.txt"), os.path.join(found, "tokens.txt")
         data_dir, dict_dir = opt("espeak-ng-data"), opt("dict")
-        _check_loadable(kind, acoustic[0], lexicon, data_dir)
+        _check_loadable(kind, acoustic[0], vocoder if kind == "matcha" else "", lexicon, data_dir)
         rule_fsts = ",".join(p for p in (opt(n) for n in _RULE_FSTS) if p)
         self.kind = kind
         self.acoustic = acoustic[0]
