@@ -54,6 +54,7 @@ from kiosk.speech.recognize import (
     RecognizerUnavailable,
     SherpaKeywordSpotter,
     SherpaOfflineRecognizer,
+    SherpaStreamingRecognizer,
     create_recognizer,
     detect_model_kind,
     onnx_metadata,
@@ -269,15 +270,32 @@ def test_tiny_keyword_spotter_through_sherpa_onnx(tmp_path: Path) -> None:
 
 def test_tiny_pinyin_keyword_spotter_and_a_streaming_folder_by_metadata(tmp_path: Path) -> None:
     # ppinyin tokens (the wenetspeech KWS models); the folder name does not say kws: the streaming
-    # encoder's metadata does (an offline recognizer could not run it)
+    # encoder's metadata says it is for sherpa-onnx's online recognizer (an offline one could not run it)
     folder = make_kws(tmp_path / "sherpa-onnx-streaming-tiny", KWS_PINYIN, ["k", "āi", "m", "én"])
-    assert detect_model_kind(folder) == "kws"
-    rec = create_recognizer("auto", str(folder), keywords=["你好大白", "开门"], work_dir=str(tmp_path))
-    assert isinstance(rec, SherpaKeywordSpotter)
+    assert detect_model_kind(folder) == "streaming"
+    rec = create_recognizer("sherpa-kws", str(folder), keywords=["你好大白", "开门"], work_dir=str(tmp_path))
+    assert isinstance(rec, SherpaKeywordSpotter)  # asked for by name, a streaming model spots keywords too
     assert Path(rec.keywords_file).read_text(encoding="utf-8") == "n ǐ h ǎo d à b ái @你好大白\nk āi m én @开门\n"
     assert rec.recognize(noise(1.0)).keyword == "开门"
     assert rec.recognize(np.zeros(16000, np.float32)).keyword is None
     rec.close()
+
+
+def test_tiny_streaming_transducer_through_sherpa_onnx(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    folder = make_kws(models / "asr" / "sherpa-onnx-streaming-zipformer-tiny", KWS_CJK, "请开门")
+    rec = create_recognizer("auto", "", models, keywords=["你好大白"], work_dir=str(tmp_path))
+    assert isinstance(rec, SherpaStreamingRecognizer) and rec.name == "sherpa-streaming:sherpa-onnx-streaming-zipformer-tiny"
+    heard = rec.recognize(noise(1.0))
+    assert heard.text == "请开门" and heard.keyword is None and heard.ms > 0, heard  # a transcript, not a keyword
+    assert rec.recognize(np.zeros(16000, np.float32)).text == ""
+    assert "请开门".startswith(rec.recognize(noise(0.01)).text)  # 10 ms, shorter than a chunk: no crash
+    # the last chunk of an utterance is decoded too (the stream is padded and finished)
+    assert rec.recognize(np.concatenate([np.zeros(12000, np.float32), noise(0.3)])).text == "请开门"
+    assert create_recognizer("sherpa-asr", str(folder)).name == rec.name
+    bare = make_kws(tmp_path / "streaming-bare", KWS_CJK, "开门", encoder_meta=False)
+    with pytest.raises(RecognizerUnavailable, match="no model_type"):
+        SherpaStreamingRecognizer(str(bare))
 
 
 def test_keyword_spelling_matches_sherpa_onnx_text2token(tmp_path: Path, monkeypatch) -> None:
@@ -557,8 +575,10 @@ def test_offline_transducer_sherpa_would_exit_on_is_refused(tmp_path: Path) -> N
      "好", None),
     (lambda d: make_transducer(d / "sherpa-onnx-zipformer-tiny", "开门"), "sherpa-transducer:sherpa-onnx-zipformer-tiny",
      "开门", "enter"),
-], ids=["sense_voice", "transducer"])
-def test_listen_cli_runs_the_tiny_offline_models(tmp_path: Path, capsys, build, recognizer: str, text: str, intent) -> None:
+    (lambda d: make_kws(d / "sherpa-onnx-streaming-zipformer-tiny", KWS_CJK, "请开门"),
+     "sherpa-streaming:sherpa-onnx-streaming-zipformer-tiny", "请开门", "enter"),
+], ids=["sense_voice", "transducer", "streaming"])
+def test_listen_cli_runs_the_tiny_sherpa_asr_models(tmp_path: Path, capsys, build, recognizer: str, text: str, intent) -> None:
     folder = build(tmp_path)
     line = listen_to_a_burst(tmp_path, capsys, folder, "sherpa-asr")
     assert line["recognizer"] == recognizer

@@ -8,7 +8,8 @@ Backends (each imports its library only when built; a missing library or model r
   phrases, tokenized with ``sherpa_onnx.text2token``).
 * ``sherpa-asr`` — :class:`SherpaOfflineRecognizer`: a sherpa-onnx offline recognizer
   (``sherpa_onnx.OfflineRecognizer.from_transducer / from_paraformer / from_sense_voice /
-  from_whisper``), the kind told by the files in the model folder.
+  from_whisper``), or :class:`SherpaStreamingRecognizer`: a streaming transducer
+  (``sherpa_onnx.OnlineRecognizer.from_transducer``), the kind told by the files in the model folder.
 * ``nemo`` — :class:`NemoRecognizer`: a NeMo ``.nemo`` checkpoint
   (``ASRModel.restore_from(path).transcribe([...])``); NeMo is heavy and optional.
 * ``dabai-kws`` — the project's own keyword model for the request phrase (:mod:`kiosk.speech.kws`,
@@ -39,6 +40,7 @@ __all__ = [
     "RecognizerUnavailable",
     "SherpaKeywordSpotter",
     "SherpaOfflineRecognizer",
+    "SherpaStreamingRecognizer",
     "create_recognizer",
     "detect_model_kind",
     "onnx_metadata",
@@ -115,8 +117,8 @@ def _pick(folder: Path, patterns: Sequence[str], prefer: Sequence[str] = ("int8"
 
 
 def detect_model_kind(path: Path) -> Optional[str]:
-    """``kws``, ``transducer``, ``whisper``, ``sense_voice``, ``paraformer`` or ``nemo`` from the
-    files in a model folder (or a ``.nemo`` file); None when it is none of these."""
+    """``kws``, ``streaming``, ``transducer``, ``whisper``, ``sense_voice``, ``paraformer`` or ``nemo``
+    from the files in a model folder (or a ``.nemo`` file); None when it is none of these."""
     if path.is_file():
         return "nemo" if path.suffix == ".nemo" else None
     if not path.is_dir():
@@ -130,10 +132,10 @@ def detect_model_kind(path: Path) -> Optional[str]:
     if has("encoder") and has("decoder") and has("joiner"):
         if "kws" in name:
             return "kws"
-        # a streaming (online) encoder, whatever the folder is called: only the keyword spotter runs it
+        # a streaming (online) encoder, whatever the folder is called, is for the online recognizer
         enc = _pick(path, ["encoder*.onnx"])
         meta = onnx_metadata(enc) if enc is not None else None
-        return "kws" if meta and "decode_chunk_len" in meta else "transducer"
+        return "streaming" if meta and "decode_chunk_len" in meta else "transducer"
     if has("encoder") and has("decoder") and "whisper" in name:
         return "whisper"
     model = _pick(path, ["model*.onnx"])
@@ -481,6 +483,44 @@ class SherpaOfflineRecognizer(Recognizer):
         return Recognition(text=text, ms=(time.perf_counter() - t0) * 1000.0, backend=self.name)
 
 
+class SherpaStreamingRecognizer(Recognizer):
+    """A sherpa-onnx streaming transducer (zipformer, zipformer2, conformer or lstm encoder; e.g. the
+    ``sherpa-onnx-streaming-zipformer-*`` archives) through ``OnlineRecognizer``, on one utterance at
+    a time as the VAD cuts them: the audio, then tail padding so the last chunk is decoded."""
+
+    def __init__(self, model_dir: str, threads: int = 1) -> None:
+        sherpa = _import_sherpa()
+        folder = Path(model_dir)
+        enc = _pick(folder, ["encoder*.onnx"])
+        dec = _pick(folder, ["decoder*.onnx"], prefer=())  # the int8 decoder costs accuracy and saves little
+        join = _pick(folder, ["joiner*.onnx"])
+        tokens = folder / "tokens.txt"
+        if not (enc and dec and join and tokens.is_file()):
+            raise RecognizerUnavailable("{} is not a sherpa-onnx streaming transducer folder (needs encoder*.onnx, "
+                                        "decoder*.onnx, joiner*.onnx, tokens.txt)".format(folder))
+        # sherpa-onnx segfaults or exit()s on an encoder or decoder without its metadata: refuse it first
+        _check_online_encoder(enc)
+        _check_sherpa_metadata(dec, "transducer-decoder")
+        try:
+            self.rec = sherpa.OnlineRecognizer.from_transducer(
+                tokens=str(tokens), encoder=str(enc), decoder=str(dec), joiner=str(join), num_threads=max(1, threads),
+                sample_rate=RATE, feature_dim=80, decoding_method="greedy_search")
+        except Exception as exc:
+            raise RecognizerUnavailable("sherpa-onnx could not load the streaming model in {}: {}".format(folder, exc)) from exc
+        self.name = "sherpa-streaming:{}".format(folder.name)
+
+    def recognize(self, samples_16k: np.ndarray) -> Recognition:
+        t0 = time.perf_counter()
+        stream = self.rec.create_stream()
+        stream.accept_waveform(RATE, _float16k(samples_16k))
+        stream.accept_waveform(RATE, np.zeros(int(0.5 * RATE), dtype=np.float32))  # flush the last chunk
+        stream.input_finished()
+        while self.rec.is_ready(stream):
+            self.rec.decode_stream(stream)
+        text = str(self.rec.get_result(stream)).strip()
+        return Recognition(text=text, ms=(time.perf_counter() - t0) * 1000.0, backend=self.name)
+
+
 # ---------------------------------------------------------------------------------- NeMo
 
 
@@ -537,6 +577,12 @@ def _dabai_kws(spec: RecognizerSpec) -> Recognizer:
     return create(spec)
 
 
+def _sherpa_asr(path: Path, threads: int) -> Recognizer:
+    if detect_model_kind(path) == "streaming":
+        return SherpaStreamingRecognizer(str(path), threads=threads)
+    return SherpaOfflineRecognizer(str(path), threads=threads)
+
+
 def _need_path(spec: RecognizerSpec, what: str) -> Path:
     if spec.path is None:
         raise RecognizerUnavailable("no {} model found".format(what))
@@ -547,15 +593,15 @@ def _need_path(spec: RecognizerSpec, what: str) -> Path:
 BACKENDS: Dict[str, Callable[[RecognizerSpec], Recognizer]] = {
     "sherpa-kws": lambda s: SherpaKeywordSpotter(str(_need_path(s, "sherpa-onnx keyword-spotter")), s.keywords,
                                                  threads=s.threads, work_dir=s.work_dir),
-    "sherpa-asr": lambda s: SherpaOfflineRecognizer(str(_need_path(s, "sherpa-onnx recognizer")), threads=s.threads),
+    "sherpa-asr": lambda s: _sherpa_asr(_need_path(s, "sherpa-onnx recognizer"), s.threads),
     "nemo": lambda s: NemoRecognizer(str(_need_path(s, "NeMo .nemo"))),
     "dabai-kws": _dabai_kws,
 }
 
-_KIND_BACKEND = {"kws": "sherpa-kws", "transducer": "sherpa-asr", "paraformer": "sherpa-asr",
+_KIND_BACKEND = {"kws": "sherpa-kws", "streaming": "sherpa-asr", "transducer": "sherpa-asr", "paraformer": "sherpa-asr",
                  "sense_voice": "sherpa-asr", "whisper": "sherpa-asr", "nemo": "nemo"}
 # auto: a keyword spotter (made for this job, fastest) before full transcribers
-_AUTO_ORDER = ("kws", "sense_voice", "paraformer", "transducer", "whisper", "nemo")
+_AUTO_ORDER = ("kws", "sense_voice", "paraformer", "streaming", "transducer", "whisper", "nemo")
 
 
 def register_backend(name: str, factory: Callable[[RecognizerSpec], Recognizer]) -> None:
