@@ -37,6 +37,7 @@ spotter: sound spells the chain once, one token a frame, and silence gives no te
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -570,6 +571,102 @@ def test_offline_transducer_sherpa_would_exit_on_is_refused(tmp_path: Path) -> N
         SherpaOfflineRecognizer(str(no_joiner), kind="transducer")
 
 
+# ---------------------------------------------------------------------------------- whisper
+
+WHISPER_TEXT = ["你", "好", "大", "白", "开", "门", "请"]
+WHISPER_STATE, WHISPER_CTX = 4, 64
+
+
+def make_whisper(folder: Path, chain: str, drop: Sequence[str] = (), langs: Sequence[str] = ("en", "zh")) -> Path:
+    """A whisper model sherpa-onnx's offline recognizer loads (``offline-whisper-model.cc``, greedy search):
+    encoder mel (1, 80, T) -> n_layer_cross_k, n_layer_cross_v (1, 1, 1, state); decoder tokens (1, n),
+    in_n_layer_self_k/v_cache (1, 1, ctx, state), cross k/v, offset -> logits (1, n, vocab) and the
+    caches. The encoder gates on the loudest normalized log-mel bin (the 1000 zero frames sherpa-onnx
+    pads with make silence 0, sound above 1); the decoder, by the previous token, asks for the next of
+    ``chain``, then eot. Regular tokens are base64 in ``tiny-tokens.txt``, as sherpa-onnx's exports write them."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(WHISPER_TEXT)
+    eot, sot = n, n + 1
+    lang_ids = [n + 2 + i for i in range(len(langs))]
+    translate, transcribe, no_speech, no_ts = (n + 2 + len(langs) + i for i in range(4))
+    vocab, state = no_ts + 1, WHISPER_STATE
+    f32 = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    i64 = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.INT64, shape)  # noqa: E731
+    encoder = helper.make_graph(
+        [helper.make_node("ReduceMax", ["mel"], ["peak"], axes=[1, 2], keepdims=1),
+         helper.make_node("Sub", ["peak", "half"], ["above"]),
+         helper.make_node("Mul", ["above", "k"], ["scaled"]),
+         helper.make_node("Sigmoid", ["scaled"], ["gate"]),
+         helper.make_node("Unsqueeze", ["gate", "axis0"], ["gate4"]),
+         helper.make_node("Mul", ["gate4", "ones"], ["n_layer_cross_k"]),
+         helper.make_node("Mul", ["gate4", "ones"], ["n_layer_cross_v"])],
+        "tiny_whisper_encoder", [f32("mel", [1, 80, "T"])],
+        [f32("n_layer_cross_k", [1, 1, 1, state]), f32("n_layer_cross_v", [1, 1, 1, state])],
+        [numpy_helper.from_array(np.array([0.65], np.float32), "half"),
+         numpy_helper.from_array(np.array([20.0], np.float32), "k"),
+         numpy_helper.from_array(np.array([0], np.int64), "axis0"),
+         numpy_helper.from_array(np.ones((1, 1, 1, state), np.float32), "ones")])
+    meta = {"model_type": "whisper-tiny", "n_mels": "80", "n_text_layer": "1", "n_text_ctx": str(WHISPER_CTX),
+            "n_text_state": str(state), "n_vocab": str(vocab), "sot": str(sot), "eot": str(eot), "blank_id": "0",
+            "translate": str(translate), "transcribe": str(transcribe), "is_multilingual": "1",
+            "no_timestamps": str(no_ts), "no_speech": str(no_speech),
+            "sot_sequence": "{},{},{}".format(sot, lang_ids[0], transcribe),
+            "all_language_tokens": ",".join(map(str, lang_ids)), "all_language_codes": ",".join(langs)}
+    _save(encoder, folder / "tiny-encoder.onnx", {k: v for k, v in meta.items() if k not in drop})
+    table = np.zeros((vocab, vocab), np.float32)  # previous token -> wanted next token
+    prev = no_ts  # the last of the tokens the decoding starts with
+    for ch in chain:
+        table[prev, WHISPER_TEXT.index(ch)] = 20.0
+        prev = WHISPER_TEXT.index(ch)
+    bias = np.zeros(vocab, np.float32)
+    bias[eot] = 10.0
+    decoder = helper.make_graph(
+        [helper.make_node("ReduceMax", ["n_layer_cross_k"], ["gate"], keepdims=0),
+         helper.make_node("Gather", ["table", "tokens"], ["rows"], axis=0),
+         helper.make_node("Mul", ["rows", "gate"], ["gated"]),
+         helper.make_node("Add", ["gated", "bias"], ["logits"]),
+         helper.make_node("Identity", ["in_n_layer_self_k_cache"], ["out_n_layer_self_k_cache"]),
+         helper.make_node("Identity", ["in_n_layer_self_v_cache"], ["out_n_layer_self_v_cache"])],
+        "tiny_whisper_decoder",
+        [i64("tokens", [1, "n"]), f32("in_n_layer_self_k_cache", [1, 1, WHISPER_CTX, state]),
+         f32("in_n_layer_self_v_cache", [1, 1, WHISPER_CTX, state]), f32("n_layer_cross_k", [1, 1, "T", state]),
+         f32("n_layer_cross_v", [1, 1, "T", state]), i64("offset", [1])],
+        [f32("logits", [1, "n", vocab]), f32("out_n_layer_self_k_cache", [1, 1, WHISPER_CTX, state]),
+         f32("out_n_layer_self_v_cache", [1, 1, WHISPER_CTX, state])],
+        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(bias, "bias")])
+    _save(decoder, folder / "tiny-decoder.onnx", {})
+    (folder / "tiny-tokens.txt").write_text("".join("{} {}\n".format(base64.b64encode(t.encode()).decode(), i)
+                                                    for i, t in enumerate(WHISPER_TEXT)), encoding="utf-8")
+    return folder
+
+
+def test_tiny_whisper_through_sherpa_onnx(tmp_path: Path) -> None:
+    folder = make_whisper(tmp_path / "sherpa-onnx-whisper-tiny", "请开门")
+    assert detect_model_kind(folder) == "whisper"
+    rec = create_recognizer("auto", str(folder))
+    assert isinstance(rec, SherpaOfflineRecognizer) and rec.name == "sherpa-whisper:sherpa-onnx-whisper-tiny"
+    assert rec.recognize(noise(1.0)).text == "请开门"  # asked for in Mandarin: zh is among its languages
+    assert rec.recognize(np.zeros(16000, np.float32)).text == ""
+
+
+def test_whisper_models_sherpa_would_exit_on_are_refused(tmp_path: Path) -> None:
+    decode = ("r = sherpa_onnx.OfflineRecognizer.from_whisper(encoder=d + 'tiny-encoder.onnx', decoder=d + 'tiny-decoder.onnx', "
+              "tokens=d + 'tiny-tokens.txt', language='zh'); s = r.create_stream(); "
+              "s.accept_waveform(16000, [0.3, -0.3] * 8000); r.decode_stream(s)")
+    no_zh = make_whisper(tmp_path / "whisper-no-zh", "开门", langs=("en", "ja"))
+    child = _sherpa_child(decode, str(no_zh))
+    assert child.returncode != 0 and b"Invalid language: zh" in child.stderr, child  # exit() on the first utterance
+    with pytest.raises(RecognizerUnavailable, match="whisper model without Mandarin"):
+        SherpaOfflineRecognizer(str(no_zh), kind="whisper")
+    lacking = make_whisper(tmp_path / "whisper-lacking", "开门", drop=("sot_sequence", "all_language_codes"))
+    child = _sherpa_child(decode, str(lacking))
+    assert child.returncode != 0 and b"does not exist in the metadata" in child.stderr, child
+    with pytest.raises(RecognizerUnavailable, match="not a sherpa-onnx whisper model: its metadata lacks sot_sequence$"):
+        SherpaOfflineRecognizer(str(lacking), kind="whisper")
+
+
 @pytest.mark.parametrize("build, recognizer, text, intent", [
     (lambda d: make_sense_voice(d / "sherpa-onnx-sense-voice-tiny"), "sherpa-sense_voice:sherpa-onnx-sense-voice-tiny",
      "好", None),
@@ -577,7 +674,8 @@ def test_offline_transducer_sherpa_would_exit_on_is_refused(tmp_path: Path) -> N
      "开门", "enter"),
     (lambda d: make_kws(d / "sherpa-onnx-streaming-zipformer-tiny", KWS_CJK, "请开门"),
      "sherpa-streaming:sherpa-onnx-streaming-zipformer-tiny", "请开门", "enter"),
-], ids=["sense_voice", "transducer", "streaming"])
+    (lambda d: make_whisper(d / "sherpa-onnx-whisper-tiny", "开门"), "sherpa-whisper:sherpa-onnx-whisper-tiny", "开门", "enter"),
+], ids=["sense_voice", "transducer", "streaming", "whisper"])
 def test_listen_cli_runs_the_tiny_sherpa_asr_models(tmp_path: Path, capsys, build, recognizer: str, text: str, intent) -> None:
     folder = build(tmp_path)
     line = listen_to_a_burst(tmp_path, capsys, folder, "sherpa-asr")

@@ -385,6 +385,9 @@ _SHERPA_META = {
     "sense_voice": ("vocab_size", "lfr_window_size", "lfr_window_shift", "normalize_samples", "with_itn", "without_itn",
                     "lang_auto", "lang_zh", "lang_en", "lang_ja", "lang_ko", "lang_yue", "neg_mean", "inv_stddev"),
     "transducer-decoder": ("vocab_size", "context_size"),
+    "whisper": ("n_mels", "n_text_layer", "n_text_ctx", "n_text_state", "n_vocab", "sot", "eot", "blank_id", "translate",
+                "transcribe", "is_multilingual", "no_timestamps", "no_speech", "sot_sequence"),
+    "whisper-multilingual": ("all_language_tokens", "all_language_codes"),
 }
 
 #: the streaming encoders sherpa-onnx's OnlineTransducerModel knows (encoder metadata ``model_type``)
@@ -430,6 +433,17 @@ def _check_sherpa_metadata(model: Optional[Path], kind: str) -> None:
             model, kind.split("-")[0], ", ".join(missing)))
 
 
+def _check_whisper(encoder: Path) -> None:
+    """A whisper encoder sherpa-onnx would exit() on: metadata missing, or a multilingual model without
+    Mandarin (sherpa-onnx exits on the first utterance, not at load, for a language it lacks)."""
+    _check_sherpa_metadata(encoder, "whisper")
+    meta = onnx_metadata(encoder) or {}
+    if meta.get("is_multilingual", "0") not in ("", "0"):
+        _check_sherpa_metadata(encoder, "whisper-multilingual")
+        if "zh" not in meta["all_language_codes"].split(","):
+            raise RecognizerUnavailable("{} is a whisper model without Mandarin (zh not among its languages)".format(encoder))
+
+
 class SherpaOfflineRecognizer(Recognizer):
     """A sherpa-onnx offline (non-streaming) recognizer on one utterance at a time."""
 
@@ -455,6 +469,8 @@ class SherpaOfflineRecognizer(Recognizer):
             _check_sherpa_metadata(Path(need(["model*.onnx"])), kind)
         elif kind == "transducer":
             _check_sherpa_metadata(Path(need(["decoder*.onnx"], prefer=())), "transducer-decoder")
+        elif kind == "whisper":
+            _check_whisper(Path(need(["*encoder*.onnx"])))
         try:
             if kind == "transducer":
                 self.rec = R.from_transducer(encoder=need(["encoder*.onnx"]), decoder=need(["decoder*.onnx"], prefer=()),
