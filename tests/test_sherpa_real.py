@@ -667,6 +667,89 @@ def test_whisper_models_sherpa_would_exit_on_are_refused(tmp_path: Path) -> None
         SherpaOfflineRecognizer(str(lacking), kind="whisper")
 
 
+# ---------------------------------------------------------------------------------- NeMo transducer
+
+
+def make_nemo_transducer(folder: Path, chain: str, drop: Sequence[str] = ()) -> Path:
+    """A NeMo transducer as sherpa-onnx's exports lay it out (``offline-transducer-nemo-model.cc``,
+    ``model_type="nemo_transducer"``): encoder audio_signal (N, 80, T), length (N) int64 -> outputs
+    (N, D, T), encoded_lengths, its metadata ``vocab_size`` (without blank), ``subsampling_factor``,
+    ``normalize_type``, ``pred_rnn_layers``, ``pred_hidden``; decoder targets (1, 1) int32,
+    target_length (1) int32, two LSTM states (layers, 1, hidden) -> outputs (1, D, 1), lengths, states;
+    joiner (1, D, 1), (1, D, 1) -> (1, 1, 1, vocab); blank is the LAST token. Same gate and chain as
+    :func:`make_transducer` (D = vocab)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, layers, hidden = len(WHISPER_TEXT) + 1, 1, 4
+    blank = vocab - 1
+    f32 = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
+    i32 = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.INT32, shape)  # noqa: E731
+    encoder = helper.make_graph(  # gate = sigmoid(0.05 (sum of a frame's log-mel + 600)): NeMo's log-mel is < 0
+        [helper.make_node("ReduceSum", ["audio_signal", "axis1"], ["sum"], keepdims=1),
+         helper.make_node("Add", ["sum", "offset"], ["shifted"]),
+         helper.make_node("Mul", ["shifted", "k"], ["scaled"]),
+         helper.make_node("Sigmoid", ["scaled"], ["gate"]),
+         helper.make_node("Mul", ["gate", "ones"], ["outputs"]),
+         helper.make_node("Identity", ["length"], ["encoded_lengths"])],
+        "tiny_nemo_encoder",
+        [f32("audio_signal", ["N", 80, "T"]), helper.make_tensor_value_info("length", TensorProto.INT64, ["N"])],
+        [f32("outputs", ["N", vocab, "T"]), helper.make_tensor_value_info("encoded_lengths", TensorProto.INT64, ["N"])],
+        [numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+         numpy_helper.from_array(np.array([600.0], np.float32), "offset"),
+         numpy_helper.from_array(np.array([0.05], np.float32), "k"),
+         numpy_helper.from_array(np.ones((1, vocab, 1), np.float32), "ones")])
+    meta = {"vocab_size": str(vocab - 1), "subsampling_factor": "1", "normalize_type": "NA",
+            "pred_rnn_layers": str(layers), "pred_hidden": str(hidden)}
+    _save(encoder, folder / "encoder.onnx", {k: v for k, v in meta.items() if k not in drop})
+    table = np.zeros((vocab, vocab), np.float32)  # previous token -> wanted next token
+    prev = blank
+    for ch in chain:
+        table[prev, WHISPER_TEXT.index(ch)] = 20.0
+        prev = WHISPER_TEXT.index(ch)
+    decoder = helper.make_graph(
+        [helper.make_node("Cast", ["targets"], ["targets64"], to=TensorProto.INT64),
+         helper.make_node("Gather", ["table", "targets64"], ["rows"], axis=0),
+         helper.make_node("Transpose", ["rows"], ["outputs"], perm=[0, 2, 1]),
+         helper.make_node("Identity", ["target_length"], ["prednet_lengths"]),
+         helper.make_node("Identity", ["h"], ["h_next"]),
+         helper.make_node("Identity", ["c"], ["c_next"])],
+        "tiny_nemo_decoder",
+        [i32("targets", [1, 1]), i32("target_length", [1]), f32("h", [layers, 1, hidden]), f32("c", [layers, 1, hidden])],
+        [f32("outputs", [1, vocab, 1]), i32("prednet_lengths", [1]), f32("h_next", [layers, 1, hidden]),
+         f32("c_next", [layers, 1, hidden])],
+        [numpy_helper.from_array(table, "table")])
+    _save(decoder, folder / "decoder.onnx", {})
+    bias = np.zeros((1, vocab, 1), np.float32)
+    bias[0, blank, 0] = 10.0
+    joiner = helper.make_graph(
+        [helper.make_node("Mul", ["encoder_outputs", "decoder_outputs"], ["gated"]),
+         helper.make_node("Add", ["gated", "bias"], ["logit"]),
+         helper.make_node("Reshape", ["logit", "shape"], ["outputs"])],
+        "tiny_nemo_joiner", [f32("encoder_outputs", [1, vocab, 1]), f32("decoder_outputs", [1, vocab, 1])],
+        [f32("outputs", [1, 1, 1, vocab])],
+        [numpy_helper.from_array(bias, "bias"), numpy_helper.from_array(np.array([1, 1, 1, vocab], np.int64), "shape")])
+    _save(joiner, folder / "joiner.onnx", {})
+    (folder / "tokens.txt").write_text("".join("{} {}\n".format(t, i) for i, t in enumerate(WHISPER_TEXT + ["<blk>"])),
+                                       encoding="utf-8")
+    return folder
+
+
+def test_tiny_nemo_transducer_through_sherpa_onnx(tmp_path: Path) -> None:
+    folder = make_nemo_transducer(tmp_path / "sherpa-onnx-nemo-transducer-tiny", "请开门")
+    assert detect_model_kind(folder) == "transducer"
+    rec = create_recognizer("auto", str(folder))  # told from an icefall transducer by its encoder's metadata
+    assert isinstance(rec, SherpaOfflineRecognizer) and rec.name == "sherpa-nemo_transducer:sherpa-onnx-nemo-transducer-tiny"
+    assert rec.recognize(noise(1.0)).text == "请开门"
+    assert rec.recognize(np.zeros(16000, np.float32)).text == ""
+    lacking = make_nemo_transducer(tmp_path / "nemo-lacking", "开门", drop=("pred_hidden",))
+    child = _sherpa_child("sherpa_onnx.OfflineRecognizer.from_transducer(encoder=d + 'encoder.onnx', decoder=d + 'decoder.onnx', "
+                          "joiner=d + 'joiner.onnx', tokens=d + 'tokens.txt', model_type='nemo_transducer')", str(lacking))
+    assert child.returncode != 0 and b"does not exist in the metadata" in child.stderr, child
+    with pytest.raises(RecognizerUnavailable, match="not a sherpa-onnx nemo_transducer model: its metadata lacks pred_hidden$"):
+        SherpaOfflineRecognizer(str(lacking))
+
+
 @pytest.mark.parametrize("build, recognizer, text, intent", [
     (lambda d: make_sense_voice(d / "sherpa-onnx-sense-voice-tiny"), "sherpa-sense_voice:sherpa-onnx-sense-voice-tiny",
      "好", None),
@@ -675,7 +758,9 @@ def test_whisper_models_sherpa_would_exit_on_are_refused(tmp_path: Path) -> None
     (lambda d: make_kws(d / "sherpa-onnx-streaming-zipformer-tiny", KWS_CJK, "请开门"),
      "sherpa-streaming:sherpa-onnx-streaming-zipformer-tiny", "请开门", "enter"),
     (lambda d: make_whisper(d / "sherpa-onnx-whisper-tiny", "开门"), "sherpa-whisper:sherpa-onnx-whisper-tiny", "开门", "enter"),
-], ids=["sense_voice", "transducer", "streaming", "whisper"])
+    (lambda d: make_nemo_transducer(d / "sherpa-onnx-nemo-tiny", "开门"), "sherpa-nemo_transducer:sherpa-onnx-nemo-tiny",
+     "开门", "enter"),
+], ids=["sense_voice", "transducer", "streaming", "whisper", "nemo_transducer"])
 def test_listen_cli_runs_the_tiny_sherpa_asr_models(tmp_path: Path, capsys, build, recognizer: str, text: str, intent) -> None:
     folder = build(tmp_path)
     line = listen_to_a_burst(tmp_path, capsys, folder, "sherpa-asr")

@@ -385,6 +385,8 @@ _SHERPA_META = {
     "sense_voice": ("vocab_size", "lfr_window_size", "lfr_window_shift", "normalize_samples", "with_itn", "without_itn",
                     "lang_auto", "lang_zh", "lang_en", "lang_ja", "lang_ko", "lang_yue", "neg_mean", "inv_stddev"),
     "transducer-decoder": ("vocab_size", "context_size"),
+    # a NeMo transducer exported for sherpa-onnx carries its keys in the encoder (offline-transducer-nemo-model.cc)
+    "nemo_transducer-encoder": ("vocab_size", "subsampling_factor", "normalize_type", "pred_rnn_layers", "pred_hidden"),
     "whisper": ("n_mels", "n_text_layer", "n_text_ctx", "n_text_state", "n_vocab", "sot", "eot", "blank_id", "translate",
                 "transcribe", "is_multilingual", "no_timestamps", "no_speech", "sot_sequence"),
     "whisper-multilingual": ("all_language_tokens", "all_language_codes"),
@@ -464,17 +466,24 @@ class SherpaOfflineRecognizer(Recognizer):
                 raise RecognizerUnavailable("{} has no {} for a sherpa-onnx {} model".format(folder, " or ".join(patterns), kind))
             return str(found)
 
+        transducer_type = "transducer"
         # sherpa-onnx exit()s the process on a model without its metadata: refuse such a file first
         if kind in ("paraformer", "sense_voice"):
             _check_sherpa_metadata(Path(need(["model*.onnx"])), kind)
         elif kind == "transducer":
-            _check_sherpa_metadata(Path(need(["decoder*.onnx"], prefer=())), "transducer-decoder")
+            encoder = Path(need(["encoder*.onnx"]))
+            if "pred_rnn_layers" in (onnx_metadata(encoder) or {}):  # NeMo (``nemo_transducer``), not icefall
+                transducer_type = "nemo_transducer"
+                _check_sherpa_metadata(encoder, "nemo_transducer-encoder")
+            else:
+                _check_sherpa_metadata(Path(need(["decoder*.onnx"], prefer=())), "transducer-decoder")
         elif kind == "whisper":
             _check_whisper(Path(need(["*encoder*.onnx"])))
         try:
             if kind == "transducer":
                 self.rec = R.from_transducer(encoder=need(["encoder*.onnx"]), decoder=need(["decoder*.onnx"], prefer=()),
-                                             joiner=need(["joiner*.onnx"]), tokens=str(tokens), num_threads=threads)
+                                             joiner=need(["joiner*.onnx"]), tokens=str(tokens), num_threads=threads,
+                                             model_type=transducer_type)
             elif kind == "paraformer":
                 self.rec = R.from_paraformer(paraformer=need(["model*.onnx"]), tokens=str(tokens), num_threads=threads)
             elif kind == "sense_voice":
@@ -487,8 +496,8 @@ class SherpaOfflineRecognizer(Recognizer):
             raise
         except Exception as exc:  # files missing or not loadable
             raise RecognizerUnavailable("sherpa-onnx could not load the {} model in {}: {}".format(kind, folder, exc)) from exc
-        self.kind = kind
-        self.name = "sherpa-{}:{}".format(kind, folder.name)
+        self.kind = transducer_type if kind == "transducer" else kind
+        self.name = "sherpa-{}:{}".format(self.kind, folder.name)
 
     def recognize(self, samples_16k: np.ndarray) -> Recognition:
         t0 = time.perf_counter()
