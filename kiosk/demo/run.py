@@ -13,10 +13,11 @@ import logging
 import shutil
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -24,9 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.config import Config, Home, save_config
 from kiosk.config import replace as config_replace
-from kiosk.core.events import Heard, Say, Show
+from kiosk.core.events import Action, Heard, Say, Show, Tick
+from kiosk.core.machine import Phase, State
 from kiosk.demo.annotate import annotate
 from kiosk.demo.scenes import Shot, render
+from kiosk.gate.drivers import GateDriver
 from kiosk.runtime.assemble import Parts, assemble
 from kiosk.runtime.kiosk import Kiosk
 from kiosk.speech.intent import intent_of
@@ -204,13 +207,30 @@ def schedule_speech(kiosk: Kiosk, scenario: Scenario, ears: Optional[Ears]) -> N
             kiosk.schedule(event, at + delay)
 
 
-def play(parts: Parts, scenario: Scenario, keep_frames: bool = True, ears: Optional[Ears] = None) -> Outcome:
+def play(
+    parts: Parts,
+    scenario: Scenario,
+    keep_frames: bool = True,
+    ears: Optional[Ears] = None,
+    paced: bool = False,
+    on_frame: Optional[Callable[[FrameResult], None]] = None,
+    listeners: Sequence[Callable[[Action, State], None]] = (),
+    halt: Optional[threading.Event] = None,
+    gate: Optional[GateDriver] = None,
+) -> Outcome:
     """Run one scenario through capture → vision → core → gate/voice/log and collect what happened.
-    With ``ears`` the resident's sentences go through the microphone path; without, they arrive as text."""
+    With ``ears`` the resident's sentences go through the microphone path; without, they arrive as text.
+
+    By default every frame is taken as fast as it can be and the clock runs on in media time after the
+    last one. ``paced`` plays it like a live camera instead (the scenario's frame rate, newest frame
+    only, then :func:`run_on_in_real_time`), as the window does. Each frame's result also goes to
+    ``on_frame``, each action to ``listeners``; ``halt`` ends the scenario early; ``gate`` stands in
+    for ``parts.gate``."""
     from kiosk.runtime.assemble import build_qr_reader
 
     config = parts.config
-    kiosk = Kiosk(config, parts.gate, parts.speaker, parts.store.access_log, media_clock=True)
+    kiosk = Kiosk(config, parts.gate if gate is None else gate, parts.speaker, parts.store.access_log,
+                  media_clock=True)
     banner = {"screen": "idle", "prompt": ""}
 
     def on_action(action: Any, state: Any) -> None:
@@ -222,8 +242,10 @@ def play(parts: Parts, scenario: Scenario, keep_frames: bool = True, ears: Optio
             banner["prompt"] = action.text
 
     kiosk.listeners.append(on_action)
+    kiosk.listeners.extend(listeners)
     frames = render(list(scenario.shots), scenario.frames, seed=hash(scenario.name) % 1000)
-    capture = Capture(lambda: ArraySource(frames, FPS, scenario.name), media_clock=True, lossless=True, paced=False)
+    capture = Capture(lambda: ArraySource(frames, FPS, scenario.name), media_clock=True, lossless=not paced,
+                      paced=paced)
     annotated: List[np.ndarray] = []
     seen: Dict[int, str] = {}
 
@@ -239,16 +261,28 @@ def play(parts: Parts, scenario: Scenario, keep_frames: bool = True, ears: Optio
             seen[face.track_id] = label
         if keep_frames:
             annotated.append(annotate(result, banner["screen"], banner["prompt"], scenario.title))
+        if on_frame is not None:
+            on_frame(result)
 
     worker = VisionWorker(capture, parts.detector, build_qr_reader(config), parts.check_pass, kiosk.post, on_result)
+    halt = threading.Event() if halt is None else halt  # never set: the scenario plays to its end
     schedule_speech(kiosk, scenario, ears)
     kiosk.start()
     capture.start()
     worker.start()
-    worker.join()
+    while worker.is_alive() and not halt.is_set():
+        worker.join(0.1)
+    worker.stop()
+    capture.stop()
+    worker.join(5)
+    capture.join(5)
     kiosk.drain()
     policy = config.policy
-    kiosk.finish_media(scenario.frames / FPS + policy.result_hold_s + policy.cooldown_s + policy.left_after_s + 0.5)
+    end = scenario.frames / FPS + policy.result_hold_s + policy.cooldown_s + policy.left_after_s + 0.5
+    if paced:
+        run_on_in_real_time(kiosk, scenario.frames / FPS, end, halt)
+    else:
+        kiosk.finish_media(end)
     kiosk.stop()
 
     decisions = [dict(decision.__dict__, t=round(t, 2)) for t, decision in kiosk.decisions]
@@ -265,6 +299,21 @@ def play(parts: Parts, scenario: Scenario, keep_frames: bool = True, ears: Optio
         stage_ms=stage_ms,
         frames=annotated,
     )
+
+
+def run_on_in_real_time(kiosk: Kiosk, t: float, until: float, halt: threading.Event, step_s: float = 0.1) -> None:
+    """The paced counterpart of ``Kiosk.finish_media``: after the last frame (media time ``t``) the clock
+    runs on in real time until the result has been shown and the kiosk is idle again, or ``until`` (the
+    longest the policy can take), or ``halt``."""
+    decided = False
+    while t < until and not halt.is_set():
+        t += step_s
+        kiosk.post(Tick(), t)
+        halt.wait(step_s)
+        decided = decided or bool(kiosk.decisions)
+        if decided and kiosk.state.phase == Phase.IDLE:
+            break
+    kiosk.drain()
 
 
 # ---- the whole demo -------------------------------------------------------------------------------

@@ -24,8 +24,6 @@ from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
 
 from kiosk.config import Config, Home, load_config
-from kiosk.core.events import Tick
-from kiosk.core.machine import Phase
 from kiosk.runtime.assemble import Parts, SilentSpeaker, assemble, build_detector, build_qr_reader, build_speaker
 from kiosk.runtime.kiosk import Kiosk, timeline_echo
 from kiosk.ui.bridge import Metrics, UiBridge
@@ -487,56 +485,11 @@ class DemoController(_Controller):
         self.bridge.finished.emit(self.report())
 
     def _play(self, scenario: Any, ears: Any) -> Any:
-        from kiosk.demo.run import FPS, Outcome, format_timeline, schedule_speech
-        from kiosk.demo.scenes import render
-        from kiosk.vision.sources import ArraySource
+        from kiosk.demo.run import format_timeline, play
 
-        config = self.config
-        kiosk = Kiosk(config, self.gate, self.parts.speaker, self.parts.store.access_log, media_clock=True)
-        kiosk.listeners.append(self.bridge.on_action)
-        frames = render(list(scenario.shots), scenario.frames, seed=hash(scenario.name) % 1000)
-        # Paced to the scenario's frame rate and newest-frame-only, like a live camera.
-        capture = Capture(lambda: ArraySource(frames, FPS, scenario.name), media_clock=True, paced=True)
-        worker = VisionWorker(capture, self.parts.detector, build_qr_reader(config), self.parts.check_pass, kiosk.post,
-                              self.bridge.offer_frame)
-        schedule_speech(kiosk, scenario, ears)
-        kiosk.start()
-        capture.start()
-        worker.start()
-        while worker.is_alive() and not self._halt.is_set():
-            worker.join(0.1)
-        worker.stop()
-        capture.stop()
-        _join(worker)
-        _join(capture)
-        kiosk.drain()
-        # After the last frame the clock runs on in real time until the result has been shown and the
-        # kiosk is idle again (or the longest the policy can take).
-        policy = config.policy
-        t = scenario.frames / FPS
-        end = t + policy.result_hold_s + policy.cooldown_s + policy.left_after_s + 0.5
-        decided = False
-        while t < end and not self._halt.is_set():
-            t += 0.1
-            kiosk.post(Tick(), t)
-            self._halt.wait(0.1)
-            decided = decided or bool(kiosk.decisions)
-            if decided and kiosk.state.phase == Phase.IDLE:
-                break
-        kiosk.drain()
-        kiosk.stop()
-        self.vision_ms.extend(worker.step_ms)
-        first = kiosk.decisions[0][1] if kiosk.decisions else None
-        outcome = Outcome(
-            scenario=scenario,
-            outcome=first.outcome if first else "none",
-            reason=first.reason if first else "",
-            gate_opened=any(d.gate_opened for _, d in kiosk.decisions),
-            decisions=[dict(d.__dict__, t=round(at, 2)) for at, d in kiosk.decisions],
-            timeline=[(e.t, e.kind, e.text) for e in sorted(kiosk.timeline, key=lambda e: e.t)],
-            latencies_ms=list(kiosk.latencies_ms),
-            vision_ms=list(worker.step_ms),
-        )
+        outcome = play(self.parts, scenario, keep_frames=False, ears=ears, paced=True, on_frame=self.bridge.offer_frame,
+                       listeners=[self.bridge.on_action], halt=self._halt, gate=self.gate)
+        self.vision_ms.extend(outcome.vision_ms)
         self.echo(format_timeline(outcome))
         return outcome
 
