@@ -393,7 +393,7 @@ class KioskWindow(QWidget):
 
         self.notice_timer = QTimer(self)
         self.notice_timer.setSingleShot(True)
-        self.notice_timer.timeout.connect(lambda: self.banners["notice"].hide())
+        self.notice_timer.timeout.connect(self._hide_notice)  # a bound slot: dropped with the window, a lambda is not
         self.clock_timer = QTimer(self)
         self.clock_timer.timeout.connect(self._tick_clock)
         self.clock_timer.start(1000)
@@ -658,7 +658,11 @@ class KioskWindow(QWidget):
         self.hotspot.show()
         self.hotspot.raise_()
 
+    def _hide_notice(self) -> None:
+        self.banners["notice"].hide()
+
     def closeEvent(self, event: object) -> None:  # noqa: N802
         self.clock_timer.stop()
+        self.notice_timer.stop()
         self.closed.emit()
         super().closeEvent(event)  # type: ignore[arg-type]
