@@ -667,6 +667,60 @@ def test_whisper_models_sherpa_would_exit_on_are_refused(tmp_path: Path) -> None
         SherpaOfflineRecognizer(str(lacking), kind="whisper")
 
 
+# ---------------------------------------------------------------------------------- NeMo CTC
+
+
+def make_nemo_ctc(folder: Path, token: str = "好", drop: Sequence[str] = ()) -> Path:
+    """A NeMo CTC model as sherpa-onnx's exports lay it out (``offline-nemo-enc-dec-ctc-model.cc``,
+    ``from_nemo_ctc``): audio_signal (N, 80, T), length (N) int64 -> logits (N, T, vocab), blank last,
+    metadata ``vocab_size``, ``subsampling_factor``, ``normalize_type``. Each loud frame says ``token``
+    (CTC folds the repeats into one), a quiet one blank."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = len(WHISPER_TEXT) + 1
+    weight = np.zeros(vocab, np.float32)
+    weight[WHISPER_TEXT.index(token)] = 20.0
+    bias = np.zeros(vocab, np.float32)
+    bias[vocab - 1] = 10.0
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["audio_signal", "axis1"], ["sum"], keepdims=1),
+         helper.make_node("Add", ["sum", "offset"], ["shifted"]),
+         helper.make_node("Mul", ["shifted", "k"], ["scaled"]),
+         helper.make_node("Sigmoid", ["scaled"], ["gate"]),
+         helper.make_node("Transpose", ["gate"], ["frames"], perm=[0, 2, 1]),
+         helper.make_node("Mul", ["frames", "weight"], ["said"]),
+         helper.make_node("Add", ["said", "bias"], ["logits"])],
+        "tiny_nemo_ctc",
+        [helper.make_tensor_value_info("audio_signal", TensorProto.FLOAT, ["N", 80, "T"]),
+         helper.make_tensor_value_info("length", TensorProto.INT64, ["N"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", "T", vocab])],
+        [numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+         numpy_helper.from_array(np.array([600.0], np.float32), "offset"),
+         numpy_helper.from_array(np.array([0.05], np.float32), "k"),
+         numpy_helper.from_array(weight, "weight"), numpy_helper.from_array(bias, "bias")])
+    meta = {"vocab_size": str(vocab), "subsampling_factor": "1", "normalize_type": "NA"}
+    _save(graph, folder / "model.onnx", {k: v for k, v in meta.items() if k not in drop})
+    (folder / "tokens.txt").write_text("".join("{} {}\n".format(t, i) for i, t in enumerate(WHISPER_TEXT + ["<blk>"])),
+                                       encoding="utf-8")
+    return folder
+
+
+def test_tiny_nemo_ctc_through_sherpa_onnx(tmp_path: Path) -> None:
+    folder = make_nemo_ctc(tmp_path / "sherpa-onnx-nemo-ctc-tiny")
+    assert detect_model_kind(folder) == "nemo_ctc"  # by its metadata: NeMo's subsampling and normalization, no LFR
+    rec = create_recognizer("auto", str(folder))
+    assert isinstance(rec, SherpaOfflineRecognizer) and rec.name == "sherpa-nemo_ctc:sherpa-onnx-nemo-ctc-tiny"
+    assert rec.recognize(noise(1.0)).text == "好"
+    assert rec.recognize(np.zeros(16000, np.float32)).text == ""
+    lacking = make_nemo_ctc(tmp_path / "nemo-ctc-lacking", drop=("subsampling_factor",))
+    child = _sherpa_child("sherpa_onnx.OfflineRecognizer.from_nemo_ctc(model=d + 'model.onnx', tokens=d + 'tokens.txt')",
+                          str(lacking))
+    assert child.returncode != 0 and b"does not exist in the metadata" in child.stderr, child
+    with pytest.raises(RecognizerUnavailable, match="not a sherpa-onnx nemo_ctc model: its metadata lacks subsampling_factor$"):
+        SherpaOfflineRecognizer(str(lacking), kind="nemo_ctc")
+
+
 # ---------------------------------------------------------------------------------- NeMo transducer
 
 

@@ -8,7 +8,7 @@ Backends (each imports its library only when built; a missing library or model r
   phrases, tokenized with ``sherpa_onnx.text2token``).
 * ``sherpa-asr`` — :class:`SherpaOfflineRecognizer`: a sherpa-onnx offline recognizer
   (``sherpa_onnx.OfflineRecognizer.from_transducer / from_paraformer / from_sense_voice /
-  from_whisper``), or :class:`SherpaStreamingRecognizer`: a streaming transducer
+  from_nemo_ctc / from_whisper``), or :class:`SherpaStreamingRecognizer`: a streaming transducer
   (``sherpa_onnx.OnlineRecognizer.from_transducer``), the kind told by the files in the model folder.
 * ``nemo`` — :class:`NemoRecognizer`: a NeMo ``.nemo`` checkpoint
   (``ASRModel.restore_from(path).transcribe([...])``); NeMo is heavy and optional.
@@ -117,8 +117,8 @@ def _pick(folder: Path, patterns: Sequence[str], prefer: Sequence[str] = ("int8"
 
 
 def detect_model_kind(path: Path) -> Optional[str]:
-    """``kws``, ``streaming``, ``transducer``, ``whisper``, ``sense_voice``, ``paraformer`` or ``nemo``
-    from the files in a model folder (or a ``.nemo`` file); None when it is none of these."""
+    """``kws``, ``streaming``, ``transducer``, ``whisper``, ``sense_voice``, ``paraformer``, ``nemo_ctc``
+    or ``nemo`` from the files in a model folder (or a ``.nemo`` file); None when it is none of these."""
     if path.is_file():
         return "nemo" if path.suffix == ".nemo" else None
     if not path.is_dir():
@@ -142,7 +142,10 @@ def detect_model_kind(path: Path) -> Optional[str]:
     if model is not None:
         meta = onnx_metadata(model)
         if meta:  # sense-voice carries language ids (lang_zh …) and with_itn; a paraformer does not
-            return "sense_voice" if "lang_zh" in meta or "with_itn" in meta else "paraformer"
+            if "lang_zh" in meta or "with_itn" in meta:
+                return "sense_voice"
+            # a NeMo CTC model exported for sherpa-onnx: its subsampling and normalization, no LFR
+            return "nemo_ctc" if "normalize_type" in meta and "lfr_window_size" not in meta else "paraformer"
         return "sense_voice" if "sense" in name else "paraformer"
     return None
 
@@ -387,6 +390,7 @@ _SHERPA_META = {
     "transducer-decoder": ("vocab_size", "context_size"),
     # a NeMo transducer exported for sherpa-onnx carries its keys in the encoder (offline-transducer-nemo-model.cc)
     "nemo_transducer-encoder": ("vocab_size", "subsampling_factor", "normalize_type", "pred_rnn_layers", "pred_hidden"),
+    "nemo_ctc": ("vocab_size", "subsampling_factor", "normalize_type"),
     "whisper": ("n_mels", "n_text_layer", "n_text_ctx", "n_text_state", "n_vocab", "sot", "eot", "blank_id", "translate",
                 "transcribe", "is_multilingual", "no_timestamps", "no_speech", "sot_sequence"),
     "whisper-multilingual": ("all_language_tokens", "all_language_codes"),
@@ -454,9 +458,9 @@ class SherpaOfflineRecognizer(Recognizer):
         folder = Path(model_dir)
         kind = detect_model_kind(folder) if kind == "auto" else kind
         tokens = _pick(folder, ["tokens.txt", "*tokens.txt"], prefer=())
-        if tokens is None or kind not in ("transducer", "paraformer", "sense_voice", "whisper"):
+        if tokens is None or kind not in ("transducer", "paraformer", "sense_voice", "whisper", "nemo_ctc"):
             raise RecognizerUnavailable("{} is not a sherpa-onnx offline model folder (transducer, paraformer, "
-                                        "sense-voice or whisper with tokens.txt)".format(folder))
+                                        "sense-voice, NeMo CTC or whisper with tokens.txt)".format(folder))
         threads = max(1, threads)
         R = sherpa.OfflineRecognizer
 
@@ -468,7 +472,7 @@ class SherpaOfflineRecognizer(Recognizer):
 
         transducer_type = "transducer"
         # sherpa-onnx exit()s the process on a model without its metadata: refuse such a file first
-        if kind in ("paraformer", "sense_voice"):
+        if kind in ("paraformer", "sense_voice", "nemo_ctc"):
             _check_sherpa_metadata(Path(need(["model*.onnx"])), kind)
         elif kind == "transducer":
             encoder = Path(need(["encoder*.onnx"]))
@@ -486,6 +490,8 @@ class SherpaOfflineRecognizer(Recognizer):
                                              model_type=transducer_type)
             elif kind == "paraformer":
                 self.rec = R.from_paraformer(paraformer=need(["model*.onnx"]), tokens=str(tokens), num_threads=threads)
+            elif kind == "nemo_ctc":
+                self.rec = R.from_nemo_ctc(model=need(["model*.onnx"]), tokens=str(tokens), num_threads=threads)
             elif kind == "sense_voice":
                 self.rec = R.from_sense_voice(model=need(["model*.onnx"]), tokens=str(tokens),
                                               num_threads=threads, language="zh", use_itn=False)
@@ -623,10 +629,10 @@ BACKENDS: Dict[str, Callable[[RecognizerSpec], Recognizer]] = {
     "dabai-kws": _dabai_kws,
 }
 
-_KIND_BACKEND = {"kws": "sherpa-kws", "streaming": "sherpa-asr", "transducer": "sherpa-asr", "paraformer": "sherpa-asr",
-                 "sense_voice": "sherpa-asr", "whisper": "sherpa-asr", "nemo": "nemo"}
+_KIND_BACKEND = {"kws": "sherpa-kws", "streaming": "sherpa-asr", "transducer": "sherpa-asr", "nemo_ctc": "sherpa-asr",
+                 "paraformer": "sherpa-asr", "sense_voice": "sherpa-asr", "whisper": "sherpa-asr", "nemo": "nemo"}
 # auto: a keyword spotter (made for this job, fastest) before full transcribers
-_AUTO_ORDER = ("kws", "sense_voice", "paraformer", "streaming", "transducer", "whisper", "nemo")
+_AUTO_ORDER = ("kws", "sense_voice", "paraformer", "streaming", "transducer", "nemo_ctc", "whisper", "nemo")
 
 
 def register_backend(name: str, factory: Callable[[RecognizerSpec], Recognizer]) -> None:
