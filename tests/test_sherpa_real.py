@@ -1007,3 +1007,24 @@ def test_matcha_voices_sherpa_would_crash_on_are_refused(tmp_path: Path) -> None
     assert _sherpa_child(build, str(lacking)).returncode != 0
     with pytest.raises(VoiceUnavailable, match="not a sherpa-onnx Matcha voice: its metadata lacks pad_id$"):
         SherpaVoice(str(lacking))
+
+
+def test_a_fetched_sherpa_archive_is_the_recognizer_auto_finds(tmp_path: Path, monkeypatch) -> None:
+    import tarfile
+
+    from kiosk.models import catalog
+
+    folder = make_kws(tmp_path / "release" / "sherpa-onnx-kws-tiny-2026-11-28", KWS_CJK, "开门")
+    archive = tmp_path / "downloads" / "sherpa-onnx-kws-tiny-2026-11-28.tar.bz2"
+    archive.parent.mkdir()
+    with tarfile.open(str(archive), "w:bz2") as tf:
+        tf.add(str(folder), arcname=folder.name)
+    monkeypatch.setitem(catalog.CATALOG, "tiny_kws", catalog.ModelEntry(
+        "tiny_kws", archive.name, "https://example.invalid/" + archive.name, catalog.sha256_file(str(archive)), "test",
+        unpack_to="asr", folder=folder.name))
+    models = tmp_path / "home" / "models"
+    assert main(["models", "fetch", "tiny_kws", "--from", str(archive.parent), "--home", str(tmp_path / "home")]) == 0
+    rec = create_recognizer("auto", "", models, keywords=["开门"], work_dir=str(tmp_path))
+    assert isinstance(rec, SherpaKeywordSpotter) and rec.name == "sherpa-kws:sherpa-onnx-kws-tiny-2026-11-28"
+    assert rec.recognize(noise(1.0)).keyword == "开门"
+    rec.close()

