@@ -28,3 +28,25 @@ unit: bootstrap
 	$(BIN)/python -m pytest
 
 test: lint unit
+
+# The NeMo backends (kiosk/speech/recognize.py NemoRecognizer, kiosk/speech/nemo_tts.py NemoVoice) against a real
+# NeMo, in a venv of its own (out/nemo-venv: torch + nemo_toolkit[asr,tts], a few GB) so `make test` stays light.
+# Each step is skipped when already done; pip's output goes to out/nemo-venv-install.log. torch is installed first
+# (NEMO_TORCH; a CPU build from the machine's index) and pinned so NeMo's install never replaces it.
+NEMO_VENV ?= out/nemo-venv
+NEMO_TORCH ?= torch==2.13.0
+NEMO_LOG := out/nemo-venv-install.log
+.PHONY: nemo-check
+nemo-check:
+	@set -e; mkdir -p out; \
+	if [ ! -x $(NEMO_VENV)/bin/python ]; then python3 -m venv $(NEMO_VENV); fi; \
+	if ! $(NEMO_VENV)/bin/python -c "import torch" >/dev/null 2>&1; then \
+		echo "installing $(NEMO_TORCH) into $(NEMO_VENV) (log: $(NEMO_LOG))"; \
+		nice $(NEMO_VENV)/bin/pip install --progress-bar off "$(NEMO_TORCH)" >>$(NEMO_LOG) 2>&1; fi; \
+	$(NEMO_VENV)/bin/python -c "import torch; print('torch==' + torch.__version__)" > out/nemo-constraints.txt; \
+	if ! $(NEMO_VENV)/bin/python -c "import nemo.collections.asr, nemo.collections.tts" >/dev/null 2>&1; then \
+		echo "installing nemo_toolkit[asr,tts] (several minutes; log: $(NEMO_LOG))"; \
+		nice $(NEMO_VENV)/bin/pip install --progress-bar off -c out/nemo-constraints.txt "nemo_toolkit[asr,tts]" >>$(NEMO_LOG) 2>&1; fi; \
+	if ! $(NEMO_VENV)/bin/pip show -q dabai-kiosk pytest >/dev/null 2>&1; then \
+		nice $(NEMO_VENV)/bin/pip install --progress-bar off -c out/nemo-constraints.txt -e . pytest >>$(NEMO_LOG) 2>&1; fi
+	OMP_NUM_THREADS=1 $(NEMO_VENV)/bin/python -m pytest tests/test_nemo_real.py -q -p no:warnings

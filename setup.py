@@ -30,7 +30,7 @@ setup(
         "audio": ["sounddevice>=0.4"],
         # Speech recognition backends for pretrained models a user installs (kiosk.speech.recognize).
         "sherpa": ["sherpa-onnx>=1.10"],  # Apache-2.0; keyword spotter + offline recognizers, ONNX Runtime inside
-        "nemo": ["nemo_toolkit[asr]>=1.20"],  # Apache-2.0; heavy (torch), for .nemo checkpoints only
+        "nemo": ["nemo_toolkit[asr,tts]>=1.20"],  # Apache-2.0; heavy (torch); .nemo recognizers and FastPitch voices
         "serial": ["pyserial>=3.5"],
         # The kiosk window and operator screen (kiosk.ui). PyQt5 is GPL-3.0: optional; the headless kiosk runs
         # without it. On a Jetson use Debian's python3-pyqt5 (the venv sees system site-packages; tools/bootstrap.sh).

@@ -95,10 +95,20 @@ class NemoVoice(Voice):
                     self._hg_runner = load_model(hifigan, backend)
             except (BackendUnavailable, ModelError) as exc:
                 raise VoiceUnavailable("NeMo ONNX export cannot load: {}".format(exc)) from exc
-        cfg = getattr(self._spec_gen, "cfg", None)
-        self.rate = int(sample_rate or (getattr(cfg, "sample_rate", 0) if cfg is not None else 0) or 22050)
+        self.rate = int(sample_rate or self._config_rate() or 22050)
         self.name = "nemo:{}+{}".format(os.path.basename(fastpitch), os.path.basename(hifigan))
         self._files = "-".join(str(os.path.getsize(p)) for p in (fastpitch, hifigan))
+
+    def _config_rate(self) -> int:
+        """The rate the checkpoints were trained at: FastPitch's ``sample_rate``, else HiFi-GAN's (``.nemo``)."""
+        for model in (self._spec_gen, self._vocoder):
+            cfg = getattr(model, "cfg", None)
+            rate = cfg.get("sample_rate", 0) if cfg is not None and hasattr(cfg, "get") else 0
+            if not rate and cfg is not None and hasattr(cfg, "get") and cfg.get("preprocessor") is not None:
+                rate = cfg.get("preprocessor").get("sample_rate", 0)
+            if rate:
+                return int(rate)
+        return 0
 
     @property
     def params(self) -> str:

@@ -556,7 +556,10 @@ class SherpaStreamingRecognizer(Recognizer):
 
 
 class NemoRecognizer(Recognizer):
-    """A NeMo ASR checkpoint (``.nemo``). NeMo (and torch) are imported only here, when built."""
+    """A NeMo ASR checkpoint (``.nemo``). NeMo (and torch) are imported only here, when built.
+
+    Runs CTC, RNNT and hybrid models alike through ``model.transcribe([wav])`` (NeMo 1.x: strings, or
+    ``(best, all)`` for RNNT; NeMo 2.x/3.x: ``Hypothesis`` objects)."""
 
     def __init__(self, path: str, device: str = "auto") -> None:
         try:
@@ -567,26 +570,44 @@ class NemoRecognizer(Recognizer):
         if not Path(path).is_file():
             raise RecognizerUnavailable("NeMo model {} not found".format(path))
         map_location = None if device == "auto" else device
-        self.model = ASRModel.restore_from(str(path), map_location=map_location)
-        self.model.eval()
+        try:  # a truncated or foreign file raises whatever tarfile / torch / hydra raise
+            model = ASRModel.restore_from(str(path), map_location=map_location)
+        except Exception as exc:
+            raise RecognizerUnavailable("NeMo cannot load {}: {}: {}".format(path, type(exc).__name__, exc)) from exc
+        if not callable(getattr(model, "transcribe", None)):  # e.g. a FastPitch .nemo given as listen.model
+            raise RecognizerUnavailable("{} is a NeMo {}, not a speech recognizer (ASR) model".format(
+                path, type(model).__name__))
+        model.eval()
+        self.model = model
         self.name = "nemo:{}".format(Path(path).name)
+        try:  # NeMo >= 1.21 can hide its per-call progress bar
+            import inspect
+
+            self._quiet = {"verbose": False} if "verbose" in inspect.signature(model.transcribe).parameters else {}
+        except (TypeError, ValueError):
+            self._quiet = {}
 
     def recognize(self, samples_16k: np.ndarray) -> Recognition:
         from kiosk.audio.wavfile import write_wav
 
         t0 = time.perf_counter()
+        x = _float16k(samples_16k)
+        if x.size == 0:  # NeMo's feature extractor fails on an empty file
+            return Recognition(text="", ms=(time.perf_counter() - t0) * 1000.0, backend=self.name)
         fd, wav = tempfile.mkstemp(suffix=".wav")
         os.close(fd)
         try:
-            write_wav(wav, _float16k(samples_16k), RATE)
-            out: Any = self.model.transcribe([wav], batch_size=1)
+            write_wav(wav, x, RATE)
+            out: Any = self.model.transcribe([wav], batch_size=1, **self._quiet)
         finally:
             os.unlink(wav)
         if isinstance(out, tuple):  # RNNT models of NeMo 1.x: (best, all)
             out = out[0]
         first = out[0] if out else ""
+        if isinstance(first, (list, tuple)):  # n-best of one file
+            first = first[0] if first else ""
         text = getattr(first, "text", first)
-        return Recognition(text=str(text).strip(), ms=(time.perf_counter() - t0) * 1000.0, backend=self.name)
+        return Recognition(text=str(text or "").strip(), ms=(time.perf_counter() - t0) * 1000.0, backend=self.name)
 
 
 # ---------------------------------------------------------------------------------- factory
