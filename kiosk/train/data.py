@@ -149,6 +149,22 @@ def stratified_split(
     return out
 
 
+def subsample(anns: Sequence[Annotation], names: Sequence[str], fraction: float, seed: int = 0) -> List[str]:
+    """A deterministic ``fraction`` of ``names``, stratified like :func:`stratified_split` (each stratum
+    keeps at least one image): smaller training sets for a learning curve."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError("fraction must be in (0, 1], got {!r}".format(fraction))
+    rarest = {a.image: int(a.labels.max()) if len(a.labels) else -1 for a in anns}
+    strata = {}  # type: Dict[int, List[str]]
+    for n in names:
+        strata.setdefault(rarest[n], []).append(n)
+    out = []  # type: List[str]
+    for key in sorted(strata):
+        ordered = sorted(strata[key], key=lambda n: _stable_key(n, seed))
+        out += ordered[: max(1, int(round(len(ordered) * fraction)))]
+    return sorted(out)
+
+
 def write_splits(splits: Dict[str, List[str]], out_dir: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
     for s in SPLITS:

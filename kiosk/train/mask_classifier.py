@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from kiosk.train.data import CLASSES, iou_matrix, load_dataset, read_splits, stratified_split, write_splits
+from kiosk.train.data import CLASSES, iou_matrix, load_dataset, read_splits, stratified_split, subsample, write_splits
 from kiosk.vision.mask import CROP_MARGIN, CROP_SIZE, MEAN, STD, crop_boxes
 
 ONNX_NAME = "mask_classifier.onnx"
@@ -386,6 +386,7 @@ def train(
     samples_per_epoch: int = 4096,
     extra_face_models: Sequence[str] = (),
     width: int = 1,
+    train_fraction: float = 1.0,
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
@@ -395,7 +396,8 @@ def train(
     plus this classifier (:class:`ValDetections`); without it, the best VAL balanced accuracy on GT crops.
     ``synthetic``: add painted-mask crops (:mod:`kiosk.train.synthetic_masks`; needs ``face_model``
     for landmarks). ``extra_face_models``: more detectors whose matched boxes become training crops.
-    Each epoch draws ``samples_per_epoch`` crops, class-balanced, with replacement."""
+    Each epoch draws ``samples_per_epoch`` crops, class-balanced, with replacement. ``train_fraction``
+    below 1 trains on that stratified part of the train split only (a learning curve; val is unchanged)."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -421,7 +423,9 @@ def train(
 
         box_correction = box_correction_for(face_model) if box_correction is None else box_correction
         print("detector crops: {} with box correction {!r}".format(face_model, box_correction), flush=True)
-    tr = build_set(data_dir, splits["train"], face_model, box_correction=box_correction, synthetic=synthetic,
+    train_names = splits["train"] if train_fraction >= 1.0 else subsample(anns, splits["train"], train_fraction)
+    print("train images: {} of {}".format(len(train_names), len(splits["train"])), flush=True)
+    tr = build_set(data_dir, train_names, face_model, box_correction=box_correction, synthetic=synthetic,
                    extra_face_models=extra_face_models)
     va = build_set(data_dir, splits["val"], None)
     val_det = ValDetections(data_dir, splits["val"], face_model, box_correction) if face_model else None
@@ -525,6 +529,7 @@ def train(
         "synthetic": synthetic,
         "samples_per_epoch": samples_per_epoch,
         "epochs": epochs,
+        "train_images": len(train_names),
         "train_crops": {c: int(n) for c, n in zip(CLASSES, counts)},
         "train_sources": {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic")},
         "face_model": face_model,
@@ -564,6 +569,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-fraction", type=float, default=1.0,
+                    help="train on this stratified part of the train split (learning curve); val/test unchanged")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
@@ -582,7 +589,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         corr = parse_box_correction(a.box_correction)
     rep = train(a.data, a.out, a.epochs, a.work, a.face_model, a.batch_size, a.lr, a.seed, a.resume, a.threads,
                 not a.no_progress, box_correction=corr, onnx_name=a.onnx_name, synthetic=not a.no_synthetic,
-                samples_per_epoch=a.samples_per_epoch, extra_face_models=a.extra_crops_from, width=a.width)
+                samples_per_epoch=a.samples_per_epoch, extra_face_models=a.extra_crops_from, width=a.width,
+                train_fraction=a.train_fraction)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 
