@@ -117,7 +117,7 @@ def cmd_models_fetch(names: Sequence[str], from_dir: Optional[str], models_dir: 
 def cmd_models_list(models_dir: str) -> int:
     for r in list_models(models_dir):
         mark = "installed" if r["installed"] else "-"
-        print("{:<17} {:<10} {:<36} {}".format(r["name"], mark, r["file"], r["license"]))
+        print("{:<19} {:<10} {:<36} {}".format(r["name"], mark, r["file"], r["license"]))
     print("(models folder: {}; default face model: {})".format(models_dir, DEFAULT_FACE_MODEL))
     return 0
 
@@ -128,7 +128,7 @@ def cmd_models_verify(models_dir: str, required: Optional[str] = DEFAULT_FACE_MO
     res = verify(models_dir)
     rc = 0
     for name, state in res.items():
-        print("{:<17} {}".format(name, state))
+        print("{:<19} {}".format(name, state))
         if state.startswith("corrupt"):
             rc = 1
     if required and res.get(required) == "missing":
