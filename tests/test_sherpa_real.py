@@ -993,6 +993,12 @@ def test_matcha_voices_sherpa_would_crash_on_are_refused(tmp_path: Path) -> None
     build = ("c = sherpa_onnx.OfflineTtsConfig(model=sherpa_onnx.OfflineTtsModelConfig(matcha=sherpa_onnx."
              "OfflineTtsMatchaModelConfig(acoustic_model=d + 'model-steps-3.onnx', vocoder=d + 'hifigan_v2.onnx', "
              "lexicon=d + 'lexicon.txt', tokens=d + 'tokens.txt'))); sherpa_onnx.OfflineTts(c).generate('你好')")
+    bare = make_matcha(tmp_path / "bare-vocoder", vocoder_meta={})  # no metadata at all
+    with pytest.raises(VoiceUnavailable, match="hifigan_v2.onnx is not a sherpa-onnx vocoder: its metadata has no model_type"):
+        SherpaVoice(str(bare))
+    bare_vits = make_vits(tmp_path / "bare-vits", meta={})
+    with pytest.raises(VoiceUnavailable, match="lacks sample_rate, n_speakers, language, comment$"):
+        SherpaVoice(str(bare_vits))
     untyped = make_matcha(tmp_path / "untyped-vocoder", vocoder_meta={"sample_rate": "16000"})
     child = _sherpa_child(build, str(untyped))
     assert child.returncode != 0 and b"Unknown model type in vocoder" in child.stderr, child  # then a segfault

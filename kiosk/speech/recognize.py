@@ -28,7 +28,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -43,6 +43,7 @@ __all__ = [
     "SherpaStreamingRecognizer",
     "create_recognizer",
     "detect_model_kind",
+    "metadata_gaps",
     "onnx_metadata",
     "register_backend",
     "spell_keywords",
@@ -426,14 +427,20 @@ def _check_online_encoder(model: Optional[Path]) -> None:
             model, model_type, ", ".join(missing)))
 
 
+def metadata_gaps(model: "Union[str, Path]", keys: Sequence[str]) -> Tuple[Dict[str, str], List[str]]:
+    """An ONNX file's metadata and which of ``keys`` it lacks (sherpa-onnx exit()s on a missing one).
+    A file that cannot be parsed here lacks nothing: sherpa-onnx's own (catchable) error says why."""
+    meta = onnx_metadata(Path(model))
+    if meta is None:
+        return {}, []
+    return meta, [k for k in keys if k not in meta]
+
+
 def _check_sherpa_metadata(model: Optional[Path], kind: str) -> None:
     """Raise :class:`RecognizerUnavailable` for an ONNX file sherpa-onnx would exit() on."""
     if model is None:
         return
-    meta = onnx_metadata(model)
-    if meta is None:  # not parseable here: sherpa-onnx's own (catchable) error says why
-        return
-    missing = [k for k in _SHERPA_META[kind] if k not in meta]
+    missing = metadata_gaps(model, _SHERPA_META[kind])[1]
     if missing:
         raise RecognizerUnavailable("{} is not a sherpa-onnx {} model: its metadata lacks {}".format(
             model, kind.split("-")[0], ", ".join(missing)))

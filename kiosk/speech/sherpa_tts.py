@@ -71,20 +71,19 @@ def _check_loadable(kind: str, acoustic: str, vocoder: str, lexicon: str, data_d
     """Raise :class:`VoiceUnavailable` for files sherpa-onnx would exit() or crash the process on:
     required metadata missing; (VITS) no way to turn text into tokens (no lexicon, no espeak-ng data and
     not a ``characters`` model); (Matcha) a vocoder of unknown type or of another sample rate."""
-    from .recognize import onnx_metadata
+    from .recognize import metadata_gaps
 
-    meta = onnx_metadata(acoustic)
-    if meta is None:  # not parseable here: sherpa-onnx's own (catchable) error says why
-        return
-    missing = [k for k in _REQUIRED_META[kind] if k not in meta]
+    meta, missing = metadata_gaps(acoustic, _REQUIRED_META[kind])
     if missing:
         raise VoiceUnavailable("{} is not a sherpa-onnx {} voice: its metadata lacks {}".format(
             acoustic, "VITS" if kind == "vits" else "Matcha", ", ".join(missing)))
+    if not meta:  # not parseable here: sherpa-onnx's own (catchable) error says why
+        return
     if kind == "vits" and not lexicon and not data_dir and meta.get("frontend") != "characters":
         raise VoiceUnavailable("the sherpa-onnx VITS voice {} needs lexicon.txt or espeak-ng-data/ beside it".format(
             os.path.dirname(acoustic)))
-    voc = onnx_metadata(vocoder) if kind == "matcha" else None
-    if voc is None:
+    voc, untyped = metadata_gaps(vocoder, ("model_type",)) if kind == "matcha" else ({}, [])
+    if not voc and not untyped:  # no vocoder, or not parseable here
         return
     if voc.get("model_type") not in _VOCODER_TYPES:
         raise VoiceUnavailable("{} is not a sherpa-onnx vocoder: its metadata has {} (known: {})".format(
