@@ -26,7 +26,7 @@ from kiosk.speech.recognize import Recognizer, RecognizerUnavailable, create_rec
 
 
 def listen_file(path: str, vad: Any, recognizer: Optional[Recognizer], matcher: IntentMatcher,
-                settings: Any = None) -> Dict[str, Any]:
+                settings: Any = None, early_intent: bool = True) -> Dict[str, Any]:
     """One WAV file through the speech path; a dict ready for JSON (never raises for bad audio)."""
     out: Dict[str, Any] = {"wav": path, "intent": None, "text": None, "segments": [], "ms": 0.0}
     t0 = time.perf_counter()
@@ -37,7 +37,7 @@ def listen_file(path: str, vad: Any, recognizer: Optional[Recognizer], matcher: 
         out["ms"] = round((time.perf_counter() - t0) * 1000.0, 1)
         return out
     vad.reset()
-    pipeline = SpeechPipeline(vad, recognizer, matcher, settings)
+    pipeline = SpeechPipeline(vad, recognizer, matcher, settings, early_intent=early_intent)
     results = listen_through(pipeline, source.chunks())
     ms = (time.perf_counter() - t0) * 1000.0
     out["segments"] = [[r.start_s, r.end_s] for r in results]
@@ -89,7 +89,7 @@ def cmd_listen(paths: List[str], as_json: bool, listen: Any, models_dir: Path, b
     settings = segmenter_settings(listen)
     failed = 0
     for path in paths:
-        res = listen_file(path, vad, recognizer, matcher, settings)
+        res = listen_file(path, vad, recognizer, matcher, settings, listen.early_intent)
         if note and "error" not in res:
             res["note"] = note
         failed += "error" in res

@@ -157,6 +157,8 @@ class ListenConfig:
     vad_threshold: float = _opt(0.5, "speech probability that starts an utterance", min=0.1, max=0.95)
     preroll_ms: int = _opt(300, "audio kept from before speech starts", min=0, max=2000)
     hangover_ms: int = _opt(500, "silence that ends an utterance", min=100, max=3000)
+    early_intent: bool = _opt(True, "act on the words 200 ms after speech stops when they already make a request, "
+                                    "instead of waiting out the hangover")
     min_speech_ms: int = _opt(250, "shorter sounds are ignored", min=32, max=3000)
     max_utterance_s: float = _opt(8.0, "an utterance is cut after this long", min=1.0, max=30.0)
     echo_tail_ms: int = _opt(200, "input is dropped while the kiosk speaks and this long after (half-duplex)", min=0, max=3000)

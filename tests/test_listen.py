@@ -168,6 +168,71 @@ class FakeRecognizer(Recognizer):
         return Recognition(self.text, ms=1.0, backend=self.name)
 
 
+class ScriptedVad:
+    """Speech probabilities from a script, one a chunk."""
+
+    name = "scripted"
+
+    def __init__(self, probs) -> None:  # type: ignore[no-untyped-def]
+        self.probs = list(probs)
+
+    def prob(self, chunk: np.ndarray) -> float:
+        return self.probs.pop(0) if self.probs else 0.0
+
+    def reset(self) -> None:
+        pass
+
+
+class ByLength(Recognizer):
+    """Hears ``short`` in an utterance of less than ``seconds``, else ``long``."""
+
+    name = "by-length"
+
+    def __init__(self, short: str, long: str, seconds: float) -> None:
+        self.short, self.long, self.seconds, self.calls = short, long, seconds, 0
+
+    def recognize(self, samples_16k: np.ndarray) -> Recognition:
+        self.calls += 1
+        return Recognition(self.short if len(samples_16k) < self.seconds * 16000 else self.long, ms=1.0, backend=self.name)
+
+
+def run_script(probs, recognizer: Recognizer, early: bool = True):  # type: ignore[no-untyped-def]
+    pipeline = SpeechPipeline(ScriptedVad(probs), recognizer, IntentMatcher(), early_intent=early)
+    chunk = np.zeros(CHUNK, np.float32)
+    out = [(i, r) for i, r in enumerate(pipeline.feed(chunk) for _ in range(len(probs))) if r is not None]
+    last = pipeline.finish()
+    return out + ([(len(probs), last)] if last is not None else []), pipeline
+
+
+def test_an_intent_is_acted_on_200_ms_after_speech_not_after_the_hangover() -> None:
+    rec = ByLength("你好大白", "请让我进入小区", 0.0)
+    out, pipe = run_script([0.0] * 10 + [0.9] * 40 + [0.0] * 40, rec)
+    ((at, res),) = out  # reported once: the hangover's close does not repeat it
+    assert res.intent == "enter" and res.early and at == 10 + 39 + 6  # 6 chunks = the 200 ms tail
+    assert 192 <= res.end_to_intent_ms < 250 and rec.calls == 1  # the same samples are not recognized again
+    assert pipe.stats.utterances == 1 and pipe.stats.results == [res]
+    ((at_late, late),), _ = run_script([0.0] * 10 + [0.9] * 40 + [0.0] * 40, ByLength("", "请让我进入小区", 0.0), early=False)
+    assert late.intent == "enter" and not late.early and at_late == 10 + 39 + 16 and late.end_to_intent_ms >= 512
+    assert (late.start_s, late.end_s, late.duration_s) == (res.start_s, res.end_s, res.duration_s)  # the same utterance
+
+
+def test_a_pause_inside_the_request_waits_for_the_rest() -> None:
+    # 「你好大白，」 a 256 ms pause 「请让我进入小区」: the pause is offered, but 你好大白 is no request
+    rec = ByLength("你好大白", "你好大白，请让我进入小区", 1.2)
+    out, _ = run_script([0.0] * 10 + [0.9] * 20 + [0.0] * 8 + [0.9] * 30 + [0.0] * 40, rec)
+    ((at, res),) = out
+    assert res.intent == "enter" and res.early and at == 10 + 20 + 8 + 29 + 6 and rec.calls == 2
+
+
+def test_words_after_an_early_intent_are_heard_and_a_change_of_mind_reported() -> None:
+    rec = ByLength("请让我进入小区", "我不要进入小区", 1.6)  # the whole utterance, heard again, says no
+    out, pipe = run_script([0.0] * 10 + [0.9] * 30 + [0.0] * 8 + [0.9] * 20 + [0.0] * 40, rec)
+    assert [(r.intent, r.early) for _, r in out] == [("enter", True), (None, False)]
+    same = ByLength("请让我进入小区", "请让我进入小区，谢谢", 1.6)  # the intent stands: reported once
+    out, _ = run_script([0.0] * 10 + [0.9] * 30 + [0.0] * 8 + [0.9] * 20 + [0.0] * 40, same)
+    assert [(r.intent, r.early) for _, r in out] == [("enter", True)] and same.calls == 2
+
+
 def test_half_duplex_mutes_while_speaking_and_a_tail_after() -> None:
     now = [0.0]
     speaking = [True]
@@ -206,8 +271,11 @@ def test_mic_loop_posts_heard_with_intent(request_wav: str) -> None:
     assert loop.error is None and not loop.is_alive()
     assert posted == [Heard("你好大拜，请让我进去小区", "enter")]
     res = loop.results[0]
-    assert res.intent == "enter" and 0.5 <= res.end_to_intent_ms / 1000.0 < 0.8  # hangover + processing
+    assert res.intent == "enter" and res.early and 0.19 <= res.end_to_intent_ms / 1000.0 < 0.3  # tail + processing
     assert pipeline.stats.vad_rtf < 0.5
+    late = SpeechPipeline(SileroVad(), FakeRecognizer(), IntentMatcher(), early_intent=False)
+    (res,) = [r for r in (late.feed(c) for c in WavFileSource(request_wav).chunks()) if r is not None]
+    assert res.intent == "enter" and not res.early and 0.5 <= res.end_to_intent_ms / 1000.0 < 0.8  # hangover + processing
 
 
 @needs_audio_models

@@ -262,6 +262,19 @@ class Segmenter:
             return self._close(i, truncated=True)
         return None
 
+    def pending(self) -> Optional[Utterance]:
+        """The utterance in progress as :meth:`push` would close it if no more speech came, offered
+        once, at the chunk where its silence tail is complete (``tail_ms`` after the last speech
+        chunk, long before the hangover): the same samples and times, ``closed_s`` = now."""
+        if self._start < 0 or self._last < 0:
+            return None
+        i = self.index - 1
+        if i - self._last != self._tail_n or self._last - self._start + 1 < self._min_n:
+            return None
+        n_keep = self._pre_used + (i - self._start + 1)
+        return Utterance(np.concatenate(self._speech[:n_keep]).astype(np.float32), self._t(self._start),
+                         self._t(self._last + 1), self._t(i + 1), False)
+
     def flush(self) -> Optional[Utterance]:
         """End of stream: the utterance in progress, if long enough."""
         if self._start < 0:

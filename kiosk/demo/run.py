@@ -185,7 +185,7 @@ class Ears:
             self.voice.synthesize(text).save(str(path))
         self.vad.reset()
         pipeline = SpeechPipeline(self.vad, self.recognizer, matcher_from_config(self.listen),
-                                  segmenter_settings(self.listen))
+                                  segmenter_settings(self.listen), early_intent=self.listen.early_intent)
         heard = listen_through(pipeline, WavFileSource(str(path)).chunks())
         return [
             (r.end_s + r.end_to_intent_ms / 1000.0, Heard(r.text or "", r.intent))  # speech end + hangover + work

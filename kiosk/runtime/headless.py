@@ -49,7 +49,8 @@ def start_listening(config: Config, home: Home, post: Callable[..., None], speak
         say("no voice input: {} (the kiosk runs without it)".format(exc))
         return None
     half = HalfDuplex(lambda: bool(getattr(speaker, "is_speaking", False)), listen.echo_tail_ms / 1000.0)
-    pipeline = SpeechPipeline(vad, recognizer, matcher_from_config(listen), segmenter_settings(listen), half)
+    pipeline = SpeechPipeline(vad, recognizer, matcher_from_config(listen), segmenter_settings(listen), half,
+                              early_intent=listen.early_intent)
     loop = MicLoop(source, pipeline, post, on_status=say)
     say("listening on {} ({}; {})".format(source.name, recognizer.name, describe_vad(vad)))
     loop.start()

@@ -5,10 +5,16 @@ files); :class:`MicLoop` runs it on a thread at the edge of the kiosk and posts
 ``Heard(text, intent)`` to the decision core. While the kiosk's ``Speaker.is_speaking`` (and
 ``echo_tail_ms`` after), input is dropped, so the kiosk does not hear itself (half-duplex).
 
+Early intent (``early_intent``, on by default): an utterance is first recognized when its short
+silence tail is complete (``SegmenterSettings.tail_ms``, 200 ms), on exactly the samples it will
+have if no more speech comes. When those words already make an intent it is reported at once
+instead of after the hangover (500 ms); otherwise, or if speech goes on, the utterance is
+recognized again when it closes. An intent is never reported twice for one utterance.
+
 Timings per utterance (:class:`ListenResult`): ``asr_ms`` (recognizer wall time), ``rtf``
 (``asr_ms`` / utterance length) and ``end_to_intent_ms``: from the end of speech to the
-intent, i.e. the hangover silence the segmenter waits for plus the processing after the
-closing chunk arrived.
+intent, i.e. the silence waited for (the tail when early, else the hangover) plus the
+processing after the deciding chunk arrived.
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ class ListenResult:
     end_to_intent_ms: float = 0.0
     truncated: bool = False
     error: Optional[str] = None
+    early: bool = False  # decided at the end of the silence tail, before the hangover
 
     def as_dict(self) -> Dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -111,7 +118,7 @@ class SpeechPipeline:
 
     def __init__(self, vad: Vad, recognizer: Optional[Recognizer], matcher: Optional[IntentMatcher] = None,
                  settings: Optional[SegmenterSettings] = None, half_duplex: Optional[HalfDuplex] = None,
-                 history: int = 200) -> None:
+                 history: int = 200, early_intent: bool = True) -> None:
         self.vad = vad
         self.recognizer = recognizer
         self.matcher = matcher or IntentMatcher()
@@ -119,6 +126,8 @@ class SpeechPipeline:
         self.half_duplex = half_duplex
         self.stats = PipelineStats()
         self.history = history
+        self.early_intent = early_intent and recognizer is not None
+        self._early: Optional[ListenResult] = None  # the intent already reported for the open utterance
         self._was_muted = False
 
     def feed(self, chunk: np.ndarray, arrived: Optional[float] = None) -> Optional[ListenResult]:
@@ -131,22 +140,49 @@ class SpeechPipeline:
                 self.vad.reset()
             self._was_muted = True
             self.segmenter.skip(1)
+            self._early = None
             return None
         self._was_muted = False
         t0 = time.perf_counter()
         p = self.vad.prob(chunk)
         self.stats.vad_s += time.perf_counter() - t0
         utt = self.segmenter.push(chunk, p)
-        return self._handle(utt, arrived) if utt is not None else None
+        if utt is not None:
+            return self._closed(utt, arrived)
+        if self.early_intent and self._early is None:
+            pending = self.segmenter.pending()
+            if pending is not None:
+                res = self._recognize(pending, arrived)
+                if res.intent is not None:  # the words so far already decide: do not wait out the hangover
+                    res.early = True
+                    self._early = res
+                    self._keep(res)
+                    return res
+        return None
 
     def finish(self) -> Optional[ListenResult]:
         """End of stream: the utterance in progress, if any."""
         utt = self.segmenter.flush()
-        return self._handle(utt, time.perf_counter()) if utt is not None else None
+        return self._closed(utt, time.perf_counter()) if utt is not None else None
 
-    def _handle(self, utt: Utterance, arrived: float) -> ListenResult:
+    def _closed(self, utt: Utterance, arrived: float) -> Optional[ListenResult]:
+        """A closed utterance: recognized, unless its intent was already reported on the same samples."""
+        early, self._early = self._early, None
         self.stats.utterances += 1
         self.stats.dropped_short = self.segmenter.dropped_short
+        if early is not None and early.end_s == round(utt.end_s, 3):
+            return None  # no speech after the early decision: the same samples, the same answer
+        res = self._recognize(utt, arrived)
+        if early is not None and res.intent == early.intent:
+            return None  # speech went on, the intent stands: report it once
+        self._keep(res)
+        return res
+
+    def _keep(self, res: ListenResult) -> None:
+        self.stats.results.append(res)
+        del self.stats.results[: -self.history]
+
+    def _recognize(self, utt: Utterance, arrived: float) -> ListenResult:
         res = ListenResult(round(utt.start_s, 3), round(utt.end_s, 3), round(utt.duration, 3), truncated=utt.truncated)
         if self.recognizer is not None:
             try:
@@ -160,8 +196,6 @@ class SpeechPipeline:
                 m = self.matcher.match(rec.keyword or rec.text)
                 res.intent, res.score, res.phrase = m.intent, m.score, m.phrase
         res.end_to_intent_ms = (utt.closed_s - utt.end_s) * 1000.0 + (time.perf_counter() - arrived) * 1000.0
-        self.stats.results.append(res)
-        del self.stats.results[: -self.history]
         return res
 
 
