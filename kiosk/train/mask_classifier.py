@@ -231,7 +231,7 @@ def summarize(y: np.ndarray, p: np.ndarray) -> Dict[str, object]:
     }
 
 
-def predict(model, cs: CropSet, batch: int = 256) -> Tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
+def predict(model, cs: CropSet, batch: int = 256, size: int = CROP_SIZE) -> Tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
     import torch
     import torch.nn.functional as F
 
@@ -241,7 +241,7 @@ def predict(model, cs: CropSet, batch: int = 256) -> Tuple[np.ndarray, float]:  
     with torch.no_grad():
         for s in range(0, n, batch):
             idx = np.arange(s, min(n, s + batch))
-            x = (torch.from_numpy(make_batch(cs, idx, None)) - MEAN) / STD
+            x = (torch.from_numpy(make_batch(cs, idx, None, size)) - MEAN) / STD
             z = model(x)
             loss += float(F.cross_entropy(z, y[idx], reduction="sum"))
             preds.append(z.argmax(1).numpy())
@@ -254,7 +254,7 @@ class ValDetections:
     one forward pass. Model selection by this figure picks the classifier for the detector it runs with."""
 
     def __init__(self, data_dir: str, names: List[str], face_model: str,
-                 box_correction: Union[str, Sequence[float], None] = None) -> None:
+                 box_correction: Union[str, Sequence[float], None] = None, size: int = CROP_SIZE) -> None:
         from kiosk.train.evaluate import load_eval_set, read_image
         from kiosk.vision.faces import FaceDetector, box_correction_for
         from kiosk.vision.mask import MODES, to_model_input
@@ -273,8 +273,8 @@ class ValDetections:
             self.anns.append(a)
             self.boxes.append(b)
             self.scores.append(sc)
-            crops.append(to_model_input(crop_boxes(img, b, CROP_SIZE, CROP_MARGIN)))
-        self.x = np.concatenate(crops) if crops else np.zeros((0, 3, CROP_SIZE, CROP_SIZE), np.float32)
+            crops.append(to_model_input(crop_boxes(img, b, size, CROP_MARGIN)))
+        self.x = np.concatenate(crops) if crops else np.zeros((0, 3, size, size), np.float32)
         self.counts = [len(b) for b in self.boxes]
 
     def evaluate(self, model) -> Dict[str, object]:  # type: ignore[no-untyped-def]
@@ -387,6 +387,7 @@ def train(
     extra_face_models: Sequence[str] = (),
     width: int = 1,
     train_fraction: float = 1.0,
+    crop_size: int = CROP_SIZE,
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
@@ -397,7 +398,8 @@ def train(
     ``synthetic``: add painted-mask crops (:mod:`kiosk.train.synthetic_masks`; needs ``face_model``
     for landmarks). ``extra_face_models``: more detectors whose matched boxes become training crops.
     Each epoch draws ``samples_per_epoch`` crops, class-balanced, with replacement. ``train_fraction``
-    below 1 trains on that stratified part of the train split only (a learning curve; val is unchanged)."""
+    below 1 trains on that stratified part of the train split only (a learning curve; val is unchanged).
+    ``crop_size``: the side of the square input; the kiosk reads it from the exported model."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -428,7 +430,7 @@ def train(
     tr = build_set(data_dir, train_names, face_model, box_correction=box_correction, synthetic=synthetic,
                    extra_face_models=extra_face_models)
     va = build_set(data_dir, splits["val"], None)
-    val_det = ValDetections(data_dir, splits["val"], face_model, box_correction) if face_model else None
+    val_det = ValDetections(data_dir, splits["val"], face_model, box_correction, crop_size) if face_model else None
     select_by = "val_map50" if val_det is not None else "val_bal_acc"
     ytr = tr.label_array
     counts = np.bincount(ytr, minlength=3).astype(np.float64)
@@ -472,7 +474,7 @@ def train(
             for g in opt.param_groups:
                 g["lr"] = lr_at(epoch * steps_per_epoch + step)
             idx = order[step * batch_size : (step + 1) * batch_size]
-            x = photometric(torch.from_numpy(make_batch(tr, idx, rng)), gen)
+            x = photometric(torch.from_numpy(make_batch(tr, idx, rng, crop_size)), gen)
             x = (x - MEAN) / STD
             y = torch.from_numpy(ytr[idx])
             loss = F.cross_entropy(model(x), y, weight=class_w, label_smoothing=0.05)
@@ -482,7 +484,7 @@ def train(
             run_loss += loss.item() * len(idx)
             seen += len(idx)
             bar.set_postfix(loss="{:.3f}".format(run_loss / seen))
-        pv, vloss = predict(model, va)
+        pv, vloss = predict(model, va, size=crop_size)
         sm = summarize(va.label_array, pv)
         rec = sm["recall"]  # type: ignore[index]
         h = {
@@ -518,7 +520,7 @@ def train(
     model.load_state_dict(ck["model"])
     model.eval()
     onnx_path = os.path.join(out_dir, onnx_name)
-    export_onnx(model, onnx_path)
+    export_onnx(model, onnx_path, crop_size)
     report = {
         "onnx": onnx_path,
         "onnx_bytes": os.path.getsize(onnx_path),
@@ -530,6 +532,7 @@ def train(
         "samples_per_epoch": samples_per_epoch,
         "epochs": epochs,
         "train_images": len(train_names),
+        "crop_size": crop_size,
         "train_crops": {c: int(n) for c, n in zip(CLASSES, counts)},
         "train_sources": {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic")},
         "face_model": face_model,
@@ -569,6 +572,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--crop-size", type=int, default=CROP_SIZE, help="input side in pixels (the kiosk reads it from the model)")
     ap.add_argument("--train-fraction", type=float, default=1.0,
                     help="train on this stratified part of the train split (learning curve); val/test unchanged")
     ap.add_argument("--threads", type=int, default=2)
@@ -590,7 +594,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     rep = train(a.data, a.out, a.epochs, a.work, a.face_model, a.batch_size, a.lr, a.seed, a.resume, a.threads,
                 not a.no_progress, box_correction=corr, onnx_name=a.onnx_name, synthetic=not a.no_synthetic,
                 samples_per_epoch=a.samples_per_epoch, extra_face_models=a.extra_crops_from, width=a.width,
-                train_fraction=a.train_fraction)
+                train_fraction=a.train_fraction, crop_size=a.crop_size)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 
