@@ -189,3 +189,19 @@ def test_a_learning_curve_subsample_is_a_stable_stratified_part_of_the_split() -
     assert subsample(anns, train, 1.0) == sorted(train)
     with pytest.raises(ValueError, match="fraction"):
         subsample(anns, train, 0.0)
+
+
+def test_a_classifier_trained_at_another_input_size_is_run_at_that_size(tmp_path) -> None:
+    from kiosk.train.mask_classifier import CropSet, build_model, export_onnx, make_batch
+    from kiosk.vision.mask import MaskClassifier
+
+    cs = CropSet()
+    cs.images.append(np.full((120, 160, 3), 128, np.uint8))
+    cs.add(0, np.array([40, 20, 100, 100], np.float32), 0, "gt")
+    assert make_batch(cs, np.array([0]), None, 96).shape == (1, 3, 96, 96)
+    path = str(tmp_path / "mask_96.onnx")
+    export_onnx(build_model().eval(), path, 96)
+    clf = MaskClassifier(path)
+    assert clf.size == 96
+    probs = clf.classify_boxes(cs.images[0], np.array([[40, 20, 100, 100]], np.float32))
+    assert probs.shape == (1, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
