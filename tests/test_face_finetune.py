@@ -1,5 +1,7 @@
 """Target assignment and loss of the YuNet fine-tuning (kiosk.train.face_finetune) on hand-made boxes."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -204,4 +206,27 @@ def test_a_classifier_trained_at_another_input_size_is_run_at_that_size(tmp_path
     clf = MaskClassifier(path)
     assert clf.size == 96
     probs = clf.classify_boxes(cs.images[0], np.array([[40, 20, 100, 100]], np.float32))
+    assert probs.shape == (1, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+def test_the_face_detectors_pretrained_backbone_as_a_mask_classifier(tmp_path) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    from kiosk.train.mask_classifier import MEAN, STD, export_onnx, yunet_classifier
+    from kiosk.vision.mask import MaskClassifier
+
+    face = os.path.join(os.path.dirname(__file__), "..", "engines", "face_detector.onnx")
+    model = yunet_classifier(face).eval()
+    graph = onnx.load(face).graph
+    first = numpy_helper.to_array(next(t for t in graph.initializer if t.name == graph.node[0].input[1]))
+    assert np.array_equal(model.body.param_by_onnx_name(graph.node[0].input[1]).detach().numpy(), first)  # pretrained
+    neck = model.body(torch.rand(2, 3, 64, 64) * 255.0)  # the three outputs the detection heads read
+    assert sorted(tuple(v.shape) for v in neck.values()) == [(2, 64, 2, 2), (2, 64, 4, 4), (2, 64, 8, 8)]
+    assert model((torch.rand(2, 3, 64, 64) - MEAN) / STD).shape == (2, 3)
+    path = str(tmp_path / "mask_yunet.onnx")
+    export_onnx(model, path, 64)
+    clf = MaskClassifier(path)
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    probs = clf.classify_boxes(frame, np.array([[40, 20, 100, 100]], np.float32))
     assert probs.shape == (1, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)

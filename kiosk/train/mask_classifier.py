@@ -211,6 +211,43 @@ def build_model(num_classes: int = 3, width: int = 1):  # type: ignore[no-untype
     )
 
 
+def yunet_classifier(face_model: str, num_classes: int = 3):  # type: ignore[no-untyped-def]
+    """The pretrained backbone and neck of a YuNet face detector (``face_model``, run as a torch module
+    by :mod:`kiosk.train.onnx_graph`, every weight trainable) on face crops, its three neck outputs
+    pooled into one linear layer: a face-pretrained representation instead of a network from
+    scratch. Takes the kiosk's classifier input (RGB, ``(x/255 - MEAN)/STD``) and feeds YuNet what it
+    was trained on (BGR, 0..255)."""
+    import torch
+    from torch import nn
+
+    from kiosk.train.onnx_graph import OnnxModule
+
+    class YuNetCrops(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            body = OnnxModule(face_model)
+            convs: Dict[str, int] = {}
+            for op, ins, _, _ in body.nodes:
+                if op == "Conv":
+                    convs[ins[0]] = convs.get(ins[0], 0) + 1
+            # the neck's outputs are the tensors the detection heads (cls, obj, bbox, kps) all read
+            feats = [t for t, n in convs.items() if n >= 3]
+            last = max(i for i, (_, _, outs, _) in enumerate(body.nodes) if outs[0] in feats)
+            body.nodes = body.nodes[: last + 1]
+            body.output_names = feats
+            self.body = body
+            with torch.no_grad():
+                width = sum(int(v.shape[1]) for v in body(torch.zeros(1, 3, 64, 64)).values())
+            self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(width, num_classes))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            bgr = torch.flip(x * STD + MEAN, dims=[1]) * 255.0
+            out = self.body(bgr)
+            return self.head(torch.cat([v.mean(dim=(2, 3)) for v in out.values()], 1))
+
+    return YuNetCrops()
+
+
 # ------------------------------------------------------------------------------------- metrics
 def confusion(y: np.ndarray, p: np.ndarray, k: int = 3) -> np.ndarray:
     m = np.zeros((k, k), np.int64)
@@ -388,6 +425,7 @@ def train(
     width: int = 1,
     train_fraction: float = 1.0,
     crop_size: int = CROP_SIZE,
+    backbone: str = "",
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
@@ -399,7 +437,9 @@ def train(
     for landmarks). ``extra_face_models``: more detectors whose matched boxes become training crops.
     Each epoch draws ``samples_per_epoch`` crops, class-balanced, with replacement. ``train_fraction``
     below 1 trains on that stratified part of the train split only (a learning curve; val is unchanged).
-    ``crop_size``: the side of the square input; the kiosk reads it from the exported model."""
+    ``crop_size``: the side of the square input; the kiosk reads it from the exported model.
+    ``backbone``: a YuNet ONNX whose pretrained backbone replaces the network from scratch
+    (:func:`yunet_classifier`; it trains at a tenth of ``lr``, the new layer at ``lr``)."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -441,8 +481,10 @@ def train(
     sample_w = inv[ytr] / inv[ytr].sum()
     class_w = torch.tensor(inv / (inv * counts / counts.sum()).sum(), dtype=torch.float32)
 
-    model = build_model(width=width)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    model = yunet_classifier(backbone) if backbone else build_model(width=width)
+    groups = ([{"params": model.body.parameters(), "lr": lr / 10}, {"params": model.head.parameters()}] if backbone
+              else [{"params": model.parameters()}])
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=5e-4)
     steps_per_epoch = int(math.ceil(samples_per_epoch / batch_size))
     total = epochs * steps_per_epoch
     warm = steps_per_epoch
@@ -471,8 +513,8 @@ def train(
         run_loss, seen = 0.0, 0
         bar = tqdm(range(steps_per_epoch), desc="epoch {}/{}".format(epoch + 1, epochs), disable=not progress, leave=False)
         for step in bar:
-            for g in opt.param_groups:
-                g["lr"] = lr_at(epoch * steps_per_epoch + step)
+            for g in opt.param_groups:  # the pretrained backbone's group at a tenth (see above)
+                g["lr"] = lr_at(epoch * steps_per_epoch + step) * g.setdefault("scale", g["lr"] / lr)
             idx = order[step * batch_size : (step + 1) * batch_size]
             x = photometric(torch.from_numpy(make_batch(tr, idx, rng, crop_size)), gen)
             x = (x - MEAN) / STD
@@ -533,6 +575,7 @@ def train(
         "epochs": epochs,
         "train_images": len(train_names),
         "crop_size": crop_size,
+        "backbone": backbone or None,
         "train_crops": {c: int(n) for c, n in zip(CLASSES, counts)},
         "train_sources": {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic")},
         "face_model": face_model,
@@ -572,6 +615,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backbone", default="", metavar="ONNX",
+                    help="fine-tune this YuNet face detector's pretrained backbone as the classifier (default: from scratch)")
     ap.add_argument("--crop-size", type=int, default=CROP_SIZE, help="input side in pixels (the kiosk reads it from the model)")
     ap.add_argument("--train-fraction", type=float, default=1.0,
                     help="train on this stratified part of the train split (learning curve); val/test unchanged")
@@ -594,7 +639,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     rep = train(a.data, a.out, a.epochs, a.work, a.face_model, a.batch_size, a.lr, a.seed, a.resume, a.threads,
                 not a.no_progress, box_correction=corr, onnx_name=a.onnx_name, synthetic=not a.no_synthetic,
                 samples_per_epoch=a.samples_per_epoch, extra_face_models=a.extra_crops_from, width=a.width,
-                train_fraction=a.train_fraction, crop_size=a.crop_size)
+                train_fraction=a.train_fraction, crop_size=a.crop_size, backbone=a.backbone)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 

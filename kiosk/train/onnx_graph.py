@@ -47,7 +47,11 @@ class OnnxModule(nn.Module):
                 self.params[key] = nn.Parameter(torch.from_numpy(arr.copy()))
             else:
                 self.consts[t.name] = torch.from_numpy(np.array(arr))
-        self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in model.graph.node]
+        for n in model.graph.node:  # Constant nodes (a converted opset writes some) are constants
+            if n.op_type == "Constant":
+                self.consts[n.output[0]] = torch.from_numpy(np.array(numpy_helper.to_array(_attrs(n)["value"])))
+        self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in model.graph.node
+                      if n.op_type != "Constant"]
         bad = sorted({op for op, *_ in self.nodes} - SUPPORTED)
         if bad:
             raise ValueError("unsupported ONNX ops: " + ", ".join(bad))
