@@ -54,6 +54,19 @@ def test_unrelated_or_negated_sentences_have_no_intent(text: str) -> None:
     assert intent_of(text) is None
 
 
+@pytest.mark.parametrize("text, intent", [
+    ("请让我进入小区。算了，我不要进去了", None),  # a change of mind: the last clause that decides wins
+    ("开门。不用了", None),
+    ("开门，取消", None),
+    ("我不进去，开门吧", "enter"),
+    ("请让我进入小区，谢谢", "enter"),  # a clause that decides nothing changes nothing
+    ("帮帮我，我要进去", "enter"),
+    ("让我进去，我找物业", "help"),
+])
+def test_the_last_clause_that_decides_wins(text: str, intent) -> None:  # type: ignore[no-untyped-def]
+    assert intent_of(text) == intent
+
+
 def test_config_defaults_are_the_matchers_defaults() -> None:
     from kiosk.speech.intent import ENTER_PHRASES, HELP_PHRASES
 

@@ -8,7 +8,9 @@ best-matching stretch of the sentence (extra syllables inside it cost a little, 
 lot); the score is ``1 - cost / len(phrase)``, and a short phrase (2-3 syllables) must match all
 but a usual confusion or so, or 「进度怎么样」 would be 「怎么用」. The best phrase at or above ``threshold`` wins
 (help over enter on a tie); a negation word (不, 别, 没, 甭) just before or inside the stretch
-cancels it: 「我不要进去」 is not a request.
+cancels it: 「我不要进去」 is not a request. A transcript with punctuation is read clause by clause and
+the last clause that decides anything wins, so a change of mind counts: 「请让我进入小区。算了，我不要进去了」
+(a negated request or 算了 / 不用了 / 取消) is no request, 「我不进去，开门吧」 is one.
 
 ``intent_of(text)`` uses the default phrases; :class:`IntentMatcher` takes the configured ones.
 """
@@ -40,6 +42,8 @@ ENTER_PHRASES: Sequence[str] = (
 HELP_PHRASES: Sequence[str] = ("帮助", "帮忙", "帮帮我", "求助", "物业", "怎么用", "怎么进", "人工服务", "找保安")
 
 _NEGATIONS = frozenset("不别没甭")
+_RETRACTIONS = ("算了", "不用了", "不要了", "不进了", "取消")
+_CLAUSES = re.compile(r"[，。！？；,.!?;]+")
 _SEPARATORS = re.compile(r"[,，|;；、/]+")
 _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("n", "l"))
 _FUZZY_FINALS = (("iang", "ian"), ("uang", "uan"), ("ang", "an"), ("eng", "en"), ("ing", "in"))
@@ -180,7 +184,20 @@ class IntentMatcher:
                     self._phrases.append((intent, p, syl))
 
     def match(self, text: Optional[str]) -> IntentMatch:
-        """The best phrase for ``text`` and its intent (None below the threshold or negated)."""
+        """The best phrase for ``text`` and its intent (None below the threshold or negated); with
+        several clauses, the last one that asks for something or takes it back."""
+        clauses = [c for c in _CLAUSES.split(text or "") if c.strip()]
+        decided: Optional[IntentMatch] = None
+        if len(clauses) > 1:
+            for clause in clauses:
+                m = self._match_clause(clause)
+                if any(r in clause for r in _RETRACTIONS):
+                    decided = IntentMatch(None, m.score, m.phrase, negated=True)
+                elif m.intent is not None or (m.negated and m.score >= self.threshold):
+                    decided = m
+        return decided if decided is not None else self._match_clause(text)
+
+    def _match_clause(self, text: Optional[str]) -> IntentMatch:
         syl, chars = syllables(text or "")
         if not syl:
             return IntentMatch(None, 0.0)
