@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from kiosk.bench import timing_summary
 from kiosk.inference import load_model
 from kiosk.vision.faces import nms
 
@@ -60,11 +61,8 @@ def demo_frames(n: int = 60) -> List[np.ndarray]:
 
 
 def _stats(values: Sequence[float]) -> Dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
-    }
+    s = timing_summary(values, 2)
+    return {"p50_ms": s["p50"], "p95_ms": s["p95"]}
 
 
 def run_vision_bench(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import statistics
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kiosk.bench import timing_summary
 from kiosk.config import Config, Home, save_config
 from kiosk.config import replace as config_replace
 from kiosk.core.events import Action, Heard, Say, Show, Tick
@@ -441,10 +441,10 @@ def run_demo(
             for r in first_round
         ],
         "all_passed": all(r.passed for r in results),
-        "decision_latency_ms": _stats(latencies),
-        "vision_step_ms": _stats(vision),
+        "decision_latency_ms": timing_summary(latencies),
+        "vision_step_ms": timing_summary(vision),
         "vision_stage_ms": {
-            stage: _stats([ms for r in results for ms in r.stage_ms.get(stage, [])]) for stage in ("detect_ms", "qr_ms")
+            stage: timing_summary([ms for r in results for ms in r.stage_ms.get(stage, [])]) for stage in ("detect_ms", "qr_ms")
         },
         "problems": parts.problems,
     }
@@ -454,16 +454,3 @@ def run_demo(
     (out / "timeline.txt").write_text("\n\n".join(timeline_text) + "\n", encoding="utf-8")
     (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     return report
-
-
-def _stats(values: List[float]) -> Dict[str, Any]:
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-    return {
-        "n": len(values),
-        "p50": round(statistics.median(ordered), 1),
-        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
-        "max": round(ordered[-1], 1),
-    }
-

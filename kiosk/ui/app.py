@@ -494,14 +494,14 @@ class DemoController(_Controller):
         return outcome
 
     def report(self) -> Dict[str, Any]:
-        from kiosk.demo.run import _stats
+        from kiosk.bench import timing_summary
 
         return {
             "scenarios": [{"name": o.scenario.name, "outcome": o.outcome, "reason": o.reason, "passed": o.passed}
                           for o in self.outcomes],
             "all_passed": bool(self.outcomes) and all(o.passed for o in self.outcomes),
-            "decision_latency_ms": _stats([ms for o in self.outcomes for ms in o.latencies_ms]),
-            "vision_step_ms": _stats(self.vision_ms),
+            "decision_latency_ms": timing_summary([ms for o in self.outcomes for ms in o.latencies_ms]),
+            "vision_step_ms": timing_summary(self.vision_ms),
         }
 
 

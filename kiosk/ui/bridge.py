@@ -14,13 +14,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 from PyQt5.QtCore import QElapsedTimer, QObject, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QImage
 
+from kiosk.bench import timing_summary
 from kiosk.core.events import FaceObservation
 
 
@@ -112,18 +113,6 @@ class UiBridge(QObject):
         self.status.emit(part, text)
 
 
-def _stats(values: List[float]) -> Dict[str, Any]:
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-    return {
-        "n": len(ordered),
-        "p50": round(statistics.median(ordered), 1),
-        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
-        "max": round(ordered[-1], 1),
-    }
-
-
 class Metrics(QObject):
     """Frame-to-display latency (capture → painted) and UI stalls (a 10 ms heartbeat that comes late)."""
 
@@ -191,8 +180,8 @@ class Metrics(QObject):
     def summary(self) -> Dict[str, Any]:
         return {
             "frames_shown": self.frames_shown,
-            "frame_to_display_ms": _stats(list(self.latencies_ms)),
-            "vision_result_to_display_ms": _stats(list(self.ui_ms)),
+            "frame_to_display_ms": timing_summary(list(self.latencies_ms)),
+            "vision_result_to_display_ms": timing_summary(list(self.ui_ms)),
             "longest_ui_stall_ms": round(self.longest_stall_ms, 1),
             "ui_stalls_over_50ms": self.stalls_over_50ms,
             "heartbeat_ms": self.heartbeat_ms,
