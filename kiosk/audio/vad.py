@@ -266,14 +266,10 @@ class Segmenter:
         """The utterance in progress as :meth:`push` would close it if no more speech came, offered
         once, at the chunk where its silence tail is complete (``tail_ms`` after the last speech
         chunk, long before the hangover): the same samples and times, ``closed_s`` = now."""
-        if self._start < 0 or self._last < 0:
-            return None
         i = self.index - 1
-        if i - self._last != self._tail_n or self._last - self._start + 1 < self._min_n:
+        if self._start < 0 or i - self._last != self._tail_n or self._last - self._start + 1 < self._min_n:
             return None
-        n_keep = self._pre_used + (i - self._start + 1)
-        return Utterance(np.concatenate(self._speech[:n_keep]).astype(np.float32), self._t(self._start),
-                         self._t(self._last + 1), self._t(i + 1), False)
+        return self._utterance(i, i, truncated=False)
 
     def flush(self) -> Optional[Utterance]:
         """End of stream: the utterance in progress, if long enough."""
@@ -282,20 +278,21 @@ class Segmenter:
         return self._close(self.index - 1, truncated=False)
 
     def _close(self, i: int, truncated: bool) -> Optional[Utterance]:
-        speech_n = self._last - self._start + 1
-        keep_to = min(i, self._last + self._tail_n) if not truncated else i
-        n_keep = self._pre_used + (keep_to - self._start + 1)
-        chunks = self._speech[:n_keep]
-        start, last = self._start, self._last
+        too_short = self._last - self._start + 1 < self._min_n
+        utt = None if too_short else self._utterance(min(i, self._last + self._tail_n) if not truncated else i, i, truncated)
         self._speech = []
         self._start = -1
         if truncated:  # speech goes on: the next chunks start a new utterance at once if still speech
             self._preroll.clear()
-        if speech_n < self._min_n:
+        if too_short:
             self.dropped_short += 1
-            return None
-        return Utterance(np.concatenate(chunks).astype(np.float32), self._t(start), self._t(last + 1),
-                         self._t(i + 1), truncated)
+        return utt
+
+    def _utterance(self, keep_to: int, i: int, truncated: bool) -> Utterance:
+        """The open utterance's samples up to chunk ``keep_to`` (pre-roll, speech, tail), decided at chunk ``i``."""
+        n_keep = self._pre_used + (keep_to - self._start + 1)
+        return Utterance(np.concatenate(self._speech[:n_keep]).astype(np.float32), self._t(self._start),
+                         self._t(self._last + 1), self._t(i + 1), truncated)
 
 
 def describe_vad(vad: Any) -> str:
