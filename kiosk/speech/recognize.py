@@ -436,23 +436,27 @@ def metadata_gaps(model: "Union[str, Path]", keys: Sequence[str]) -> Tuple[Dict[
     return meta, [k for k in keys if k not in meta]
 
 
-def _check_sherpa_metadata(model: Optional[Path], kind: str) -> None:
-    """Raise :class:`RecognizerUnavailable` for an ONNX file sherpa-onnx would exit() on."""
+def _check_sherpa_metadata(model: Optional[Path], kind: str, meta: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Raise :class:`RecognizerUnavailable` for an ONNX file sherpa-onnx would exit() on; else its
+    metadata (``meta``: already read, to check other keys of the same file)."""
     if model is None:
-        return
-    missing = metadata_gaps(model, _SHERPA_META[kind])[1]
+        return {}
+    if meta is None:
+        meta, missing = metadata_gaps(model, _SHERPA_META[kind])
+    else:
+        missing = [k for k in _SHERPA_META[kind] if k not in meta]
     if missing:
         raise RecognizerUnavailable("{} is not a sherpa-onnx {} model: its metadata lacks {}".format(
             model, kind.split("-")[0], ", ".join(missing)))
+    return meta
 
 
 def _check_whisper(encoder: Path) -> None:
     """A whisper encoder sherpa-onnx would exit() on: metadata missing, or a multilingual model without
     Mandarin (sherpa-onnx exits on the first utterance, not at load, for a language it lacks)."""
-    _check_sherpa_metadata(encoder, "whisper")
-    meta = onnx_metadata(encoder) or {}
+    meta = _check_sherpa_metadata(encoder, "whisper")
     if meta.get("is_multilingual", "0") not in ("", "0"):
-        _check_sherpa_metadata(encoder, "whisper-multilingual")
+        _check_sherpa_metadata(encoder, "whisper-multilingual", meta)
         if "zh" not in meta["all_language_codes"].split(","):
             raise RecognizerUnavailable("{} is a whisper model without Mandarin (zh not among its languages)".format(encoder))
 
@@ -483,9 +487,10 @@ class SherpaOfflineRecognizer(Recognizer):
             _check_sherpa_metadata(Path(need(["model*.onnx"])), kind)
         elif kind == "transducer":
             encoder = Path(need(["encoder*.onnx"]))
-            if "pred_rnn_layers" in (onnx_metadata(encoder) or {}):  # NeMo (``nemo_transducer``), not icefall
+            encoder_meta = onnx_metadata(encoder) or {}
+            if "pred_rnn_layers" in encoder_meta:  # NeMo (``nemo_transducer``), not icefall
                 transducer_type = "nemo_transducer"
-                _check_sherpa_metadata(encoder, "nemo_transducer-encoder")
+                _check_sherpa_metadata(encoder, "nemo_transducer-encoder", encoder_meta)
             else:
                 _check_sherpa_metadata(Path(need(["decoder*.onnx"], prefer=())), "transducer-decoder")
         elif kind == "whisper":
