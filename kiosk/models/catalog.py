@@ -230,14 +230,8 @@ def fetch(
     done = {}  # type: Dict[str, str]
     for name in names:
         e = entry(name)
-        dest = os.path.join(home_models_dir, e.file_name)
-        if e.unpack_to:
-            dest = os.path.join(home_models_dir, e.installs_as)
-            if _unpacked_sha256(dest) == e.sha256:
-                done[name] = dest
-                continue
-        elif os.path.isfile(dest) and sha256_file(dest) == e.sha256:
-            done[name] = dest
+        if _installed_sha256(e, home_models_dir) == e.sha256:
+            done[name] = os.path.join(home_models_dir, e.installs_as)
             continue
         if from_dir is None and not e.url:
             raise ModelInstallError(
@@ -265,6 +259,15 @@ def fetch(
 
 
 _MARKER = ".dabai-sha256"
+
+
+def _installed_sha256(e: ModelEntry, models_dir: str) -> Optional[str]:
+    """The sha256 of what is installed for ``e``: the file's, or for an archive the one its folder was
+    unpacked from (its marker; the unpacked files are not re-hashed). None when nothing is installed."""
+    path = os.path.join(models_dir, e.installs_as)
+    if e.unpack_to:
+        return _unpacked_sha256(path)
+    return sha256_file(path) if os.path.isfile(path) else None
 
 
 def _unpacked_sha256(folder: str) -> Optional[str]:
@@ -352,16 +355,10 @@ def verify(models_dir: str) -> Dict[str, str]:
     """name -> "ok" | "missing" | "corrupt (sha256 ...)" for every catalogue entry."""
     out = {}
     for e in CATALOG.values():
-        p = os.path.join(models_dir, e.installs_as)
-        if e.unpack_to:  # the folder's marker, not its files: unpacked models are not re-hashed
-            got_archive = _unpacked_sha256(p)
-            out[e.name] = "missing" if got_archive is None else "ok" if got_archive == e.sha256 else \
-                "corrupt (unpacked from sha256 {}, expected {})".format(got_archive, e.sha256)
-            continue
-        if not os.path.isfile(p):
+        got = _installed_sha256(e, models_dir)
+        if got is None:
             out[e.name] = "missing"
             continue
-        got = sha256_file(p)
         out[e.name] = "ok" if got == e.sha256 else "corrupt (sha256 {}, expected {})".format(got, e.sha256)
     return out
 
