@@ -222,7 +222,7 @@ def test_truncated_real_model(tmp_path):
 
 @needs_shared
 def test_models_fetch_from_dir_verifies_sha256(tmp_path):
-    from kiosk.cli_vision import cmd_models_fetch, cmd_models_verify
+    from kiosk.cli.models import cmd_models_fetch, cmd_models_verify
 
     home = tmp_path / "models"
     with pytest.raises(ModelNotInstalled, match="models fetch yunet_n_dynamic --from DIR"):
@@ -253,7 +253,7 @@ def test_models_fetch_from_dir_verifies_sha256(tmp_path):
 @needs_shared
 @needs_mask
 def test_cmd_detect_json_and_bad_files(tmp_path, capsys):
-    from kiosk.cli_vision import cmd_detect
+    from kiosk.cli.vision import cmd_detect
 
     home = tmp_path / "models"
     fetch(["yunet_n_dynamic"], str(home), YUNET_DIR)
@@ -344,7 +344,7 @@ def _mini_voc(root, names):
 @needs_shared
 @needs_mask
 def test_cmd_eval_detector_on_three_images(tmp_path, capsys):
-    from kiosk.cli_eval import cmd_eval_detector
+    from kiosk.cli.evaluate import cmd_eval_detector
 
     names = ["maksssksksss0.png", "maksssksksss1.png", "maksssksksss10.png"]
     data = tmp_path / "voc"

@@ -11,7 +11,7 @@ from typing import Dict, Optional
 
 import pytest
 
-from kiosk.cli_vision import cmd_models_fetch, cmd_models_verify
+from kiosk.cli.models import cmd_models_fetch, cmd_models_verify
 from kiosk.models import catalog
 from kiosk.models.catalog import ModelEntry, ModelInstallError, fetch, list_models, model_path, sha256_file, verify
 

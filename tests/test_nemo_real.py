@@ -40,7 +40,7 @@ from kiosk.audio.resample import resample_to  # noqa: E402
 from kiosk.audio.vad import create_vad  # noqa: E402
 from kiosk.audio.wavfile import read_wav  # noqa: E402
 from kiosk.cli import main  # noqa: E402
-from kiosk.cli_listen import listen_file  # noqa: E402
+from kiosk.cli.listen import listen_file  # noqa: E402
 from kiosk.config import Config  # noqa: E402
 from kiosk.speech.listen import matcher_from_config, segmenter_settings  # noqa: E402
 from kiosk.speech.nemo_tts import NemoVoice  # noqa: E402

@@ -213,7 +213,7 @@ def test_garbage_and_binary_payloads_do_not_crash() -> None:
 
 
 def test_cli_decode_lines(tmp_path, capsys) -> None:
-    from kiosk.cli_qr import cmd_qr_decode
+    from kiosk.cli.qr import cmd_qr_decode
 
     good = tmp_path / "good.png"
     qr.save_qr_png(PAYLOAD, str(good))

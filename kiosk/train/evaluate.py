@@ -10,7 +10,7 @@
   face once per class); ``--mode live|photo`` picks the detector settings.
 
 The shared pieces (AP, matching, confusion matrix, plots, tolerant dataset loading) are used by
-``kiosk.cli_eval`` (``dabai-kiosk eval detector``).
+``kiosk.cli.evaluate`` (``dabai-kiosk eval detector``).
 
 Python 3.8 compatible (no torch).
 """

@@ -9,6 +9,7 @@ an ``"error"`` line; the others are still processed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -20,6 +21,7 @@ import numpy as np
 from kiosk.audio.sources import WavFileSource
 from kiosk.audio.vad import VadModelMissing, create_vad, describe_vad
 from kiosk.audio.wavfile import AudioFileError
+from kiosk.cli.common import Add, home_of
 from kiosk.speech.intent import IntentMatcher, parse_phrases
 from kiosk.speech.listen import SpeechPipeline, listen_through, matcher_from_config, segmenter_settings
 from kiosk.speech.recognize import Recognizer, RecognizerUnavailable, create_recognizer
@@ -66,7 +68,7 @@ def listen_file(path: str, vad: Any, recognizer: Optional[Recognizer], matcher: 
     return out
 
 
-def cmd_listen(paths: List[str], as_json: bool, listen: Any, models_dir: Path, backend: Optional[str] = None,
+def listen_files(paths: List[str], as_json: bool, listen: Any, models_dir: Path, backend: Optional[str] = None,
                model: Optional[str] = None, vad_kind: Optional[str] = None) -> int:
     """Run ``listen`` on ``paths``; returns 0 when every file could be read, 1 otherwise, 2 when
     the VAD cannot be built."""
@@ -105,3 +107,22 @@ def cmd_listen(paths: List[str], as_json: bool, listen: Any, models_dir: Path, b
     if recognizer is not None:
         recognizer.close()
     return 1 if failed else 0
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from kiosk.config import load_config
+
+    home = home_of(args)
+    config = load_config(home.config)
+    return listen_files(args.wavs, args.json, config.listen, home.models, backend=args.recognizer, model=args.model,
+                        vad_kind=args.vad)
+
+
+def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
+    p = add("listen", cmd_listen, "what the speech path hears in WAV files: segments, transcript, intent")
+    p.add_argument("wavs", nargs="+", metavar="WAV", help="recordings (any rate, channels, 8-32-bit or float)")
+    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.add_argument("--recognizer", choices=("auto", "sherpa-kws", "sherpa-asr", "nemo", "dabai-kws", "none"),
+                   help="recognizer backend (default: listen.recognizer)")
+    p.add_argument("--model", help="recognizer model folder or .nemo file (default: listen.model)")
+    p.add_argument("--vad", choices=("silero", "energy"), help="voice activity detector (default: listen.vad)")

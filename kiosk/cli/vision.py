@@ -1,24 +1,19 @@
-"""Vision and model commands of ``dabai-kiosk`` as pure functions (argparse wiring lives in kiosk.cli).
+"""``dabai-kiosk detect IMAGE…``: faces with box, mask class and confidence.
 
 Each returns a process exit code and prints to stdout (results) / stderr (problems).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
-from kiosk.models.catalog import (
-    CATALOG,
-    DEFAULT_FACE_MODEL,
-    ModelInstallError,
-    ModelNotInstalled,
-    fetch,
-    list_models,
-    verify,
-)
+from kiosk.cli.common import Add, home_of
+from kiosk.config import load_config
+from kiosk.models.catalog import DEFAULT_FACE_MODEL, ModelNotInstalled
 
 MASK_MODEL_FILE = "mask_classifier.onnx"
 
@@ -28,7 +23,7 @@ def engines_dir() -> str:
     env = os.environ.get("DABAI_ENGINES")
     if env:
         return env
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "engines")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "engines")
 
 
 def default_mask_model() -> str:
@@ -98,57 +93,14 @@ def cmd_detect(images: List[str], json_out: bool, models_dir: str, backend: str 
     return rc
 
 
-def cmd_models_fetch(names: Sequence[str], from_dir: Optional[str], models_dir: str) -> int:
-    """Install models (default: the kiosk's face detector). Exit 1 on any failure."""
-    names = list(names) or [DEFAULT_FACE_MODEL]
-    if names == ["all"]:
-        names = list(CATALOG)
-    rc = 0
-    for n in names:
-        try:
-            path = fetch([n], models_dir, from_dir)[n]
-            print("{}: installed {} (sha256 ok)".format(n, path))
-        except ModelInstallError as exc:
-            _err(str(exc))
-            rc = 1
-    return rc
+def cmd_detect_args(args: argparse.Namespace) -> int:
+    config = load_config(home_of(args).config)
+    return cmd_detect(args.images, args.json, str(home_of(args).models), args.backend or config.vision.backend,
+                      config.vision.face_model, config.vision.mask_model)
 
 
-def cmd_models_list(models_dir: str) -> int:
-    for r in list_models(models_dir):
-        mark = "installed" if r["installed"] else "-"
-        print("{:<19} {:<10} {:<36} {}".format(r["name"], mark, r["file"], r["license"]))
-    print("(models folder: {}; default face model: {})".format(models_dir, DEFAULT_FACE_MODEL))
-    return 0
-
-
-def cmd_models_verify(models_dir: str, required: Optional[str] = DEFAULT_FACE_MODEL) -> int:
-    """Exit 0 when every installed model is intact and the ``required`` catalogue model (the configured
-    face model when it is a catalogue name; None when it is a file of the repository) is installed."""
-    res = verify(models_dir)
-    rc = 0
-    for name, state in res.items():
-        print("{:<19} {}".format(name, state))
-        if state.startswith("corrupt"):
-            rc = 1
-    if required and res.get(required) == "missing":
-        _err(str(ModelNotInstalled(required, models_dir)))
-        rc = 1
-    return rc
-
-
-def cmd_train_detector(data: str, out: str = "engines", epochs: int = 40, work: str = "out/train_mask",
-                       face_model: Optional[str] = None, resume: bool = False, seed: int = 0,
-                       threads: int = 2, batch_size: int = 128, lr: float = 3e-3) -> int:
-    """Train the mask classifier (the detector's second stage) and export ONNX into ``out``."""
-    try:
-        from kiosk.train.mask_classifier import train
-    except ImportError as exc:
-        _err("training needs the 'train' extra (torch, tqdm, matplotlib): {}".format(exc))
-        return 2
-    if not os.path.isdir(os.path.join(data, "annotations")):
-        _err("{} has no annotations/ folder (expected a Pascal VOC folder)".format(data))
-        return 2
-    rep = train(data, out, epochs, work, face_model, batch_size, lr, seed, resume, threads)
-    print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "val")}))
-    return 0
+def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
+    p = add("detect", cmd_detect_args, "faces with box, mask class and confidence")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--backend", help="inference backend (default: vision.backend)")

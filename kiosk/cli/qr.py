@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from typing import List
+
+from kiosk.cli.common import Add
 
 
 def _read_image(path: str):  # -> Optional[np.ndarray]; raises ValueError with a reason
@@ -70,3 +73,15 @@ def cmd_bench_qr(n: int = 300, seed: int = 0, json_out: bool = False) -> int:
     for c, v in r["by_category"].items():
         print("%-14s %4d %6.2f %6.2f %6.2f" % (c, v["n"], v["plain"], v["single"], v["stream"]))
     return 0
+
+
+def cmd_qr(args: argparse.Namespace) -> int:
+    return cmd_qr_decode(args.images)
+
+
+def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
+    p = add("qr", cmd_qr, "QR codes in images")
+    qs = p.add_subparsers(dest="action", metavar="ACTION")
+    qs.required = True
+    a = qs.add_parser("decode", help="decode QR codes, one JSON line per image", parents=[common])
+    a.add_argument("images", nargs="+")

@@ -38,7 +38,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(add: Callable[..., Any], common: argparse.ArgumentParser) -> None:
+def add_parsers(add: Callable[..., Any], common: argparse.ArgumentParser) -> None:
     """Register ``operator`` with the CLI's ``add(name, func, help)``."""
     p = add("operator", cmd_operator, "the operator screen's PIN")
     ops = p.add_subparsers(dest="action", metavar="ACTION")

