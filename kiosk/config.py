@@ -397,6 +397,17 @@ class Home:
         return self.root / "cache"
 
     @property
+    def state(self) -> Path:
+        """What must survive the database being lost, emptied or restored from an old backup: the access log's
+        head and checkpoints, the highest revocation-list version, the operator lockout."""
+        return self.root / "state"
+
+    @property
+    def revocations(self) -> Path:
+        """The community's signed, versioned revocation list (kiosk.store.revocations)."""
+        return self.root / "revocations.json"
+
+    @property
     def spool(self) -> Path:
         """Access-log records that could not reach the database yet (see kiosk.store.accesslog)."""
         return self.root / "accesslog-spool.jsonl"
