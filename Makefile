@@ -29,7 +29,7 @@ unit: bootstrap
 
 test: lint unit
 
-# The NeMo backends (kiosk/speech/recognize.py NemoRecognizer, kiosk/speech/nemo_tts.py NemoVoice) against a real
+# The NeMo backends (kiosk/speech/recognizers/nemo.py NemoRecognizer, kiosk/speech/voices/nemo.py NemoVoice) against a real
 # NeMo, in a venv of its own (out/nemo-venv: torch + nemo_toolkit[asr,tts], a few GB) so `make test` stays light.
 # Each step is skipped when already done; pip's output goes to out/nemo-venv-install.log. torch is installed first
 # (NEMO_TORCH; a CPU build from the machine's index) and pinned so NeMo's install never replaces it.

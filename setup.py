@@ -28,7 +28,7 @@ setup(
         # its wheel declares torch, which the kiosk never imports; install its ONNX files with
         # `pip install --no-deps "silero-vad>=5"` (tools/bootstrap.sh) or copy silero_vad.onnx to engines/.
         "audio": ["sounddevice>=0.4"],
-        # Speech recognition backends for pretrained models a user installs (kiosk.speech.recognize).
+        # Speech recognition backends for pretrained models a user installs (kiosk.speech.recognizers).
         "sherpa": ["sherpa-onnx>=1.10"],  # Apache-2.0; keyword spotter + offline recognizers, ONNX Runtime inside
         "nemo": ["nemo_toolkit[asr,tts]>=1.20"],  # Apache-2.0; heavy (torch); .nemo recognizers and FastPitch voices
         "serial": ["pyserial>=3.5"],

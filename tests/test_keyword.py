@@ -8,7 +8,7 @@ from conftest import needs_espeak
 
 from kiosk.speech import kws
 from kiosk.speech.intent import intent_of
-from kiosk.speech.recognize import RecognizerUnavailable, create_recognizer
+from kiosk.speech.recognizers import RecognizerUnavailable, create_recognizer
 
 RATE = 16000
 needs_model = pytest.mark.skipif(not kws.DEFAULT_MODEL.is_file(), reason="engines/keyword.onnx not trained")
@@ -66,7 +66,7 @@ def test_auto_uses_the_shipped_model_when_nothing_is_installed(tmp_path):
 @needs_model
 def test_backend_hears_the_phrase_and_not_a_negative():
     from kiosk.audio.resample import resample_to
-    from kiosk.speech.tts import EspeakVoice
+    from kiosk.speech.voices.espeak import EspeakVoice
 
     rec = create_recognizer("dabai-kws", "", None)
 

@@ -17,16 +17,16 @@ from kiosk.config import Config, config_from_dict
 from kiosk.core.events import Heard
 from kiosk.speech.intent import IntentMatcher, intent_of, parse_phrases
 from kiosk.speech.listen import HalfDuplex, MicLoop, SpeechPipeline, matcher_from_config
-from kiosk.speech.recognize import (
+from kiosk.speech.recognizers import (
     Recognition,
     Recognizer,
     RecognizerUnavailable,
-    SherpaKeywordSpotter,
-    SherpaOfflineRecognizer,
     create_recognizer,
     detect_model_kind,
     register_backend,
 )
+from kiosk.speech.recognizers.sherpa_kws import SherpaKeywordSpotter
+from kiosk.speech.recognizers.sherpa_offline import SherpaOfflineRecognizer
 
 needs_audio_models = pytest.mark.skipif(not (HAVE_ESPEAK and HAVE_SILERO), reason="needs espeak-ng and silero-vad")
 
@@ -135,7 +135,7 @@ def test_backend_seam_for_the_projects_own_keyword_model(tmp_path: Path) -> None
         def recognize(self, samples_16k: np.ndarray) -> Recognition:
             return Recognition("你好大白请让我进入小区", keyword="你好大白请让我进入小区", confidence=0.9)
 
-    from kiosk.speech import recognize as r
+    from kiosk.speech import recognizers as r
 
     saved = dict(r.BACKENDS)
     try:
@@ -381,7 +381,7 @@ def test_listen_json_on_good_and_bad_files(tmp_path: Path, capsys, request_wav: 
 
 @needs_audio_models
 def test_listen_with_a_recognizer_gives_text_and_intent(tmp_path: Path, capsys, request_wav: str) -> None:
-    from kiosk.speech import recognize as r
+    from kiosk.speech import recognizers as r
 
     saved = dict(r.BACKENDS)
     try:

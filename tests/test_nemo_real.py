@@ -43,15 +43,10 @@ from kiosk.cli import main  # noqa: E402
 from kiosk.cli.listen import listen_file  # noqa: E402
 from kiosk.config import Config  # noqa: E402
 from kiosk.speech.listen import matcher_from_config, segmenter_settings  # noqa: E402
-from kiosk.speech.nemo_tts import NemoVoice  # noqa: E402
-from kiosk.speech.recognize import (  # noqa: E402
-    NemoRecognizer,
-    Recognition,
-    RecognizerUnavailable,
-    create_recognizer,
-    detect_model_kind,
-)
-from kiosk.speech.tts import Audio, VoiceUnavailable  # noqa: E402
+from kiosk.speech.recognizers import Recognition, RecognizerUnavailable, create_recognizer, detect_model_kind  # noqa: E402
+from kiosk.speech.recognizers.nemo import NemoRecognizer  # noqa: E402
+from kiosk.speech.voices import Audio, VoiceUnavailable  # noqa: E402
+from kiosk.speech.voices.nemo import NemoVoice  # noqa: E402
 
 LABELS = [" ", "a", "b", "d", "e", "g", "h", "i", "j", "n", "o", "q", "r", "u", "x", "y", "z"]
 ASR_FEATS = 16

@@ -50,17 +50,16 @@ import pytest
 
 from kiosk.audio import write_wav
 from kiosk.cli import main
-from kiosk.speech.recognize import (
+from kiosk.speech.recognizers import (
     Recognition,
     RecognizerUnavailable,
-    SherpaKeywordSpotter,
-    SherpaOfflineRecognizer,
-    SherpaStreamingRecognizer,
     create_recognizer,
     detect_model_kind,
     onnx_metadata,
-    spell_keywords,
 )
+from kiosk.speech.recognizers.sherpa_kws import SherpaKeywordSpotter, spell_keywords
+from kiosk.speech.recognizers.sherpa_offline import SherpaOfflineRecognizer
+from kiosk.speech.recognizers.sherpa_streaming import SherpaStreamingRecognizer
 
 pytest.importorskip("sherpa_onnx")
 onnx = pytest.importorskip("onnx")  # builds the model; the kiosk itself never needs it
@@ -879,7 +878,7 @@ def ids(text: str) -> List[float]:
 
 
 def test_tiny_vits_voice_through_sherpa_onnx(tmp_path: Path) -> None:
-    from kiosk.speech.sherpa_tts import SherpaVoice
+    from kiosk.speech.voices.sherpa import SherpaVoice
 
     voice = SherpaVoice(str(make_vits(tmp_path / "vits-zh-tiny")))
     assert (voice.kind, voice.rate) == ("vits", 16000)
@@ -904,8 +903,8 @@ def test_say_cli_speaks_with_the_tiny_vits_voice(home, tmp_path: Path, capsys) -
 
 @pytest.mark.parametrize("drop", ["comment", "language", "n_speakers", "sample_rate"])
 def test_vits_voices_sherpa_would_exit_on_are_refused(tmp_path: Path, drop: str) -> None:
-    from kiosk.speech.sherpa_tts import SherpaVoice
-    from kiosk.speech.tts import VoiceUnavailable
+    from kiosk.speech.voices import VoiceUnavailable
+    from kiosk.speech.voices.sherpa import SherpaVoice
 
     folder = make_vits(tmp_path / "vits-lacking", meta={k: v for k, v in VITS_META.items() if k != drop})
     child = _sherpa_child("c = sherpa_onnx.OfflineTtsConfig(model=sherpa_onnx.OfflineTtsModelConfig("
@@ -917,8 +916,8 @@ def test_vits_voices_sherpa_would_exit_on_are_refused(tmp_path: Path, drop: str)
 
 
 def test_vits_voice_without_a_lexicon_is_refused(tmp_path: Path) -> None:
-    from kiosk.speech.sherpa_tts import SherpaVoice
-    from kiosk.speech.tts import VoiceUnavailable
+    from kiosk.speech.voices import VoiceUnavailable
+    from kiosk.speech.voices.sherpa import SherpaVoice
 
     folder = make_vits(tmp_path / "vits-no-lexicon", lexicon=False)
     child = _sherpa_child("c = sherpa_onnx.OfflineTtsConfig(model=sherpa_onnx.OfflineTtsModelConfig("
@@ -976,7 +975,7 @@ def make_matcha(folder: Path, meta: Dict[str, str] = MATCHA_META, vocoder_meta: 
 
 
 def test_tiny_matcha_voice_and_vocoder_through_sherpa_onnx(tmp_path: Path) -> None:
-    from kiosk.speech.sherpa_tts import SherpaVoice
+    from kiosk.speech.voices.sherpa import SherpaVoice
 
     voice = SherpaVoice(str(make_matcha(tmp_path / "matcha-zh-tiny")))  # the vocoder is found in the folder
     assert (voice.kind, voice.rate, Path(voice.vocoder).name) == ("matcha", 16000, "hifigan_v2.onnx")
@@ -987,8 +986,8 @@ def test_tiny_matcha_voice_and_vocoder_through_sherpa_onnx(tmp_path: Path) -> No
 
 
 def test_matcha_voices_sherpa_would_crash_on_are_refused(tmp_path: Path) -> None:
-    from kiosk.speech.sherpa_tts import SherpaVoice
-    from kiosk.speech.tts import VoiceUnavailable
+    from kiosk.speech.voices import VoiceUnavailable
+    from kiosk.speech.voices.sherpa import SherpaVoice
 
     build = ("c = sherpa_onnx.OfflineTtsConfig(model=sherpa_onnx.OfflineTtsModelConfig(matcha=sherpa_onnx."
              "OfflineTtsMatchaModelConfig(acoustic_model=d + 'model-steps-3.onnx', vocoder=d + 'hifigan_v2.onnx', "

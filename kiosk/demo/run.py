@@ -165,7 +165,7 @@ class Ears:
     def __init__(self, parts: Parts, folder: Path) -> None:
         from kiosk.audio.vad import create_vad
         from kiosk.speech import EspeakVoice
-        from kiosk.speech.recognize import create_recognizer
+        from kiosk.speech.recognizers import create_recognizer
 
         listen = parts.config.listen
         self.listen = listen

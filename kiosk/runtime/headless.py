@@ -32,7 +32,7 @@ def start_listening(config: Config, home: Home, post: Callable[..., None], speak
     from kiosk.audio.vad import VadModelMissing, create_vad, describe_vad
     from kiosk.speech.intent import parse_phrases
     from kiosk.speech.listen import HalfDuplex, MicLoop, SpeechPipeline, matcher_from_config, segmenter_settings
-    from kiosk.speech.recognize import RecognizerUnavailable, create_recognizer
+    from kiosk.speech.recognizers import RecognizerUnavailable, create_recognizer
 
     keywords = parse_phrases(listen.enter_phrases) + parse_phrases(listen.help_phrases)
     try:

@@ -29,16 +29,9 @@ from .audio_out import (
     resample,
 )
 from .pinyin import numbers_to_hanzi, to_pinyin
-from .tts import (
-    Audio,
-    EspeakVoice,
-    PromptCache,
-    SynthesisError,
-    TTSError,
-    Voice,
-    VoiceUnavailable,
-    create_voice,
-)
+from .prompt_cache import PromptCache
+from .voices import Audio, SynthesisError, TTSError, Voice, VoiceUnavailable, create_voice
+from .voices.espeak import EspeakVoice
 
 #: The kiosk's fixed prompts, from the one table in kiosk.core.prompts (the greeting with a
 #: resident's name is made at run time).

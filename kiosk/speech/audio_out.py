@@ -10,7 +10,7 @@ utterance has been played, or at once for sinks without a clock):
 * :class:`NullSink` — discards audio.
 
 :class:`Speaker` is the kiosk's one voice: ``say(key, text)`` queues a request; a worker thread
-gets the audio from the :class:`~kiosk.speech.tts.PromptCache` and plays it on the sink.
+gets the audio from the :class:`~kiosk.speech.prompt_cache.PromptCache` and plays it on the sink.
 ``is_speaking`` tells the microphone loop (half-duplex) when to stop listening. Errors are logged
 and never reach the caller.
 """
@@ -30,7 +30,8 @@ from typing import Any, Deque, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .tts import Audio, PromptCache, TTSError
+from .prompt_cache import PromptCache
+from .voices.base import Audio, TTSError
 
 __all__ = [
     "AudioDeviceUnavailable",

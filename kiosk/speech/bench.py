@@ -24,7 +24,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from .audio_out import NullSink, Speaker
-from .tts import Audio, PromptCache, TTSError, Voice
+from .prompt_cache import PromptCache
+from .voices.base import Audio, TTSError, Voice
 
 __all__ = ["GREETING", "describe_audio", "measure_voice", "pitch_track", "run_tts_bench", "summary_lines"]
 
@@ -196,7 +197,7 @@ def run_tts_bench(make_voice: Callable[[str], Voice], backends: Sequence[str] = 
                   text: str = GREETING, prompts: Sequence[str] = (), work_dir: Optional[str] = None,
                   out_dir: Optional[str] = None) -> Dict[str, Any]:
     """Measure each backend that can run here; ``make_voice(backend)`` builds it (raising
-    :class:`~kiosk.speech.tts.VoiceUnavailable` or ValueError when it cannot). A backend that is
+    :class:`~kiosk.speech.voices.VoiceUnavailable` or ValueError when it cannot). A backend that is
     not installed is reported with the reason, not measured."""
     report: Dict[str, Any] = {"runs": runs, "text": text, "goals_ms": {"cached": 20, "uncached": 500}, "voices": []}
     for backend in backends:

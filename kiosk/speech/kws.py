@@ -33,7 +33,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .recognize import Recognition, Recognizer, RecognizerUnavailable
+from .recognizers.base import Recognition, Recognizer, RecognizerUnavailable
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -210,7 +210,7 @@ class DabaiKeywordSpotter(Recognizer):
 
 
 def create(spec: Any) -> DabaiKeywordSpotter:
-    """Factory for :func:`kiosk.speech.recognize.register_backend` (``RecognizerSpec``): ``spec.path``
+    """Factory for :func:`kiosk.speech.recognizers.register_backend` (``RecognizerSpec``): ``spec.path``
     (a ``.onnx`` file or a folder holding ``keyword.onnx``) or ``$DABAI_KWS_MODEL`` or the shipped model."""
     path = spec.path
     if path is None or (Path(path).is_dir() and not (Path(path) / "keyword.onnx").is_file()):

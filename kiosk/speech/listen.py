@@ -31,7 +31,7 @@ from kiosk.audio.sources import CHUNK, SAMPLE_RATE, AudioSource
 from kiosk.audio.vad import Segmenter, SegmenterSettings, Utterance, Vad
 
 from .intent import IntentMatcher, parse_phrases
-from .recognize import Recognizer
+from .recognizers import Recognizer
 
 __all__ = ["HalfDuplex", "ListenResult", "MicLoop", "SpeechPipeline", "matcher_from_config", "segmenter_settings"]
 

