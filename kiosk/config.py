@@ -3,7 +3,9 @@
 The file is TOML with one table per section (``[policy]``, ``[camera]`` …). Every key has a
 default and a line of documentation (``dabai-kiosk config defaults`` prints them all). A bad
 value is reported with its key, the value and what is allowed; the kiosk never starts on a
-half-valid file.
+half-valid file. A pathological file (too large, not UTF-8 text, nested deeper than sections of
+plain keys, thousands of unknown keys) is refused with a short message that says why
+(:func:`load_config`); a UTF-8 byte-order mark, which Windows editors write, is accepted.
 
 The data home holds the config, the database, the keys, the models and the caches. It is
 ``--home DIR`` if given, else ``$DABAI_HOME``, else ``$XDG_DATA_HOME/dabai`` (``~/.local/share/dabai``).
@@ -11,9 +13,11 @@ The data home holds the config, the database, the keys, the models and the cache
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import math
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -26,11 +30,17 @@ else:  # pragma: no cover - exercised on Python 3.8 (Jetson JetPack 5)
     import tomli as tomllib
 
 
+MAX_PROBLEMS = 20  # a ConfigError lists this many problems, then says how many more there are
+
+
 class ConfigError(ValueError):
-    """The configuration file is unreadable or has invalid values; ``problems`` lists each one."""
+    """The configuration file is unreadable or has invalid values; ``problems`` lists each one (at most
+    :data:`MAX_PROBLEMS`, then one line saying how many more)."""
 
     def __init__(self, path: str, problems: List[str]) -> None:
         self.path = path
+        if len(problems) > MAX_PROBLEMS:
+            problems = problems[:MAX_PROBLEMS] + ["… and {} more".format(len(problems) - MAX_PROBLEMS)]
         self.problems = problems
         super().__init__("invalid configuration in {}:\n  - {}".format(path, "\n  - ".join(problems)))
 
@@ -204,13 +214,33 @@ SECTIONS: Dict[str, type] = {
 
 
 MAX_TEXT = 1024  # longest text value: a path, a device name or a list of phrases fits easily
+MAX_SHOWN = 60  # a message shows a value or a name up to this many characters
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: a table or an array by its kind (never its whole nested contents), else its
+    repr, cut short."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return _cut(repr(value))
+
+
+def _name(name: str) -> str:
+    """A section or key name from the file as a message shows it: cut short, quoted when it is not plain text."""
+    return _cut(name if name.isprintable() else repr(name))
 
 
 def _check_value(key: str, value: Any, f: "dataclasses.Field[Any]") -> Tuple[Any, Optional[str]]:
     """Coerce ``value`` to the field's type or say why it is not allowed."""
     kind = type(f.default)
     meta = f.metadata
-    shown = repr(value)
+    shown = _shown(value)
     if kind is bool:
         if not isinstance(value, bool):
             return None, "{} = {}: must be true or false".format(key, shown)
@@ -227,7 +257,7 @@ def _check_value(key: str, value: Any, f: "dataclasses.Field[Any]") -> Tuple[Any
         if not isinstance(value, str):
             return None, "{} = {}: must be a string".format(key, shown)
         if len(value) > MAX_TEXT or any(ord(ch) < 32 for ch in value):
-            return None, "{} = {}: at most {} characters, no control characters".format(key, shown[:40], MAX_TEXT)
+            return None, "{} = {}: at most {} characters, no control characters".format(key, shown, MAX_TEXT)
     if "choices" in meta and value not in meta["choices"]:
         return None, "{} = {}: must be one of {}".format(key, shown, ", ".join(meta["choices"]))
     lo, hi = meta.get("min"), meta.get("max")
@@ -237,12 +267,13 @@ def _check_value(key: str, value: Any, f: "dataclasses.Field[Any]") -> Tuple[Any
 
 
 def config_from_dict(data: Dict[str, Any], source: str = "<dict>") -> Config:
-    """Build a validated Config; raises ConfigError listing every problem at once."""
+    """Build a validated Config; raises ConfigError listing every problem at once (the first
+    :data:`MAX_PROBLEMS` of them). Sections hold plain keys: a table inside a section is refused."""
     problems: List[str] = []
     sections: Dict[str, Any] = {}
     for name in data:
         if name not in SECTIONS:
-            problems.append("[{}]: unknown section (known: {})".format(name, ", ".join(SECTIONS)))
+            problems.append("[{}]: unknown section (known: {})".format(_name(name), ", ".join(SECTIONS)))
     for name, cls in SECTIONS.items():
         raw = data.get(name, {})
         if not isinstance(raw, dict):
@@ -251,8 +282,12 @@ def config_from_dict(data: Dict[str, Any], source: str = "<dict>") -> Config:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values: Dict[str, Any] = {}
         for key, value in raw.items():
+            if isinstance(value, dict):
+                problems.append("{}.{}: a table inside [{}]; a section holds only key = value lines".format(
+                    name, _name(key), name))
+                continue
             if key not in fields:
-                problems.append("{}.{}: unknown key (known: {})".format(name, key, ", ".join(fields)))
+                problems.append("{}.{}: unknown key (known: {})".format(name, _name(key), ", ".join(fields)))
                 continue
             checked, problem = _check_value("{}.{}".format(name, key), value, fields[key])
             if problem:
@@ -271,18 +306,64 @@ def config_from_dict(data: Dict[str, Any], source: str = "<dict>") -> Config:
     return Config(**sections)
 
 
+MAX_FILE_BYTES = 256 * 1024  # the defaults with every key documented take about 10 KiB
+
+
 def load_config(path: Path) -> Config:
-    """Read and validate ``path``; a missing file means all defaults."""
-    if not path.exists():
-        return Config()
+    """Read and validate ``path``; a missing file means all defaults.
+
+    Every other problem is a ConfigError that says why: a directory or a device at the path, a file that
+    cannot be read, one larger than :data:`MAX_FILE_BYTES` (refused before parsing), an empty one (a
+    truncated write is no reason to run on the defaults: delete it for those), text that is not UTF-8
+    (UTF-16 and binary files are named as such), TOML nested too deeply for the parser, and whatever
+    :func:`config_from_dict` refuses. A UTF-8 byte-order mark at the start, which Windows editors write, is
+    accepted and skipped.
+    """
+    source = str(path)
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), ["not valid TOML: {}".format(exc)]) from None
+        mode = os.stat(source).st_mode
+    except FileNotFoundError:
+        return Config()
     except OSError as exc:
-        raise ConfigError(str(path), ["cannot read: {}".format(exc)]) from None
-    return config_from_dict(data, str(path))
+        raise ConfigError(source, ["cannot read: {}".format(exc)]) from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(source, ["a directory, not a file: remove it (the defaults apply without a file)"])
+    if not stat.S_ISREG(mode):
+        raise ConfigError(source, ["not a regular file"])
+    try:
+        with open(source, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(source, ["cannot read: {}".format(exc)]) from None
+    return config_from_dict(_parse_toml(raw, source), source)
+
+
+def _parse_toml(raw: bytes, source: str) -> Dict[str, Any]:
+    """The file's bytes as TOML data, or a ConfigError saying plainly why not."""
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(source, [why])
+
+    if len(raw) > MAX_FILE_BYTES:
+        raise refuse("larger than {} KiB: not a kiosk configuration".format(MAX_FILE_BYTES // 1024))
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise refuse("saved as UTF-16 (it starts with a UTF-16 byte-order mark): save it as UTF-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse("not UTF-8 text (byte {} is 0x{:02x}): save it as UTF-8".format(exc.start, raw[exc.start])) from None
+    if "\x00" in text:
+        raise refuse("contains NUL bytes: a binary or UTF-16 file, not UTF-8 TOML text")
+    if not text.strip():
+        raise refuse("empty (a truncated write?): delete it to run on the defaults")
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise refuse("nested too deeply: a section holds only key = value lines") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise refuse("not valid TOML: {}".format(exc)) from None
 
 
 def replace(config: Config, section: str, **values: Any) -> Config:
