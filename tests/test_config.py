@@ -204,3 +204,16 @@ def test_an_unreadable_file_is_refused(home, monkeypatch):
     with pytest.raises(ConfigError, match="cannot read: .*Permission denied"):
         load_config(home.config)
 
+
+def test_config_check_fails_and_lists_the_problems(home, capsys):
+    from kiosk.cli import main
+
+    assert main(["config", "check"]) == 0 and "valid" in capsys.readouterr().out
+    home.root.mkdir(parents=True)
+    home.config.write_text("[policy]\nmask_required = " + "[" * 500 + "]" * 500 + "\n", encoding="utf-8")
+    assert main(["config", "check"]) != 0
+    assert "nested too deeply" in capsys.readouterr().err
+    home.config.write_text("[policy]\n" + "".join("k{} = 1\n".format(i) for i in range(1000)), encoding="utf-8")
+    assert main(["config", "check"]) != 0
+    err = capsys.readouterr().err
+    assert "policy.k0: unknown key" in err and "… and 980 more" in err and len(err) < 10000
