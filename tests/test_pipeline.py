@@ -61,8 +61,11 @@ def test_gate_fault_is_logged_as_not_opened_and_announced(tmp_path):
     for i in range(3):
         kiosk.handle(FACE, 0.1 * i)
     kiosk.handle(PassPresented(VALID), 0.35)
-    row = kiosk.access_log.list()[0]
-    assert row["outcome"] == "granted" and row["gate_opened"] == 0
+    fault, grant = kiosk.access_log.list()[:2]
+    # The grant was recorded before the gate was ordered open; the relay's failure follows it.
+    assert (grant["outcome"], grant["gate_opened"]) == ("granted", 1)
+    assert (fault["outcome"], fault["reason"], fault["gate_opened"], fault["resident_name"]) == \
+        ("fault", "gate_fault", 0, "张三")
     assert "闸机故障，请联系物业" in voice.said
 
 
@@ -289,3 +292,35 @@ def test_headless_kiosk_echoes_each_timeline_entry_once_after_trims(tmp_path, mo
     heard = [line[10:] for line in out if line[10:].startswith("heard ")]
     assert heard == ["heard    heard 「第{}句」 → intent None".format(i) for i in range(30)]
     assert len(kiosks) == 1 and len(kiosks[0].timeline) == 4
+
+
+def test_a_grant_that_cannot_be_recorded_does_not_open_the_gate(tmp_path):
+    import sqlite3
+
+    class FullDisk(Database):
+        def executemany(self, sql, rows):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    gate, voice = SimulatedGate(), Voice()
+    log = AccessLog(FullDisk(tmp_path / "db.sqlite"), tmp_path / "no-such-dir" / "spool.jsonl")
+    kiosk = Kiosk(Config(), gate, voice, log, media_clock=True)
+    for i in range(3):
+        kiosk.handle(FACE, 0.1 * i)
+    kiosk.handle(PassPresented(VALID), 0.35)
+    assert gate.pulses == [] and "闸机故障，请联系物业" in voice.said
+    assert "您好，张三，欢迎回家，二维码有效请您通过" not in voice.said
+    held = log.unsaved  # kept in memory, written when the disk takes it, marked as not opened
+    assert len(held) == 1 and (held[0].outcome, held[0].gate_opened) == ("granted", False)
+    assert any("HELD CLOSED" in e.text for e in kiosk.timeline)
+
+
+def test_an_access_log_alarm_keeps_the_gate_closed_until_acknowledged(tmp_path):
+    gate = SimulatedGate()
+    kiosk = make_kiosk(tmp_path, gate)
+    kiosk.access_log.alarm = {"reason": "database_lost", "text": "records 1-9 are gone"}
+    for i in range(3):
+        kiosk.handle(FACE, 0.1 * i)
+    kiosk.handle(PassPresented(VALID), 0.35)
+    assert gate.pulses == [] and kiosk.access_log.list()[0]["gate_opened"] == 0
+    assert kiosk.access_log.acknowledge("test")
+    assert kiosk.gate_hold() is None

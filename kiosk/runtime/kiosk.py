@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from kiosk.config import Config
-from kiosk.core.events import Action, Event, Heard, Log, OpenGate, PassPresented, Say, Show, Tick
+from kiosk.core.events import Action, Decision, Event, Heard, Log, OpenGate, PassPresented, Say, Show, Tick
 from kiosk.core.machine import State, step
 from kiosk.core.prompts import PROMPTS
 from kiosk.gate.drivers import GateDriver
@@ -58,6 +58,7 @@ class Kiosk:
     timeline_keep = 10000
     decisions_keep = 2000
     latencies_keep = 2000
+    flush_every_s = 5.0  # how often the decider moves spooled access-log records into the database
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class Kiosk:
         self._scheduled: List[Tuple[float, Event]] = []
         self._pass_first_wall: Dict[Any, float] = {}
         self._last_now = 0.0
+        self._flushed_at = time.monotonic()
         self._stop = threading.Event()
         self._decider = threading.Thread(target=self._decide_loop, name="decider", daemon=True)
         self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
@@ -162,6 +164,9 @@ class Kiosk:
             self._last_now = at
             self.handle(due, at)
         self._last_now = now
+        if isinstance(event, Tick) and time.monotonic() - self._flushed_at >= self.flush_every_s:
+            self._flushed_at = time.monotonic()
+            self.access_log.flush()  # spooled records into the database, a checkpoint when one is due
         self._observe(event, now, frame)
         self.state, actions = step(self.state, event, now, self.config.policy)
         self.execute(actions, now)
@@ -176,8 +181,19 @@ class Kiosk:
         elif isinstance(event, Heard):
             self.note("heard", "heard 「{}」 → intent {}".format(event.text, event.intent), now)
 
+    def gate_hold(self) -> Optional[str]:
+        """Why the gate must stay closed right now (an unacknowledged access-log alarm, a relay that did not
+        close), or None."""
+        alarm = getattr(self.access_log, "alarm", None)
+        if alarm:
+            return "access log alarm: {}".format(alarm.get("text") or alarm.get("reason"))
+        fault = getattr(self.gate, "fault", None)
+        if fault:
+            return "gate relay fault: {}".format(fault)
+        return None
+
     def execute(self, actions: List[Action], now: float) -> None:
-        opened: Optional[bool] = None
+        actions, written = self._write_ahead(actions, now)
         for action in actions:
             if isinstance(action, OpenGate):
                 opened = self.gate.pulse(action.ms or self.config.gate.pulse_ms)
@@ -185,6 +201,8 @@ class Kiosk:
                 self.note("gate", "gate OPEN ({} ms)".format(self.config.gate.pulse_ms) if opened else "gate FAULT", now)
                 if not opened:
                     self._say("gate_fault", PROMPTS["gate_fault"], now)
+                    if written is not None:  # the grant was recorded as opening the gate: record that it did not
+                        self._log(replace(written, outcome="fault", reason="gate_fault", gate_opened=False), now)
             elif isinstance(action, Say):
                 self._say(action.key, action.text, now)
             elif isinstance(action, Show):
@@ -192,16 +210,52 @@ class Kiosk:
                 if action.screen == "idle":
                     self._pass_first_wall.clear()  # the next person's pass is news again
             elif isinstance(action, Log):
-                decision = action.decision
-                if decision.outcome == "granted":
-                    decision = replace(decision, gate_opened=bool(opened))
-                self.access_log.append(decision)
-                self.decisions.append((now, decision))
-                who = decision.resident_name or "-"
-                self.note("decided", "{} ({}) resident={} mask={} gate_opened={}".format(
-                    decision.outcome, decision.reason, who, decision.mask, decision.gate_opened), now)
+                if written is not None and action.decision.outcome == "granted":
+                    self._noted(written, now)  # already in the log, written ahead of the gate
+                else:
+                    self._log(action.decision, now)
             for listener in self.listeners:
                 listener(action, self.state)
+
+    def _write_ahead(self, actions: List[Action], now: float) -> Tuple[List[Action], Optional[Decision]]:
+        """A grant is recorded, durably, before the gate opens. When it cannot be (disk full, log lost) or
+        something else keeps the gate closed, the grant becomes a refusal that says so: no OpenGate, the
+        fault prompt, and a record with gate_opened false. Returns the actions and the decision written."""
+        if not any(isinstance(a, OpenGate) for a in actions):
+            return actions, None
+        grant = next((a.decision for a in actions if isinstance(a, Log)), None)
+        hold = self.gate_hold()
+        if hold is None and grant is not None:
+            decision = replace(grant, gate_opened=True)
+            if self.access_log.append(decision, durable=True) is not None:
+                return actions, decision
+            hold = "the access log cannot be written ({})".format(
+                getattr(self.access_log, "problem", None) or "database and spool refused the record")
+        log.error("gate held closed: %s", hold)
+        self.note("gate", "gate HELD CLOSED: {}".format(hold), now)
+        text = PROMPTS["gate_fault"]
+        held: List[Action] = []
+        for action in actions:
+            if isinstance(action, OpenGate):
+                continue
+            if isinstance(action, Show) and action.screen == "granted":
+                action = Show("denied", (("prompt", text), ("reason", "gate_fault")))
+            elif isinstance(action, Say):
+                action = Say("gate_fault", text)
+            elif isinstance(action, Log):
+                action = Log(replace(action.decision, gate_opened=False))
+            held.append(action)
+        return held, None
+
+    def _log(self, decision: Decision, now: float) -> None:
+        self.access_log.append(decision)
+        self._noted(decision, now)
+
+    def _noted(self, decision: Decision, now: float) -> None:
+        self.decisions.append((now, decision))
+        who = decision.resident_name or "-"
+        self.note("decided", "{} ({}) resident={} mask={} gate_opened={}".format(
+            decision.outcome, decision.reason, who, decision.mask, decision.gate_opened), now)
 
     def _say(self, key: str, text: str, now: float) -> None:
         self.note("say", "「{}」".format(text), now)
