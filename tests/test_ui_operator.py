@@ -64,7 +64,7 @@ def config_bytes(home):
 
 
 def pin_store(home, clock=None):
-    return PinStore(home.root / "operator_pin.json", **({"clock": clock} if clock else {}))
+    return PinStore.in_home(home, **({"clock": clock} if clock else {}))
 
 
 def test_pin_is_hashed_private_and_checked(home):
@@ -75,6 +75,7 @@ def test_pin_is_hashed_private_and_checked(home):
     text = store.path.read_text()
     assert "2468" not in text and json.loads(text)["kdf"] in ("scrypt", "pbkdf2-sha256")
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    assert store.lockout_path.parent == home.state and stat.S_IMODE(os.stat(store.lockout_path).st_mode) == 0o600
     assert store.check("2468").ok
     wrong = store.check("1357")
     assert not wrong.ok and wrong.tries_left == MAX_TRIES - 1 and wrong.locked_until is None
@@ -109,7 +110,8 @@ def test_wrong_pins_lock_out_and_the_lock_survives_a_restart(home):
     for _ in range(MAX_TRIES):  # a second lock in a row doubles
         result = again.check("0000", now=now + 1000 + LOCK_S + 1)
     assert result.locked_until == now + 1000 + LOCK_S + 1 + 2 * LOCK_S
-    assert pin_store(home).reset_lock() and pin_store(home).check("2468", now=now + 1000 + LOCK_S + 2).ok
+    pin_store(home).reset_lock()
+    assert pin_store(home).check("2468", now=now + 1000 + LOCK_S + 2).ok
 
 
 def test_a_clock_set_back_does_not_lock_for_years(home):
@@ -129,11 +131,23 @@ def test_unreadable_pin_file_never_grants(home):
     assert not result.ok and "operator set-pin" in result.error
 
 
-def test_pin_dialog_chooses_a_pin_twice_on_first_use(qtbot, home):
+def test_pin_dialog_needs_the_console_setup_code_before_a_first_pin(qtbot, home, capsys):
     store = pin_store(home)
     dialog = PinDialog(store)
     qtbot.addWidget(dialog)
-    assert dialog.setup_mode
+    assert dialog.setup_mode and dialog.stage == "code"
+    code = re.search(r"operator setup code ([0-9]{8}) \(single use", capsys.readouterr().err).group(1)
+    assert code not in dialog.message.text() and "setup code printed on the console" in dialog.message.text()
+    for _ in range(2):  # whoever touches the corner first cannot just choose a PIN
+        qtbot.keyClicks(dialog.entry, "1357")
+        dialog.submit()
+    assert dialog.stage == "code" and not store.is_set() and dialog.result() != QDialog.Accepted
+    assert "Wrong setup code: {} tries left".format(MAX_TRIES - 2) in dialog.message.text()
+    for key in code:
+        dialog.press(key)
+    dialog.submit()
+    assert dialog.stage == "choose" and not store.is_set() and not store.setup_path.exists()  # used up
+
     for key in "135":
         dialog.press(key)
     dialog.submit()
@@ -147,6 +161,33 @@ def test_pin_dialog_chooses_a_pin_twice_on_first_use(qtbot, home):
         qtbot.keyClicks(dialog.entry, "1357")  # a keyboard works too
         qtbot.keyClick(dialog.entry, Qt.Key_Return)
     assert dialog.result() == QDialog.Accepted and store.check("1357").ok
+    assert store.status().tries_left == MAX_TRIES  # the right code cleared the wrong tries
+
+
+def test_pin_dialog_refuses_an_expired_code_and_locks_after_wrong_codes(qtbot, home):
+    from kiosk.ui.operator.pinstore import SETUP_VALID_S
+
+    now = [1_000_000.0]
+    store = pin_store(home, clock=lambda: now[0])
+    codes = []
+    dialog = PinDialog(store, announce=lambda code, expires: codes.append((code, expires)))
+    qtbot.addWidget(dialog)
+    assert codes[0][1] == now[0] + SETUP_VALID_S
+    now[0] += SETUP_VALID_S
+    qtbot.keyClicks(dialog.entry, codes[0][0])
+    dialog.submit()
+    assert "expired" in dialog.message.text() and dialog.stage == "code" and not dialog.locked
+
+    again = PinDialog(store, announce=lambda code, expires: codes.append((code, expires)))  # the corner again
+    qtbot.addWidget(again)
+    wrong = "1" + codes[1][0][1:] if codes[1][0][0] != "1" else "2" + codes[1][0][1:]
+    for _ in range(MAX_TRIES):
+        qtbot.keyClicks(again.entry, wrong)
+        again.submit()
+    assert again.locked and not again.ok_button.isEnabled() and "locked until" in again.message.text()
+    qtbot.keyClicks(again.entry, codes[1][0])
+    again.submit()  # the keypad is off; the right code is refused while locked anyway
+    assert store.use_setup_code(codes[1][0]).locked_until is not None and not store.is_set()
 
 
 def test_pin_dialog_accepts_only_the_right_pin_and_shows_the_lock(qtbot, home):
@@ -403,7 +444,7 @@ def test_test_sound_with_the_voice_off(qtbot, screen_of):
 def test_access_log_filters_and_export(qtbot, home, screen_of, tmp_path):
     from kiosk.runtime.assemble import open_store
 
-    store = open_store(home)
+    store = open_store(home, writer=True)
     now = time.time()
     store.access_log.append(Decision("granted", "ok", mask="with_mask", pass_reason="ok", resident_id=1,
                                      resident_name="张三", pass_serial=1, gate_opened=True), ts=now - 60)

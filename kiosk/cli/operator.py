@@ -1,4 +1,7 @@
-"""``dabai-kiosk operator set-pin | reset-lock``: the operator PIN from a shell (no display needed)."""
+"""``dabai-kiosk operator set-pin | reset-lock``: the operator PIN from a shell (no display needed).
+
+Whoever has a shell on the kiosk is trusted: ``set-pin`` also clears the wrong-try count and the lock,
+so that a forgotten PIN can be replaced and used at once."""
 
 from __future__ import annotations
 
@@ -14,10 +17,10 @@ from kiosk.ui.operator.pinstore import PIN_RULE, PinStore, validate_pin
 def cmd_operator(args: argparse.Namespace) -> int:
     store = PinStore.in_home(resolve_home(args.home))
     if args.action == "reset-lock":
-        if not store.reset_lock():
-            print("dabai-kiosk: no operator PIN is set yet: dabai-kiosk operator set-pin", file=sys.stderr)
-            return 2
-        print("operator screen unlocked ({})".format(store.path))
+        store.reset_lock()
+        print("operator screen unlocked ({})".format(store.lockout_path))
+        if not store.is_set():
+            print("no operator PIN is set yet: dabai-kiosk operator set-pin")
         return 0
     had_pin = store.is_set()
     pin = args.pin
@@ -34,7 +37,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
     except ValueError:
         print("dabai-kiosk: {}; nothing changed".format(PIN_RULE), file=sys.stderr)
         return 2
-    print("operator PIN {} ({})".format("changed" if had_pin else "set", store.path))
+    store.reset_lock()
+    print("operator PIN {} ({}); wrong tries and lock cleared".format("changed" if had_pin else "set", store.path))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from typing import List, Optional, Tuple
 
 from kiosk.config import Config, ConfigError, Home, load_config
@@ -28,6 +29,21 @@ def _keys(home: Home) -> Check:
     except KeyFileError as exc:
         return "community key", False, str(exc)
     return "community key", True, str(home.public_key)
+
+
+def _operator_pin(home: Home) -> Check:
+    from kiosk.ui.operator.pinstore import PinStore
+
+    store = PinStore.in_home(home)
+    if not store.is_set():
+        return "operator PIN", False, "not set — run dabai-kiosk operator set-pin"
+    status = store.status()
+    if status.error:
+        return "operator PIN", False, status.error
+    if status.locked_until is not None:
+        return "operator PIN", False, "locked until {} after too many wrong tries — dabai-kiosk operator reset-lock".format(
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(status.locked_until)))
+    return "operator PIN", True, "set ({})".format(store.path)
 
 
 def _camera(config: Config) -> Check:
@@ -135,9 +151,46 @@ def _disk(home: Home) -> Check:
     return "disk", ok, detail if ok else detail + ": free some space (the access log spools when the disk is full)"
 
 
+def _database(home: Home) -> List[Check]:
+    """The database: opens, passes sqlite's quick_check, can be written; the access log is whole and not in alarm."""
+    import sqlite3
+
+    from kiosk.runtime.assemble import open_store
+    from kiosk.store.chain import load_kiosk_public_key
+    from kiosk.store.db import StoreError
+
+    if not home.database.exists():
+        return [("database", True, "{} will be made at the first start".format(home.database))]
+    try:
+        store = open_store(home, check=True)
+    except StoreError as exc:
+        return [("database", False, str(exc))]
+    try:
+        try:
+            store.db.execute("CREATE TABLE IF NOT EXISTS doctor_probe (x INTEGER)")  # a write, rolled into nothing
+            store.db.execute("DROP TABLE doctor_probe")
+        except sqlite3.Error as exc:
+            from kiosk.store.db import describe_sqlite_error
+
+            return [("database", False, describe_sqlite_error(home.database, exc))]
+        pub = home.keys / "kiosk.pub"
+        verdict = store.access_log.verify(load_kiosk_public_key(pub) if pub.exists() else None)
+        pending = store.access_log.pending
+    finally:
+        store.close()
+    checks: List[Check] = [("database", True, "{}: intact and writable".format(home.database))]
+    if verdict.ok:
+        checks.append(("access log", True, "{} record(s), chain intact{}".format(
+            verdict.records, "; {} waiting in the spool".format(pending) if pending else "")))
+    else:
+        checks.append(("access log", False, "{} (dabai-kiosk log verify)".format(verdict.problems[0])))
+    return checks
+
+
 def diagnose(home: Home) -> List[Check]:
     config_check, config = _config(home)
-    checks: List[Check] = [config_check, _keys(home), _disk(home), _font(), _window(), _backends()]
+    checks: List[Check] = [config_check, _keys(home), _operator_pin(home)] + _database(home)
+    checks += [_disk(home), _font(), _window(), _backends()]
     if config is not None:
         checks += [_camera(config), _vision(config, home), _voice(config, home), _gate(config)] + _audio()
     return checks

@@ -1,19 +1,22 @@
 """The PIN dialog in front of the operator screen: a big keypad for the touch screen, keys work too.
 
-With no PIN set yet it asks the operator to choose one and type it again. ``exec_()`` returns
-``QDialog.Accepted`` only for the right PIN (or a new PIN just set).
+With no PIN set yet it prints a one-time setup code on the console (the journal under systemd),
+never on the screen, and asks for it; only after the right code may the person choose a PIN and type
+it again (see :mod:`kiosk.ui.operator.pinstore`). ``exec_()`` returns ``QDialog.Accepted`` only for
+the right PIN (or a new PIN just set).
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from PyQt5.QtCore import QRegExp, Qt, QTimer
 from PyQt5.QtGui import QKeyEvent, QRegExpValidator
 from PyQt5.QtWidgets import QDialog, QGridLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from kiosk.ui.operator.pinstore import MAX_TRIES, PinResult, PinStore, validate_pin
+from kiosk.ui.operator.pinstore import MAX_TRIES, SETUP_DIGITS, SETUP_VALID_S, PinResult, PinStore, validate_pin
 from kiosk.ui.operator.widgets import STYLE, cjk_font, set_role
 
 KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "clear", "0", "back")
@@ -23,14 +26,24 @@ def _clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
 
 
-class PinDialog(QDialog):
-    """Asks for the operator PIN (or, when none is set, for a new one twice)."""
+def print_setup_code(code: str, expires: float) -> None:
+    """Tell whoever reads the console (``journalctl -u dabai-kiosk`` under systemd) the setup code."""
+    print("dabai-kiosk: operator setup code {} (single use, valid until {}): type it on the kiosk screen, then "
+          "choose the operator PIN; or run dabai-kiosk operator set-pin".format(code, _clock(expires)),
+          file=sys.stderr, flush=True)
 
-    def __init__(self, store: PinStore, parent: Optional[QWidget] = None) -> None:
+
+class PinDialog(QDialog):
+    """Asks for the operator PIN; when none is set, for the setup code printed on the console, then for a new PIN
+    twice. ``stage`` is ``pin``, ``code`` or ``choose``; ``announce(code, expires)`` prints the setup code."""
+
+    def __init__(self, store: PinStore, parent: Optional[QWidget] = None,
+                 announce: Callable[[str, float], None] = print_setup_code) -> None:
         super().__init__(parent)
         self.store = store
         self.setup_mode = not store.is_set()
-        self._first: Optional[str] = None  # the new PIN typed once (setup mode)
+        self.stage = "code" if self.setup_mode else "pin"
+        self._first: Optional[str] = None  # the new PIN typed once (choose stage)
         self.setWindowTitle("运维密码 Operator PIN")
         self.setFont(cjk_font())
         self.setStyleSheet(STYLE + "QPushButton[key=\"true\"] { font-size: 26px; min-width: 92px; min-height: 62px; }")
@@ -85,9 +98,13 @@ class PinDialog(QDialog):
         self.ticker.setInterval(1000)
         self.ticker.timeout.connect(self._refresh_lock)
         self._locked_until: Optional[float] = None
+        if self.setup_mode:
+            try:
+                announce(*store.new_setup_code())
+            except (OSError, ValueError) as exc:  # a PIN set meanwhile, or the state folder not writable
+                print("dabai-kiosk: no operator setup code: {}".format(exc), file=sys.stderr, flush=True)
         self._reset_prompt()
-        if not self.setup_mode:
-            self._show(store.status())
+        self._show(store.status())
 
     # input
 
@@ -114,13 +131,20 @@ class PinDialog(QDialog):
         if not pin:  # Return reaches both the entry and the dialog; an empty entry is no attempt
             return
         self.entry.clear()
-        if self.setup_mode:
+        if self.stage == "choose":
             self._choose(pin)
             return
-        result = self.store.check(pin)
-        if result.ok:
-            self.accept()
-            return
+        if self.stage == "code":
+            result = self.store.use_setup_code(pin)
+            if result.ok:
+                self.stage = "choose"
+                self._reset_prompt()
+                return
+        else:
+            result = self.store.check(pin)
+            if result.ok:
+                self.accept()
+                return
         self._show(result, wrong=True)
 
     # choosing a PIN
@@ -144,9 +168,15 @@ class PinDialog(QDialog):
         self.accept()
 
     def _reset_prompt(self) -> None:
-        if self.setup_mode:
+        if self.stage == "code":
+            self.prompt.setText("请输入设置码 Enter the setup code")
+            self._say("尚未设置运维密码：请输入控制台（系统日志）上显示的 {n} 位设置码，{m} 分钟内有效；或运行 "
+                      "dabai-kiosk operator set-pin\nNo operator PIN yet: type the {n}-digit setup code printed on "
+                      "the console (system journal), valid {m} minutes; or run dabai-kiosk operator set-pin".format(
+                          n=SETUP_DIGITS, m=int(SETUP_VALID_S // 60)))
+        elif self.stage == "choose":
             self.prompt.setText("设置运维密码 Choose an operator PIN")
-            self._say("尚未设置密码：请输入 4–8 位数字 No PIN yet: choose 4–8 digits")
+            self._say("请输入 4–8 位数字 Choose 4–8 digits")
         else:
             self.prompt.setText("请输入运维密码 Operator PIN")
             self._say("")
@@ -158,16 +188,17 @@ class PinDialog(QDialog):
         set_role(self.message, "error" if error else "hint")
 
     def _show(self, result: PinResult, wrong: bool = False) -> None:
+        zh, en = ("设置码", "setup code") if self.stage == "code" else ("密码", "PIN")
         if result.error:
-            self._say("无法验证密码 PIN cannot be checked: {}".format(result.error), error=True)
+            self._say("无法验证{} The {} cannot be checked: {}".format(zh, en, result.error), error=True)
             self._set_locked(None)
         elif result.locked_until is not None:
             self._set_locked(result.locked_until)
         else:
             self._set_locked(None)
             if wrong:
-                self._say("密码错误，还可尝试 {} 次 Wrong PIN: {} tries left".format(
-                    result.tries_left, result.tries_left), error=True)
+                self._say("{}错误，还可尝试 {} 次 Wrong {}: {} tries left".format(
+                    zh, result.tries_left, en, result.tries_left), error=True)
             elif result.tries_left < MAX_TRIES:
                 self._say("还可尝试 {} 次 {} tries left".format(result.tries_left, result.tries_left))
 
@@ -189,7 +220,9 @@ class PinDialog(QDialog):
         result = self.store.status()
         if result.locked_until is None:
             self._set_locked(None)
-            self._say("已解锁，请输入密码 Unlocked: enter the PIN")
+            self._reset_prompt()
+            if self.stage == "pin":
+                self._say("已解锁，请输入密码 Unlocked: enter the PIN")
 
     @property
     def locked(self) -> bool:
