@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 
@@ -10,7 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.runtime.assemble import open_store
 from kiosk.store.passes import (
+    MAX_DAYS,
     PREFIX,
+    TOKEN_LEN,
     KeyFileError,
     PassVerifier,
     create_keys,
@@ -20,7 +23,7 @@ from kiosk.store.passes import (
     parse_token,
     sign_token,
 )
-from kiosk.store.registry import RegistryError
+from kiosk.store.registry import MAX_ID, RegistryError
 
 NOW = 1_790_000_000.0
 
@@ -67,8 +70,6 @@ def test_tampered_payload_is_bad_signature(world):
     assert parsed is not None
     forged = sign_token(key, other.id, 1, int(NOW), int(NOW + 86400))
     body_of_forged = parse_token(forged)[1]
-    import base64
-
     blob = body_of_forged + parsed[2]  # other body, original signature
     tampered = PREFIX + base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
     assert verifier.check(tampered, NOW).reason == "bad_signature"
@@ -107,11 +108,19 @@ def test_revoked_pass(world):
     assert verifier.check(token, NOW).reason == "pass_revoked"
 
 
-def test_unknown_resident(world):
-    _, key, verifier = world
+def test_unknown_pass_and_unknown_resident(world):
+    store, key, verifier = world
+    # Genuinely signed and unexpired, but this kiosk was never told about serial 77.
     token = sign_token(key, 4242, 77, int(NOW), int(NOW + 3600))
     check = verifier.check(token, NOW)
-    assert (check.valid, check.reason) == (False, "unknown_resident")
+    assert (check.valid, check.reason, check.serial) == (False, "unknown_pass", 77)
+    r = store.registry.add("张三", "3-201")
+    assert verifier.check(sign_token(key, r.id, 78, int(NOW), int(NOW + 3600)), NOW).reason == "unknown_pass"
+    # A pass row whose resident is gone (a damaged or hand-edited database).
+    store.db.execute("PRAGMA foreign_keys=OFF")
+    store.db.execute("INSERT INTO passes(serial, resident_id, issued_at, expires_at) VALUES (77, 4242, ?, ?)",
+                     (NOW, NOW + 3600))
+    assert verifier.check(token, NOW).reason == "unknown_resident"
 
 
 def test_revoked_resident_and_reinstated(world):
@@ -170,3 +179,125 @@ def test_update_resident_checks_like_add(world):
     assert store.registry.get(r.id).name == "张三丰"
     with pytest.raises(RegistryError, match="no resident"):
         store.registry.update(9999, "李四", "1-101")
+
+
+# ---- one spelling per pass --------------------------------------------------------------------------
+
+
+def _respellings(token):
+    """Other spellings of the same signed bytes, each of which an ordinary base64 decoder accepts."""
+    b64 = token[len(PREFIX):]
+    blob = base64.urlsafe_b64decode(b64 + "=")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(b64[-1])
+    return {
+        "padding": token + "=",
+        "standard alphabet": PREFIX + base64.b64encode(blob).decode(),
+        "leading space": " " + token,
+        "trailing newline": token + "\n",
+        "inner whitespace": token[:40] + " \t" + token[40:],
+        "inserted junk": token[:50] + "!" + token[50:],
+        "inserted dot": token[:60] + "." + token[60:],
+        "last character low bits": token[:-1] + alphabet[last | 1],
+        "lower-case prefix": PREFIX.lower() + b64,
+        "zero-width space": token[:30] + "\u200b" + token[30:],
+        "full-width letter": token[:-2] + "\uff21" + token[-1],
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_respellings(PREFIX + "A" * 119)))
+def test_only_the_canonical_spelling_verifies(world, kind):
+    store, key, verifier = world
+    r = store.registry.add("张三", "3-201")
+    _, token = issue_pass(store.registry, key, r.id, 365, NOW)
+    assert len(token) == TOKEN_LEN and verifier.check(token, NOW).valid
+    other = _respellings(token)[kind]
+    assert other != token
+    assert verifier.check(other, NOW).reason == "malformed"
+
+
+@pytest.mark.parametrize("fields", [(0, 5, 0, 3600), (1, 0, 0, 3600), (1, 5, 3600, 3600), (1, 5, 3600, 10)])
+def test_impossible_fields_are_malformed_even_when_signed(world, fields):
+    _, key, verifier = world
+    resident, serial, issued, expires = fields
+    token = sign_token(key, resident, serial, int(NOW) + issued, int(NOW) + expires)
+    assert parse_token(token) is None and verifier.check(token, NOW).reason == "malformed"
+
+
+# ---- issuing within the pass's fields ---------------------------------------------------------------
+
+
+def _pass_rows(store):
+    return store.db.query("SELECT COUNT(*) AS n FROM passes")[0]["n"]
+
+
+@pytest.mark.parametrize("days", [float("nan"), float("inf"), float("-inf"), 0, -1, 1e-9, MAX_DAYS + 1, 100000,
+                                  True, "30"])
+def test_days_out_of_bounds_is_refused_and_nothing_is_written(world, days):
+    store, key, _ = world
+    r = store.registry.add("张三", "3-201")
+    with pytest.raises(RegistryError, match="days"):
+        issue_pass(store.registry, key, r.id, days, NOW)
+    assert _pass_rows(store) == 0
+
+
+def test_longest_and_fractional_validity_are_allowed(world):
+    store, key, verifier = world
+    r = store.registry.add("张三", "3-201")
+    serial, token = issue_pass(store.registry, key, r.id, MAX_DAYS, NOW)
+    assert store.registry.get_pass(serial).expires_at == int(NOW) + MAX_DAYS * 86400
+    _, token = issue_pass(store.registry, key, r.id, 0.5, NOW)
+    assert verifier.check(token, NOW + 3600).valid and verifier.check(token, NOW + 43200).reason == "expired"
+
+
+def test_expiry_past_the_32_bit_field_is_refused(world):
+    store, key, _ = world
+    r = store.registry.add("张三", "3-201")
+    with pytest.raises(RegistryError, match="2106"):
+        issue_pass(store.registry, key, r.id, 30, MAX_ID - 86400)
+    assert _pass_rows(store) == 0
+
+
+def test_ids_past_the_32_bit_fields_are_refused_before_a_row_is_written(world):
+    store, key, _ = world
+    store.db.execute("INSERT INTO residents(id, name, unit, status, created_at) VALUES (?, '张三', '1-1', 'active', 0)",
+                     (MAX_ID + 1,))
+    with pytest.raises(RegistryError, match="resident id 4294967296 does not fit a pass's 32-bit field"):
+        issue_pass(store.registry, key, MAX_ID + 1, 30, NOW)
+    assert _pass_rows(store) == 0
+    with pytest.raises(RegistryError, match="32-bit"):
+        store.registry.add("李四", "2-2")  # the next resident id would not fit either
+    store.db.execute("DELETE FROM residents")
+    ok = store.db.execute("INSERT INTO residents(id, name, unit, status, created_at) VALUES (7, '王五', '1-1', 'active', 0)")
+    store.db.execute("INSERT INTO passes(serial, resident_id, issued_at, expires_at) VALUES (?, ?, 0, 1)", (MAX_ID, ok))
+    with pytest.raises(RegistryError, match="serial 4294967296"):
+        issue_pass(store.registry, key, ok, 30, NOW)
+    assert _pass_rows(store) == 1
+
+
+def test_serials_and_ids_can_be_kept_above_a_floor(world):
+    store, key, _ = world
+    r = store.registry.add("张三", "3-201", min_id=10)
+    assert r.id == 10 and store.registry.add("李四", "5-502").id == 11
+    assert issue_pass(store.registry, key, r.id, 30, NOW, min_serial=5)[0] == 5
+    assert issue_pass(store.registry, key, r.id, 30, NOW)[0] == 6
+
+
+@pytest.mark.parametrize("serial", [0, -1, MAX_ID + 1, 2**70])
+def test_revoking_a_serial_out_of_range_is_a_clear_error(world, serial):
+    store, _, _ = world
+    with pytest.raises(RegistryError, match="between 1 and"):
+        store.registry.revoke_pass(serial)
+
+
+def test_revoking_an_unknown_serial_is_a_clear_error(world):
+    store, _, _ = world
+    with pytest.raises(RegistryError, match="no pass with serial 9"):
+        store.registry.revoke_pass(9)
+
+
+def test_huge_resident_ids_are_not_found_rather_than_crash(world):
+    store, _, _ = world
+    for ref in ("4294967296", "9" * 30, "0"):
+        with pytest.raises(RegistryError, match="no resident with id"):
+            store.registry.resolve(ref)

@@ -25,7 +25,9 @@ PROMPTS: Dict[str, str] = {
     "wrong_community": "二维码不属于本小区",
     "expired": "二维码已过期",
     "not_yet_valid": "二维码尚未生效",
+    "revocations_unsure": "系统暂不可用，请联系物业",
     "pass_revoked": "二维码已注销，请联系物业",
+    "unknown_pass": "二维码未登记，请联系物业",
     "unknown_resident": "未登记住户，请联系物业",
     "resident_revoked": "住户已停用，请联系物业",
     # other outcomes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import List, Optional
@@ -10,6 +11,8 @@ from kiosk.store.db import Database
 
 MAX_NAME = 64
 MAX_UNIT = 32
+MAX_ID = 0xFFFFFFFF  # resident ids and pass serials are 32-bit fields of a signed pass
+_SQL_MAX = 2**63 - 1  # the largest integer SQLite stores; larger ones cannot be in the database
 
 
 class RegistryError(ValueError):
@@ -55,12 +58,15 @@ class Registry:
 
     # residents
 
-    def add(self, name: str, unit: str) -> Resident:
+    def add(self, name: str, unit: str, min_id: int = 1) -> Resident:
+        """A new active resident; ``min_id`` keeps the id above ids that must not be reused (a database
+        emptied while the revocation list still names its residents)."""
         name = _clean(name, "name", MAX_NAME)
         unit = _clean(unit, "unit", MAX_UNIT)
-        rid = self.db.execute(
-            "INSERT INTO residents(name, unit, status, created_at) VALUES (?, ?, 'active', ?)",
-            (name, unit, time.time()),
+        rid = self._next_id("residents", "id", min_id)
+        self._insert(
+            "INSERT INTO residents(id, name, unit, status, created_at) VALUES (?, ?, ?, 'active', ?)",
+            (rid, name, unit, time.time()),
         )
         return self.get(rid)
 
@@ -79,6 +85,8 @@ class Registry:
         return found
 
     def find(self, resident_id: int) -> Optional[Resident]:
+        if not 1 <= resident_id <= _SQL_MAX:
+            return None
         rows = self.db.query("SELECT * FROM residents WHERE id = ?", (resident_id,))
         return Resident(**dict(rows[0])) if rows else None
 
@@ -99,6 +107,10 @@ class Registry:
         sql = "SELECT * FROM residents" + ("" if include_revoked else " WHERE status = 'active'") + " ORDER BY id"
         return [Resident(**dict(r)) for r in self.db.query(sql)]
 
+    def revoked_ids(self) -> List[int]:
+        """Ids of the residents revoked in this database."""
+        return [int(r["id"]) for r in self.db.query("SELECT id FROM residents WHERE status = 'revoked' ORDER BY id")]
+
     def revoke(self, ref: str) -> Resident:
         resident = self.resolve(ref)
         self.db.execute("UPDATE residents SET status = 'revoked' WHERE id = ?", (resident.id,))
@@ -111,26 +123,58 @@ class Registry:
 
     # passes
 
-    def new_pass(self, resident_id: int, issued_at: float, expires_at: float) -> PassRecord:
+    def new_pass(self, resident_id: int, issued_at: float, expires_at: float, min_serial: int = 1) -> PassRecord:
+        """Record a pass; its serial is checked to fit before anything is written. ``min_serial`` keeps it
+        above serials that must not be reused (revoked passes of a database since emptied)."""
         if expires_at <= issued_at:
             raise RegistryError("a pass must expire after it is issued")
-        serial = self.db.execute(
-            "INSERT INTO passes(resident_id, issued_at, expires_at) VALUES (?, ?, ?)",
-            (resident_id, issued_at, expires_at),
+        serial = self._next_id("passes", "serial", min_serial)
+        self._insert(
+            "INSERT INTO passes(serial, resident_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+            (serial, resident_id, issued_at, expires_at),
         )
         return self.get_pass(serial)  # type: ignore[return-value]
 
     def get_pass(self, serial: int) -> Optional[PassRecord]:
+        if not 1 <= serial <= _SQL_MAX:
+            return None
         rows = self.db.query("SELECT * FROM passes WHERE serial = ?", (serial,))
         return PassRecord(**dict(rows[0])) if rows else None
 
     def revoke_pass(self, serial: int) -> PassRecord:
+        if not 1 <= serial <= MAX_ID:
+            raise RegistryError("serial {}: a pass serial is between 1 and {}".format(serial, MAX_ID))
         record = self.get_pass(serial)
         if record is None:
-            raise RegistryError("no pass with serial {}".format(serial))
+            raise RegistryError("no pass with serial {} in this kiosk's database".format(serial))
         self.db.execute("UPDATE passes SET revoked_at = ? WHERE serial = ?", (time.time(), serial))
         return self.get_pass(serial)  # type: ignore[return-value]
 
     def passes_of(self, resident_id: int) -> List[PassRecord]:
         rows = self.db.query("SELECT * FROM passes WHERE resident_id = ? ORDER BY serial", (resident_id,))
         return [PassRecord(**dict(r)) for r in rows]
+
+    def revoked_serials(self) -> List[int]:
+        """Serials of the passes revoked in this database."""
+        return [int(r["serial"]) for r in self.db.query("SELECT serial FROM passes WHERE revoked_at IS NOT NULL ORDER BY serial")]
+
+    # ids
+
+    def _next_id(self, table: str, column: str, floor: int) -> int:
+        """The id the next row of ``table`` gets: above every id it ever had (AUTOINCREMENT's memory) and
+        at least ``floor``; RegistryError when that no longer fits a pass's 32-bit field."""
+        top = self.db.query(
+            "SELECT MAX(COALESCE((SELECT MAX({c}) FROM {t}), 0),"
+            " COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)) AS top".format(c=column, t=table),
+            (table,),
+        )[0]["top"]
+        next_id = max(int(top) + 1, floor)
+        if next_id > MAX_ID:
+            raise RegistryError("{} {} would not fit a pass's 32-bit field (at most {})".format(column, next_id, MAX_ID))
+        return next_id
+
+    def _insert(self, sql: str, params: tuple) -> None:
+        try:
+            self.db.execute(sql, params)
+        except sqlite3.IntegrityError:  # another process took the same id at the same moment
+            raise RegistryError("another record was added at the same moment; try again") from None

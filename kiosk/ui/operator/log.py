@@ -41,6 +41,7 @@ REASON_ZH = {
     "malformed": "二维码无效",
     "bad_signature": "二维码伪造", "wrong_community": "非本小区", "expired": "已过期", "not_yet_valid": "尚未生效",
     "pass_revoked": "通行证已注销", "unknown_resident": "未登记住户", "resident_revoked": "住户已停用",
+    "unknown_pass": "通行证未登记", "revocations_unsure": "注销名单异常",
 }
 COLUMNS = ("时间 Time", "结果 Result", "原因 Reason", "住户 Resident", "口罩 Mask", "通行证 Pass", "闸机 Gate")
 
