@@ -1,22 +1,32 @@
-"""``dabai-kiosk residents …`` and ``dabai-kiosk pass …``: the resident registry and the signed passes."""
+"""``dabai-kiosk residents …``, ``pass …`` and ``revocations …``: the resident registry, the signed passes
+and the signed revocation list."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 from kiosk.cli.common import Add, UserError, home_of, open_store_of, print_json
-from kiosk.config import Home, load_config
+from kiosk.config import CommunityConfig, Home, load_config
+
+
+def _on_list(revocations: Optional[Any]) -> str:
+    return "" if revocations is None else " (revocation list version {})".format(revocations.version)
 
 
 def cmd_residents(args: argparse.Namespace) -> int:
+    from kiosk.store.revocations import next_free_ids, reinstate_resident, revoke_resident
+
+    home = home_of(args)
     store = open_store_of(args)
     try:
         reg = store.registry
         if args.action == "add":
-            r = reg.add(args.name, args.unit)
+            r = reg.add(args.name, args.unit, min_id=next_free_ids(home)[0])
             print("added resident {}: {} ({})".format(r.id, r.name, r.unit))
         elif args.action == "list":
             rows = reg.list()
@@ -28,18 +38,20 @@ def cmd_residents(args: argparse.Namespace) -> int:
                 for r in rows:
                     print("{:>4}  {:<12} {:<10} {}".format(r.id, r.name, r.unit, r.status))
         elif args.action == "revoke":
-            r = reg.revoke(args.resident)
-            print("revoked resident {}: {}; their passes no longer open the gate".format(r.id, r.name))
+            r, revocations = revoke_resident(home, reg, args.resident)
+            print("revoked resident {}: {}; their passes no longer open the gate{}".format(
+                r.id, r.name, _on_list(revocations)))
         elif args.action == "reinstate":
-            r = reg.reinstate(args.resident)
-            print("reinstated resident {}: {}".format(r.id, r.name))
+            r, revocations = reinstate_resident(home, reg, args.resident)
+            print("reinstated resident {}: {}{}".format(r.id, r.name, _on_list(revocations)))
     finally:
         store.close()
     return 0
 
 
 def cmd_pass(args: argparse.Namespace) -> int:
-    from kiosk.store.passes import issue_pass, load_or_create_private_key
+    from kiosk.store.passes import issue_pass, load_or_create_private_key, pass_window
+    from kiosk.store.revocations import next_free_ids, revoke_pass
 
     home = home_of(args)
     store = open_store_of(args)
@@ -47,14 +59,17 @@ def cmd_pass(args: argparse.Namespace) -> int:
         if args.action == "issue":
             config = load_config(home.config)
             resident = store.registry.resolve(args.resident)
-            key = load_or_create_private_key(home.private_key, home.public_key)
             days = args.days if args.days is not None else config.community.pass_days
-            serial, token = issue_pass(store.registry, key, resident.id, days, time.time())
+            pass_window(days, time.time())  # a bad --days stops here, before a key or a pass is written
+            key = load_or_create_private_key(home.private_key, home.public_key)
+            serial, token = issue_pass(store.registry, key, resident.id, days, time.time(),
+                                       min_serial=next_free_ids(home)[1])
             if args.out:
                 from kiosk.vision.qr import save_qr_png
 
                 save_qr_png(token, args.out, caption="{} {} #{}".format(config.community.name, resident.unit, serial))
-            expires = time.strftime("%Y-%m-%d", time.localtime(time.time() + days * 86400))
+            record = store.registry.get_pass(serial)
+            expires = time.strftime("%Y-%m-%d", time.localtime(record.expires_at if record else 0))
             print("pass {} for {} ({}), valid until {}{}".format(
                 serial, resident.name, resident.unit, expires, ": " + args.out if args.out else ""))
             if args.print_token or not args.out:
@@ -62,10 +77,45 @@ def cmd_pass(args: argparse.Namespace) -> int:
         elif args.action == "verify":
             return _verify(args, home, store)
         elif args.action == "revoke":
-            record = store.registry.revoke_pass(args.serial)
-            print("revoked pass {} of resident {}".format(record.serial, record.resident_id))
+            record, revocations = revoke_pass(home, store.registry, args.serial)
+            print("revoked pass {} of resident {}{}".format(record.serial, record.resident_id, _on_list(revocations)))
     finally:
         store.close()
+    return 0
+
+
+def cmd_revocations(args: argparse.Namespace) -> int:
+    from kiosk.store.passes import load_public_key
+    from kiosk.store.revocations import RevocationError, apply_list, load_list
+
+    home = home_of(args)
+    public_key = load_public_key(home.public_key)
+    if args.action == "apply":
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise UserError("cannot read {}: {}".format(args.file, exc)) from None
+        revocations = apply_list(home, data, public_key)
+        print("revocation list version {} installed: {} passes, {} residents revoked".format(
+            revocations.version, len(revocations.passes), len(revocations.residents)))
+        return 0
+    try:
+        revocations = load_list(home, public_key)
+    except RevocationError as exc:
+        result = {"sound": False, "problem": str(exc), "file": str(home.revocations)}
+        print_json(result) if args.json else print("UNSURE, every pass is refused: {}".format(exc))
+        return 1
+    result = {"sound": True, "version": revocations.version, "issued_at": revocations.issued_at,
+              "passes": sorted(revocations.passes), "residents": sorted(revocations.residents),
+              "file": str(home.revocations)}
+    if args.json:
+        print_json(result)
+    elif revocations.version == 0:
+        print("no revocation list yet (nothing revoked beyond the database)")
+    else:
+        print("revocation list version {}, signed {}: passes {}; residents {}".format(
+            revocations.version, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(revocations.issued_at)),
+            sorted(revocations.passes) or "none", sorted(revocations.residents) or "none"))
     return 0
 
 
@@ -102,6 +152,7 @@ def _verify(args: argparse.Namespace, home: Home, store: Any) -> int:
 
 
 def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
+    days = {f.name: f for f in dataclasses.fields(CommunityConfig)}["pass_days"].metadata  # as kiosk.store.passes
     p = add("residents", cmd_residents, "the resident registry")
     rs = p.add_subparsers(dest="action", metavar="ACTION")
     rs.required = True
@@ -120,10 +171,20 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     a = ps.add_parser("issue", help="issue a signed pass for a resident", parents=[common])
     a.add_argument("resident", help="resident id or unique name")
     a.add_argument("--out", help="write the QR code as a PNG")
-    a.add_argument("--days", type=float, help="validity in days (default: community.pass_days)")
+    a.add_argument("--days", type=float, help="validity in days, more than 0 and at most {} "
+                   "(default: community.pass_days)".format(days["max"]))
     a.add_argument("--print-token", action="store_true", help="also print the payload")
     a = ps.add_parser("verify", help="verify a payload or the QR code in an image", parents=[common])
     a.add_argument("payload", help="the QR payload text, or an image file")
     a.add_argument("--json", action="store_true")
     a = ps.add_parser("revoke", help="revoke one pass by serial", parents=[common])
     a.add_argument("serial", type=int)
+
+    p = add("revocations", cmd_revocations, "the signed revocation list that outlives the database")
+    vs = p.add_subparsers(dest="action", metavar="ACTION")
+    vs.required = True
+    a = vs.add_parser("show", help="the list in force, or why the kiosk refuses every pass", parents=[common])
+    a.add_argument("--json", action="store_true")
+    a = vs.add_parser("apply", help="install a signed list from the issuing machine (never an older one)",
+                      parents=[common])
+    a.add_argument("file", help="a revocations.json")

@@ -316,23 +316,36 @@ class ResidentsPage(Page):
         return resident
 
     def toggle_revoked(self) -> None:
+        """Revoke or reinstate the selected resident, in the database and on the signed revocation list."""
+        from kiosk.store.revocations import reinstate_resident, revoke_resident
+
         rid = self.selected_id()
         if rid is None:
             return
-        resident = self.registry.get(rid)
-        if resident.active:
-            resident = self.registry.revoke(str(rid))
-            self.note.ok("已停用 {}：其通行证不再开门 Revoked: their passes no longer open the gate".format(resident.name))
-        else:
-            resident = self.registry.reinstate(str(rid))
-            self.note.ok("已恢复 Reinstated {}".format(resident.name))
+        try:
+            if self.registry.get(rid).active:
+                resident, _ = revoke_resident(self.ctx.home, self.registry, str(rid))
+                self.note.ok("已停用 {}：其通行证不再开门 Revoked: their passes no longer open the gate".format(resident.name))
+            else:
+                resident, _ = reinstate_resident(self.ctx.home, self.registry, str(rid))
+                self.note.ok("已恢复 Reinstated {}".format(resident.name))
+        except RegistryError as exc:  # e.g. revoked here, but no private key to sign the revocation list
+            self.note.error("未完成 Not done: {}".format(exc))
         self.refresh(select=rid)
 
     def revoke_selected_pass(self) -> None:
+        """Revoke the selected pass, in the database and for ever on the signed revocation list."""
+        from kiosk.store.revocations import revoke_pass
+
         item = self.passes.currentItem() or (self.passes.item(0) if self.passes.count() else None)
         if item is None:
             return
-        record = self.registry.revoke_pass(int(item.data(Qt.UserRole)))
+        try:
+            record, _ = revoke_pass(self.ctx.home, self.registry, int(item.data(Qt.UserRole)))
+        except RegistryError as exc:
+            self.note.error("未完成 Not done: {}".format(exc))
+            self.refresh()
+            return
         self.note.ok("已注销通行证 Revoked pass #{}".format(record.serial))
         self.refresh(select=record.resident_id)
 
