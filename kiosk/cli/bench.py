@@ -65,6 +65,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_stability_bench(build_detector(config, home), args.frames, args.seed, config.policy, data, split)
         print_json(result) if args.json else print(json.dumps(result, indent=2))
         return 0
+    if args.what == "passes":
+        from kiosk.bench.passfuzz import run_pass_fuzz
+
+        result = run_pass_fuzz(args.n, args.seed)
+        print_json(result) if args.json else print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0 if result["accepted_non_genuine"] == 0 and result["exceptions"] == 0 else 1
     if args.what == "decision":
         from kiosk.demo.run import run_demo
 
@@ -105,6 +111,10 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     a = bs.add_parser("stability", help="how often the mask state flips per frame vs. voted", parents=[common])
     a.add_argument("--frames", type=int, default=30, help="frames per scene")
     a.add_argument("--data", help="VOC folder whose test-split faces are used too (default: ../shared/data/facemask)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("passes", help="mutated and forged pass payloads: none may verify, none may raise", parents=[common])
+    a.add_argument("--n", type=int, default=100_000, help="payloads to try")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--json", action="store_true")
     a = bs.add_parser("decision", help="readable pass → gate open latency over repeated demo runs", parents=[common])
