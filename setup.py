@@ -38,8 +38,9 @@ setup(
         # Training runs on a workstation, never on the kiosk (needs torch; install torch==2.13.0 CPU here).
         "train": ["torch>=2.0", "onnx>=1.14", "matplotlib>=3.5", "tqdm>=4.60"],
         "dev": ["pytest>=7", "tqdm>=4.60", "pytest-qt>=4", "ruff>=0.4", "vermin>=1.5", "scikit-image>=0.19", "scipy>=1.7", "matplotlib>=3.5",
-                "sherpa-onnx>=1.10", "onnx>=1.14"],  # scipy: resampler reference; tqdm: the keyword-data tests;
-        # sherpa-onnx + onnx: tests/test_sherpa_real.py builds a tiny paraformer and runs it through the real library
+                "sherpa-onnx>=1.10", "onnx>=1.14", "pyserial>=3.5"],  # scipy: resampler reference; tqdm: the keyword-data
+        # tests; sherpa-onnx + onnx: tests/test_sherpa_real.py builds a tiny paraformer and runs it through the real library;
+        # pyserial: the gate tests drive the real serial relay driver on a pseudo-terminal (kiosk.gate.recorder)
     },
     entry_points={"console_scripts": ["dabai-kiosk=kiosk.cli:main"]},
 )

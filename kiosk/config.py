@@ -123,6 +123,17 @@ class GateConfig:
     serial_port: str = _opt("/dev/ttyUSB0", "USB relay port (driver = serial)")
     serial_open_hex: str = _opt("A00101A2", "bytes that close relay 1 (LCUS-1 style boards)")
     serial_close_hex: str = _opt("A00100A1", "bytes that open relay 1 again")
+    guardian: bool = _opt(
+        True,
+        "drive the relay through a small guardian process that releases it on its own clock and when the kiosk dies "
+        "or hangs (gpio and serial; false = in the kiosk process only)",
+    )
+    max_pulse_ms: int = _opt(10000, "the guardian never holds the relay longer than this, whatever it is asked",
+                             min=50, max=10000)
+    guardian_timeout_s: float = _opt(
+        10.0, "the guardian releases the relay and exits when the kiosk has been silent this long (hung)",
+        min=0.5, max=300.0,
+    )
 
 
 @dataclass(frozen=True)
