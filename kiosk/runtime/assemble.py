@@ -16,7 +16,8 @@ from typing import Any, List, Optional
 from kiosk.config import Config, Home, load_config
 from kiosk.core.events import PassCheck
 from kiosk.core.prompts import PROMPTS
-from kiosk.gate.drivers import GateDriver, GateUnavailable, SimulatedGate, open_gate_driver
+from kiosk.gate.drivers import GateDriver
+from kiosk.gate.startup import open_gate_first
 from kiosk.store.accesslog import AccessLog
 from kiosk.store.db import Database
 from kiosk.store.passes import KeyFileError, PassVerifier, load_public_key
@@ -46,12 +47,8 @@ def open_store(home: Home) -> Store:
 
 
 def pass_checker(home: Home, registry: Registry) -> "Any":
-    """A function payload → PassCheck, checked against the community key, the signed revocation list
-    (kiosk.store.revocations) and the registry; raises KeyFileError when the kiosk has no community key."""
-    from kiosk.store.revocations import RevocationWatch
-
-    public_key = load_public_key(home.public_key)
-    verifier = PassVerifier(public_key, registry, RevocationWatch(home, public_key))
+    """A function payload → PassCheck; raises KeyFileError when the kiosk has no community key."""
+    verifier = PassVerifier(load_public_key(home.public_key), registry)
 
     def check(payload: str) -> PassCheck:
         return verifier.check(payload, time.time())
@@ -147,20 +144,25 @@ class Parts:
 def assemble(home: Home, config: Optional[Config] = None, sink: Any = None, gate: Optional[GateDriver] = None) -> Parts:
     """Everything the kiosk needs. Raises ConfigError / KeyFileError (the kiosk must not start);
     anything else that is missing is reported in ``problems`` and left out."""
-    config = config or load_config(home.config)
-    store = open_store(home)
     problems: List[str] = []
+    own_gate = gate is None
+    if gate is None:  # first, before anything else can fail: a relay a killed kiosk left energised is released
+        opened = open_gate_first(home, config.gate if config is not None else None)
+        gate, problems = opened.driver, list(opened.problems)  # unusable: every pulse fails, the gate stays closed
+    try:
+        config = config or load_config(home.config)
+        store = open_store(home)
+    except BaseException:
+        if own_gate:
+            gate.close()
+        raise
     try:
         check_pass = pass_checker(home, store.registry)
     except KeyFileError:
         store.close()
+        if own_gate:
+            gate.close()
         raise
-    if gate is None:
-        try:
-            gate = open_gate_driver(config.gate)
-        except GateUnavailable as exc:
-            problems.append("gate: {} (the gate stays closed)".format(exc))
-            gate = SimulatedGate(fail=True)  # every pulse fails, so grants are logged as not opened
     detector = None
     try:
         detector = build_detector(config, home)

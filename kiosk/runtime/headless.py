@@ -13,6 +13,8 @@ import time
 from typing import Any, Callable, Optional
 
 from kiosk.config import Config, Home, load_config
+from kiosk.gate.startup import close_on_exit, open_gate_first
+from kiosk.runtime import exitcodes
 from kiosk.runtime.assemble import assemble
 from kiosk.runtime.kiosk import Kiosk, timeline_echo
 from kiosk.vision.capture import Capture
@@ -62,9 +64,17 @@ def _print_line(line: str) -> None:
 
 
 def run_headless(home: Home, duration: float = 0.0) -> int:
-    config = load_config(home.config)
-    parts = assemble(home, config)
-    for problem in parts.problems:
+    gate = open_gate_first(home)  # before anything else can fail: the relay driven closed, and closed at every exit
+    close_on_exit(gate.driver)
+    for note in gate.notes:
+        print("warning: {}".format(note), file=sys.stderr, flush=True)
+    try:
+        config = load_config(home.config)
+        parts = assemble(home, config, gate=gate.driver)
+    except BaseException:
+        gate.driver.close()
+        raise
+    for problem in gate.problems + parts.problems:
         print("problem: {}".format(problem), file=sys.stderr, flush=True)
     kiosk = Kiosk(config, parts.gate, parts.speaker, parts.store.access_log)
     kiosk.note_listeners.append(timeline_echo(_print_line))
@@ -106,4 +116,7 @@ def run_headless(home: Home, duration: float = 0.0) -> int:
         worker.join(timeout=5)
         kiosk.stop()
         parts.close()
+    if parts.gate.state == "fault":  # the last close failed (retried): the supervisor's `gate close` tries again
+        print("dabai-kiosk: {}".format(parts.gate.fault), file=sys.stderr)
+        return exitcodes.GATE
     return 0

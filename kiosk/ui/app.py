@@ -24,6 +24,7 @@ from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
 
 from kiosk.config import Config, Home, load_config
+from kiosk.gate.startup import close_on_exit, open_gate_first
 from kiosk.runtime.assemble import Parts, SilentSpeaker, assemble, build_detector, build_qr_reader, build_speaker
 from kiosk.runtime.kiosk import Kiosk, timeline_echo
 from kiosk.ui.bridge import Metrics, UiBridge
@@ -530,6 +531,11 @@ def run_app(
 ) -> int:
     """Runs the window until it is closed (or ``duration`` seconds; the demo: until it has played).
     With ``measure``, prints the frame-to-display latency and the longest UI stall as JSON at the end."""
+    opened = None if demo is not None else open_gate_first(home)  # first, before anything can fail: relay driven closed
+    if opened is not None:
+        close_on_exit(opened.driver)  # and closed again at exit, whatever ends the app
+        for note in opened.notes:
+            echo("warning: " + note)
     quiet_qt_messages()
     app = QApplication.instance() or QApplication(["dabai-kiosk"])
     family = use_cjk_font(app)
@@ -537,7 +543,12 @@ def run_app(
         echo("warning: " + NO_FONT)
     bridge = UiBridge()
     metrics = Metrics()
-    config = Config() if demo is not None else load_config(home.config)
+    try:
+        config = Config() if demo is not None else load_config(home.config)
+    except BaseException:
+        if opened is not None:
+            opened.driver.close()
+        raise
     window = KioskWindow(bridge, config.policy, config.community.name, metrics, demo=demo is not None, hold_ms=hold_ms)
     if family is None:
         window.set_status("font", "fonts-noto-cjk")
@@ -545,7 +556,13 @@ def run_app(
     if demo is not None:
         controller = DemoController(demo, bridge, window, metrics, echo)
     else:
-        parts = assemble(home, config)
+        assert opened is not None
+        try:
+            parts = assemble(home, config, gate=opened.driver)
+        except BaseException:
+            opened.driver.close()
+            raise
+        parts.problems[:0] = opened.problems
         for problem in parts.problems:
             echo("problem: {}".format(problem))
         controller = KioskController(home, parts, bridge, window, metrics, echo=echo)
