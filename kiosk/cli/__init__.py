@@ -15,12 +15,28 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 from kiosk import __version__
-from kiosk.cli import bench, config, engine, evaluate, listen, log, models, operator, qr, registry, run, speech, train, vision
+from kiosk.cli import (
+    bench,
+    config,
+    engine,
+    evaluate,
+    gate,
+    listen,
+    log,
+    models,
+    operator,
+    qr,
+    registry,
+    run,
+    speech,
+    train,
+    vision,
+)
 from kiosk.cli.common import UserError
 from kiosk.config import ConfigError
 
 # The order of ``dabai-kiosk --help``.
-GROUPS = (run, config, registry, log, operator, qr, vision, models, evaluate, engine, listen, speech, bench, train)
+GROUPS = (run, gate, config, registry, log, operator, qr, vision, models, evaluate, engine, listen, speech, bench, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
