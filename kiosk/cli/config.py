@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from kiosk.cli.common import Add, UserError, home_of
-from kiosk.config import Config, load_config, render_toml, save_config
+from kiosk.config import Config, ConfigError, load_config, render_toml, save_config
 from kiosk.config import replace as config_replace
 
 
@@ -19,6 +19,13 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.action == "show":
         print(render_toml(config))
     elif args.action == "check":
+        from kiosk.gate.settings import gate_notes, gate_problems
+
+        problems = gate_problems(config.gate)  # each setting against the driver it names, on this machine
+        if problems:
+            raise ConfigError(str(home.config), problems)
+        for note in gate_notes(config.gate):
+            print("warning: {}".format(note))
         print("{}: valid".format(home.config if home.config.exists() else "defaults (no config file yet)"))
     elif args.action == "set":
         section, _, key = args.key.partition(".")
