@@ -47,8 +47,12 @@ def open_store(home: Home) -> Store:
 
 
 def pass_checker(home: Home, registry: Registry) -> "Any":
-    """A function payload → PassCheck; raises KeyFileError when the kiosk has no community key."""
-    verifier = PassVerifier(load_public_key(home.public_key), registry)
+    """A function payload → PassCheck, checked against the community key, the signed revocation list
+    (kiosk.store.revocations) and the registry; raises KeyFileError when the kiosk has no community key."""
+    from kiosk.store.revocations import RevocationWatch
+
+    public_key = load_public_key(home.public_key)
+    verifier = PassVerifier(public_key, registry, RevocationWatch(home, public_key))
 
     def check(payload: str) -> PassCheck:
         return verifier.check(payload, time.time())
