@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_pass_fuzz(args.n, args.seed)
         print_json(result) if args.json else print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0 if result["accepted_non_genuine"] == 0 and result["exceptions"] == 0 else 1
+    if args.what == "faults":
+        from kiosk.bench.faults import CASES, run_faults
+
+        unknown = [name for name in args.case or [] if name not in CASES]
+        if unknown:
+            raise UserError("unknown fault case {}; the cases: {}".format(", ".join(unknown), ", ".join(CASES)))
+        report = run_faults(args.case or None, args.fuzz, echo=lambda line: print(line, file=sys.stderr, flush=True))
+        print_json(report) if args.json else print(json.dumps(report, indent=2, ensure_ascii=False))
+        summary = report["summary"]
+        return 0 if summary["as_expected"] + summary["skipped"] == summary["cases"] else 1
     if args.what == "decision":
         from kiosk.demo.run import run_demo
 
@@ -80,6 +91,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   "vision_stage_ms": report["vision_stage_ms"], "runs": args.runs, "all_granted": report["all_passed"]}
         print_json(result) if args.json else print(json.dumps(result, indent=2))
         return 0 if report["all_passed"] else 1
+    if args.what == "throughput":
+        from kiosk.bench.throughput import run_throughput
+
+        result = run_throughput(Path(args.out), models_from(args), residents=args.residents, soak_minutes=args.soak_minutes,
+                                warmup_minutes=args.warmup_minutes, fps=args.fps, seed=args.seed)
+        print_json(result) if args.json else print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0 if result["all_granted"] else 1
     raise UserError("unknown benchmark {}".format(args.what))
 
 
@@ -117,8 +135,24 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     a.add_argument("--n", type=int, default=100_000, help="payloads to try")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--json", action="store_true")
+    a = bs.add_parser("faults", help="the fault matrix: each fault injected into a real run --headless, with a "
+                      "recording relay; plus the pass fuzz", parents=[common])
+    a.add_argument("--case", action="append", help="run only this case (repeatable)")
+    a.add_argument("--fuzz", type=int, default=100000, help="mutated pass payloads to try (0: skip the fuzz)")
+    a.add_argument("--json", action="store_true")
     a = bs.add_parser("decision", help="readable pass → gate open latency over repeated demo runs", parents=[common])
     a.add_argument("--runs", type=int, default=10)
     a.add_argument("--out", default="out/bench-decision")
+    a.add_argument("--models-from")
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("throughput", help="residents per minute through one kiosk: a live queue of masked residents",
+                      parents=[common])
+    a.add_argument("--residents", type=int, default=200, help="residents registered, each with a pass, in the queue")
+    a.add_argument("--soak-minutes", type=float, default=0.0,
+                   help="keep the queue going round this long and report memory growth (0: each resident once)")
+    a.add_argument("--warmup-minutes", type=float, default=2.0, help="memory growth is counted from this point")
+    a.add_argument("--fps", type=float, default=15.0, help="camera rate")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--out", default="out/bench-throughput")
     a.add_argument("--models-from")
     a.add_argument("--json", action="store_true")
