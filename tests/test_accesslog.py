@@ -216,19 +216,33 @@ def test_an_older_copy_of_the_database_is_an_alarm(tmp_path):
     assert log.alarm and log.alarm["reason"] == "database_lost" and "11-20" in log.alarm["text"]
 
 
-def test_a_database_deleted_while_running_keeps_every_record(tmp_path):
+def test_a_database_deleted_while_running_is_put_back_and_raises_an_alarm(tmp_path):
     log, key = open_log(tmp_path)
+    log.db.execute("INSERT INTO residents(name, unit, created_at) VALUES ('张三', '3-201', 0)")
     log.append(GRANT, ts=1.0)
     os.unlink(str(tmp_path / "dabai.db"))
-    assert log.append(DENY, ts=2.0, durable=True) is not None  # spooled, fsync'd
+    assert log.append(DENY, ts=2.0, durable=True) is not None
     assert log.alarm and log.alarm["reason"] == "database_deleted"
+    assert (tmp_path / "dabai.db").exists()  # restored from the connection that still had it open
     log.append(DENY, ts=3.0)
-    assert log.pending >= 3  # the alarm record and both decisions wait in the spool
     log.close()
     log.db.close()
-    again, _ = open_log(tmp_path)  # a new database: the spooled records land in it, the alarm stays
+    again, _ = open_log(tmp_path)  # the alarm lasts; nothing was lost, residents included
     assert again.alarm and again.pending == 0
-    assert [r["ts"] for r in again.list() if r["outcome"] != "alarm"] == [3.0, 2.0]
+    assert [r["ts"] for r in again.list() if r["outcome"] != "alarm"] == [3.0, 2.0, 1.0]
+    assert again.db.query("SELECT name FROM residents")[0][0] == "张三"
+    assert again.verify(key.public_key()).problems == ["alarm: " + again.alarm["text"]]
+
+
+def test_a_database_replaced_while_running_is_rescued_and_records_go_to_the_spool(tmp_path):
+    log, key = open_log(tmp_path)
+    log.append(GRANT, ts=1.0)
+    os.replace(str(tmp_path / "dabai.db"), str(tmp_path / "old.db"))
+    Database(tmp_path / "dabai.db").close()  # someone puts another database in its place
+    assert log.append(DENY, ts=2.0, durable=True) is not None
+    assert log.alarm and log.alarm["reason"] == "database_replaced"
+    rescued = list(tmp_path.glob("dabai.db.rescued-*"))
+    assert len(rescued) == 1 and log.pending >= 2
 
 
 def test_a_full_disk_refuses_a_durable_record_and_keeps_the_others(tmp_path):

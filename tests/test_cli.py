@@ -98,7 +98,7 @@ def test_log_list_and_csv_export(home, capsys, tmp_path):
     from kiosk.core.events import Decision
     from kiosk.runtime.assemble import open_store
 
-    store = open_store(home)
+    store = open_store(home, writer=True)
     store.access_log.append(Decision("denied", "expired", resident_name="张三", mask="with_mask"))
     store.close()
     code, out, _ = run(capsys, "log", "list")
@@ -133,3 +133,56 @@ def test_doctor_names_what_to_fix(home, capsys):
     home.config.write_text("[camera]\nwidth = 5\n", encoding="utf-8")
     code, out, _ = run(capsys, "doctor")
     assert "FIX   config" in out and "camera.width = 5" in out
+
+
+def _log_some(home, n=15):
+    from kiosk.core.events import Decision
+    from kiosk.runtime.assemble import open_store
+
+    store = open_store(home, writer=True)
+    for i in range(n):
+        store.access_log.append(Decision("denied" if i % 3 else "granted", "no_mask" if i % 3 else "ok",
+                                         gate_opened=not i % 3), ts=1000.0 + i)
+    assert store.close()
+
+
+def test_log_verify_passes_an_intact_log_and_names_an_edited_record(home, capsys):
+    import sqlite3
+
+    _log_some(home)
+    code, out, _ = run(capsys, "log", "verify")
+    assert code == 0 and out.startswith("ok: 15 record(s)")
+    con = sqlite3.connect(str(home.database), isolation_level=None)
+    con.execute("UPDATE access_log SET outcome = 'granted', gate_opened = 1 WHERE seq = 5")
+    con.close()
+    code, out, _ = run(capsys, "log", "verify", "--json")
+    verdict = json.loads(out)
+    assert code == 1 and verdict["first_bad_seq"] == 5 and not verdict["ok"]
+
+
+def test_an_emptied_database_is_reported_by_verify_and_doctor_until_acknowledged(home, capsys):
+    _log_some(home, n=4)
+    home.database.unlink()
+    for suffix in ("-wal", "-shm"):
+        extra = home.database.with_name(home.database.name + suffix)
+        if extra.exists():
+            extra.unlink()
+    code, out, _ = run(capsys, "log", "acknowledge", "--by", "王经理")  # opens the log: raises the alarm first
+    assert code == 0 and "records 1-4 are gone" in out
+    code, out, _ = run(capsys, "log", "verify")
+    assert code == 1 and "BAD: records 1-4 deleted" in out  # the gap stays visible in the evidence
+    rows = [json.loads(line) for line in run(capsys, "log", "list", "--json")[1].splitlines()]
+    assert [(r["outcome"], r["reason"]) for r in rows[:2]] == [("alarm", "acknowledged"), ("alarm", "database_lost")]
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 100, b"SQLite format 3\x00" + b"\xff" * 200])
+def test_a_broken_database_is_one_sentence_and_exit_3(home, capsys, content):
+    home.root.mkdir(parents=True, exist_ok=True)
+    if not content:  # a folder where the database should be
+        home.database.mkdir()
+    else:
+        home.database.write_bytes(content)
+    code, out, err = run(capsys, "residents", "list")
+    assert code == 3 and err.startswith("dabai-kiosk: ") and "Traceback" not in err and len(err.splitlines()) == 1
+    code, out, _ = run(capsys, "doctor")
+    assert code == 1 and "FIX   database" in out

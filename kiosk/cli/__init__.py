@@ -34,6 +34,8 @@ from kiosk.cli import (
 )
 from kiosk.cli.common import UserError
 from kiosk.config import ConfigError
+from kiosk.runtime import exitcodes
+from kiosk.store.db import StoreError
 
 # The order of ``dabai-kiosk --help``.
 GROUPS = (run, gate, config, registry, log, operator, qr, vision, models, evaluate, engine, listen, speech, bench, train)
@@ -86,6 +88,9 @@ def _run(args: argparse.Namespace) -> int:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print("dabai-kiosk: {}".format(exc), file=sys.stderr)
+    except StoreError as exc:
+        print("dabai-kiosk: {}".format(exc), file=sys.stderr)
+        return exitcodes.STORAGE
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # known, fixable problems get one sentence; anything else a traceback

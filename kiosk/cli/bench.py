@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_pass_fuzz(args.n, args.seed)
         print_json(result) if args.json else print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0 if result["accepted_non_genuine"] == 0 and result["exceptions"] == 0 else 1
+    if args.what == "faults":
+        from kiosk.bench.faults import CASES, run_faults
+
+        unknown = [name for name in args.case or [] if name not in CASES]
+        if unknown:
+            raise UserError("unknown fault case {}; the cases: {}".format(", ".join(unknown), ", ".join(CASES)))
+        report = run_faults(args.case or None, args.fuzz, echo=lambda line: print(line, file=sys.stderr, flush=True))
+        print_json(report) if args.json else print(json.dumps(report, indent=2, ensure_ascii=False))
+        summary = report["summary"]
+        return 0 if summary["as_expected"] + summary["skipped"] == summary["cases"] else 1
     if args.what == "decision":
         from kiosk.demo.run import run_demo
 
@@ -123,6 +134,11 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     a = bs.add_parser("passes", help="mutated and forged pass payloads: none may verify, none may raise", parents=[common])
     a.add_argument("--n", type=int, default=100_000, help="payloads to try")
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("faults", help="the fault matrix: each fault injected into a real run --headless, with a "
+                      "recording relay; plus the pass fuzz", parents=[common])
+    a.add_argument("--case", action="append", help="run only this case (repeatable)")
+    a.add_argument("--fuzz", type=int, default=100000, help="mutated pass payloads to try (0: skip the fuzz)")
     a.add_argument("--json", action="store_true")
     a = bs.add_parser("decision", help="readable pass → gate open latency over repeated demo runs", parents=[common])
     a.add_argument("--runs", type=int, default=10)

@@ -7,9 +7,11 @@ it where it can, and the gate stays closed whenever a requirement cannot be chec
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -19,7 +21,8 @@ from kiosk.core.prompts import PROMPTS
 from kiosk.gate.drivers import GateDriver
 from kiosk.gate.startup import open_gate_first
 from kiosk.store.accesslog import AccessLog
-from kiosk.store.db import Database
+from kiosk.store.chain import load_or_create_kiosk_key
+from kiosk.store.db import Database, StoreError
 from kiosk.store.passes import KeyFileError, PassVerifier, load_public_key
 from kiosk.store.registry import Registry
 
@@ -35,15 +38,71 @@ class Store:
     db: Database
     registry: Registry
     access_log: AccessLog
+    lock: Optional[Any] = None  # the writer's lock file, held while open
 
-    def close(self) -> None:
-        self.access_log.flush()
+    def close(self) -> bool:
+        """Flush the log and close; True when every access-log record is on disk. Records that could not be
+        written anywhere are printed on stderr as JSON lines (the journal), the last place they can go."""
+        saved = self.access_log.close()
+        for record in self.access_log.unsaved:
+            print("UNSAVED ACCESS-LOG RECORD " + json.dumps(asdict(record), ensure_ascii=False), file=sys.stderr,
+                  flush=True)
         self.db.close()
+        if self.lock is not None:
+            self.lock.close()
+        return saved
 
 
-def open_store(home: Home) -> Store:
-    db = Database(home.database)
-    return Store(db, Registry(db), AccessLog(db, home.spool))
+# How long a decision may wait for another program's lock on the database before its record goes to the spool.
+DECISION_BUSY_TIMEOUT_S = 0.1
+
+
+class StoreBusy(StoreError):
+    """Another process is writing the access log (the kiosk is running)."""
+
+
+def _writer_lock(home: Home) -> Any:
+    """One process writes the access log: hold state/accesslog.lock (released by the OS if it dies)."""
+    import fcntl
+
+    home.state.mkdir(parents=True, exist_ok=True)
+    fh = open(str(home.state / "accesslog.lock"), "a")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise StoreBusy("the access log of {} is open in another process (is the kiosk running? stop it first: "
+                        "systemctl stop dabai-kiosk)".format(home.root)) from None
+    return fh
+
+
+def open_store(home: Home, writer: bool = False, check: bool = False, busy_timeout_s: float = 5.0) -> Store:
+    """The database, registry and access log of a data home. Only a ``writer`` (the kiosk, or a command that
+    records something while the kiosk is stopped) appends to the access log; ``check`` runs sqlite's
+    quick_check first. Raises StoreError with what is wrong (damaged, foreign, read-only, full, locked)."""
+    lock = None
+    try:
+        if writer:
+            lock = _writer_lock(home)
+            home.keys.mkdir(parents=True, exist_ok=True)
+        db = Database(home.database, busy_timeout_s=busy_timeout_s, check=check)
+    except OSError as exc:
+        if lock is not None:
+            lock.close()
+        raise StoreError("cannot use the data home {}: {}".format(home.root, exc.strerror or exc)) from None
+    except StoreError:
+        if lock is not None:
+            lock.close()
+        raise
+    try:
+        key = load_or_create_kiosk_key(home.keys / "kiosk.key") if writer else None
+        access_log = AccessLog(db, home.spool, state=home.state, key=key, writer=writer)
+    except (OSError, ValueError) as exc:
+        db.close()
+        if lock is not None:
+            lock.close()
+        raise StoreError("cannot open the access log in {}: {}".format(home.root, exc)) from None
+    return Store(db, Registry(db), access_log, lock)
 
 
 def pass_checker(home: Home, registry: Registry) -> "Any":
@@ -137,12 +196,13 @@ class Parts:
     qr_reader: Any
     problems: List[str] = field(default_factory=list)
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Stop the voice, close the gate, flush the log; True when every access-log record is on disk."""
         stop = getattr(self.speaker, "stop", None)
         if stop is not None:
             stop()
         self.gate.close()
-        self.store.close()
+        return self.store.close()
 
 
 def assemble(home: Home, config: Optional[Config] = None, sink: Any = None, gate: Optional[GateDriver] = None) -> Parts:
@@ -155,11 +215,13 @@ def assemble(home: Home, config: Optional[Config] = None, sink: Any = None, gate
         gate, problems = opened.driver, list(opened.problems)  # unusable: every pulse fails, the gate stays closed
     try:
         config = config or load_config(home.config)
-        store = open_store(home)
+        store = open_store(home, writer=True, check=True, busy_timeout_s=DECISION_BUSY_TIMEOUT_S)
     except BaseException:
         if own_gate:
             gate.close()
         raise
+    if store.access_log.problem:
+        problems.insert(0, store.access_log.problem)
     try:
         check_pass = pass_checker(home, store.registry)
     except KeyFileError:

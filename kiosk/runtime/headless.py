@@ -115,8 +115,11 @@ def run_headless(home: Home, duration: float = 0.0) -> int:
         capture.stop()
         worker.join(timeout=5)
         kiosk.stop()
-        parts.close()
+        saved = parts.close()
     if parts.gate.state == "fault":  # the last close failed (retried): the supervisor's `gate close` tries again
         print("dabai-kiosk: {}".format(parts.gate.fault), file=sys.stderr)
         return exitcodes.GATE
-    return 0
+    if not saved:  # printed on stderr by Store.close: the journal holds what the disk could not
+        print("dabai-kiosk: access-log records could not be written to disk; they are on stderr", file=sys.stderr)
+        return exitcodes.UNSAVED
+    return exitcodes.OK

@@ -197,8 +197,10 @@ class Kiosk:
         for action in actions:
             if isinstance(action, OpenGate):
                 opened = self.gate.pulse(action.ms or self.config.gate.pulse_ms)
-                self._record_latency()
-                self.note("gate", "gate OPEN ({} ms)".format(self.config.gate.pulse_ms) if opened else "gate FAULT", now)
+                latency = self._record_latency()
+                since = "; {:.0f} ms after the pass was read".format(latency) if latency is not None else ""
+                self.note("gate", "gate OPEN ({} ms{})".format(self.config.gate.pulse_ms, since) if opened
+                          else "gate FAULT", now)
                 if not opened:
                     self._say("gate_fault", PROMPTS["gate_fault"], now)
                     if written is not None:  # the grant was recorded as opening the gate: record that it did not
@@ -264,13 +266,16 @@ class Kiosk:
         except Exception as exc:  # a broken voice never stops the gate
             log.error("speaker: %s", exc)
 
-    def _record_latency(self) -> None:
+    def _record_latency(self) -> Optional[float]:
+        """Readable pass → gate pulse, in ms, for this grant (None when the pass was not seen on a frame)."""
         check = self.state.check
         if check is None:
-            return
+            return None
         first = self._pass_first_wall.get((check.serial, check.reason))
-        if first is not None:
-            self.latencies_ms.append((time.perf_counter() - first) * 1000)
+        if first is None:
+            return None
+        self.latencies_ms.append((time.perf_counter() - first) * 1000)
+        return self.latencies_ms[-1]
 
 
 class _Marker:

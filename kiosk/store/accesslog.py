@@ -210,9 +210,9 @@ class AccessLog:
         """Flush and checkpoint; True when every record is on disk."""
         if not self.writer:
             return True
-        done = self.flush()
+        self.flush()
         self.checkpoint()
-        return done and not self.unsaved
+        return not self.unsaved  # a record in the spool is on disk; one only in memory is not
 
     # ---- internals (hold the lock) -------------------------------------------------------------
 
@@ -306,11 +306,35 @@ class AccessLog:
         if self.db is None or self._db_lost:
             return False
         if not self.db.still_there():
-            self._db_lost = True
-            self._raise_alarm("database_deleted", "the database {} was deleted or replaced while the kiosk ran; "
-                              "records go to {}".format(self.db.path, self.spool), "", self._last_checkpoint())
-            return False
+            return self._db_vanished()
         return True
+
+    def _db_vanished(self) -> bool:
+        """The database file was deleted or replaced under the kiosk. Its contents are still readable through
+        the open connection: a deleted file is put back in place (and the kiosk carries on with it), a replaced
+        one is rescued beside it and the records go to the spool. Either way it is an alarm."""
+        assert self.db is not None
+        path = self.db.path
+        if not path.exists():
+            try:
+                self.db.restore_deleted()
+            except (OSError, sqlite3.Error) as exc:
+                log.error("access log: cannot restore the deleted database: %s", exc)
+            else:
+                self._raise_alarm("database_deleted", "the database {} was deleted while the kiosk ran; it was "
+                                  "restored from the kiosk's open connection".format(path), self.db.db_id,
+                                  self._last_checkpoint())
+                return True
+        rescued = path.with_name("{}.rescued-{}".format(path.name, time.strftime("%Y%m%d-%H%M%S")))
+        try:
+            self.db.rescue(rescued)
+            where = "its contents were saved to {}".format(rescued)
+        except (OSError, sqlite3.Error) as exc:
+            where = "its contents could not be saved ({})".format(exc)
+        self._db_lost = True
+        self._raise_alarm("database_replaced", "the database {} was replaced while the kiosk ran; {}; records go to "
+                          "{}".format(path, where, self.spool), "", self._last_checkpoint())
+        return False
 
     def _insert(self, records: List[LogRecord]) -> bool:
         if not self._db_usable():

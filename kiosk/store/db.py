@@ -104,6 +104,7 @@ class Database:
         if path.is_dir():
             raise StoreError("{} is a folder, not a database: move it away".format(path))
         self._lock = threading.Lock()
+        self._timeout = busy_timeout_s
         try:
             self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=busy_timeout_s,
                                          isolation_level=None)
@@ -160,6 +161,33 @@ class Database:
         """False once the file this connection writes to was deleted or replaced under it (writes would go
         to a file nobody can open again)."""
         return self.identity is not None and self._file_identity() == self.identity
+
+    def rescue(self, dest: Path) -> None:
+        """Copy what this connection still sees (also a file deleted under it) into ``dest``, atomically."""
+        tmp = dest.with_name(dest.name + ".rescue-tmp")
+        with self._lock:
+            target = sqlite3.connect(str(tmp))
+            try:
+                self._conn.backup(target)
+            finally:
+                target.close()
+        os.replace(str(tmp), str(dest))
+
+    def restore_deleted(self) -> None:
+        """The file was deleted while this connection had it open: put its contents back at ``path`` and carry
+        on there. Closing the old connection first lets sqlite fold and remove the deleted file's WAL."""
+        tmp = self.path.with_name(self.path.name + ".rescue-tmp")
+        self.rescue(tmp)
+        with self._lock:
+            self._conn.close()
+            os.replace(str(tmp), str(self.path))
+            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=self._timeout,
+                                         isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+        self.identity = self._file_identity()
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement in its own transaction; returns lastrowid."""
