@@ -346,10 +346,10 @@ def load_config(path: Path) -> Config:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(source, ["cannot read: {}".format(exc)]) from None
-    return config_from_dict(_parse_toml(raw, source), source)
+    return config_from_dict(parse_toml(raw, source), source)
 
 
-def _parse_toml(raw: bytes, source: str) -> Dict[str, Any]:
+def parse_toml(raw: bytes, source: str) -> Dict[str, Any]:
     """The file's bytes as TOML data, or a ConfigError saying plainly why not."""
 
     def refuse(why: str) -> ConfigError:

@@ -13,17 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from kiosk.config import ConfigError, GateConfig, Home, atomic_write, config_from_dict
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.8 (Jetson JetPack 5)
-    import tomli as tomllib
+from kiosk.config import MAX_FILE_BYTES, ConfigError, GateConfig, Home, atomic_write, config_from_dict, parse_toml
 
 # The pins of the Jetson 40-pin header that Jetson.GPIO drives (BOARD numbering); the others are power,
 # ground, I2C or UART.
@@ -60,15 +54,15 @@ def load_gate_config(path: Path) -> GateConfig:
     except OSError as exc:
         raise ConfigError(str(path), ["cannot read: {}".format(exc)]) from None
     try:
-        data: Dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        table = _gate_table(raw.decode("utf-8", "replace"))
+        data: Dict[str, Any] = parse_toml(raw, str(path))  # size, encoding, depth: refused in one sentence
+    except ConfigError as exc:
+        table = _gate_table(raw[:MAX_FILE_BYTES].decode("utf-8", "replace").lstrip("\ufeff"))
         if table is None:
-            raise ConfigError(str(path), ["not valid TOML ({}) and no [gate] table found".format(exc)]) from None
+            raise ConfigError(str(path), ["{} and no [gate] table found".format("; ".join(exc.problems))]) from None
         try:
-            data = tomllib.loads(table)
-        except tomllib.TOMLDecodeError as gate_exc:
-            raise ConfigError(str(path), ["[gate] is not valid TOML: {}".format(gate_exc)]) from None
+            data = parse_toml(table.encode("utf-8"), "[gate] of {}".format(path))
+        except ConfigError as gate_exc:
+            raise ConfigError(str(path), ["[gate]: {}".format("; ".join(gate_exc.problems))]) from None
     return config_from_dict({"gate": data.get("gate", {})}, str(path)).gate
 
 
