@@ -32,6 +32,7 @@ from PyQt5.QtWidgets import (
 
 from kiosk.config import CommunityConfig
 from kiosk.store.registry import Registry, RegistryError, Resident
+from kiosk.store.revocations import next_free_ids
 from kiosk.ui.operator.widgets import Note, Page, cjk_font, explain, export_folder, heading, hint, scrolling, set_role
 
 try:  # QtPrintSupport is part of PyQt5's wheels, but some distribution builds split it out
@@ -292,7 +293,9 @@ class ResidentsPage(Page):
     def add(self) -> Optional[Resident]:
         self._clear_errors()
         try:
-            resident = self.registry.add(self.name_edit.text(), self.unit_edit.text())
+            # ids above every revoked one, so a wiped database cannot hand out an id that is on the revocation list
+            resident = self.registry.add(self.name_edit.text(), self.unit_edit.text(),
+                                         min_id=next_free_ids(self.ctx.home)[0])
         except RegistryError as exc:
             self._refuse(exc)
             return None
@@ -368,7 +371,7 @@ class ResidentsPage(Page):
         home = self.ctx.home
         try:
             key = load_or_create_private_key(home.private_key, home.public_key)
-            serial, token = issue_pass(self.registry, key, rid, days, time.time())
+            serial, token = issue_pass(self.registry, key, rid, days, time.time(), min_serial=next_free_ids(home)[1])
         except (RegistryError, KeyFileError, OSError) as exc:
             self.note.error("未签发 Not issued: {}".format(exc))
             return None
