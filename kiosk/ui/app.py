@@ -25,6 +25,7 @@ from PyQt5.QtWidgets import QApplication
 
 from kiosk.config import Config, Home, load_config
 from kiosk.gate.startup import close_on_exit, open_gate_first
+from kiosk.runtime import exitcodes
 from kiosk.runtime.assemble import Parts, SilentSpeaker, assemble, build_detector, build_qr_reader, build_speaker
 from kiosk.runtime.kiosk import Kiosk, timeline_echo
 from kiosk.ui.bridge import Metrics, UiBridge
@@ -239,7 +240,7 @@ class KioskController(_Controller):
             if stop_speaker is not None:
                 stop_speaker()
             self.gate.close()
-            self.parts.store.close()
+            self.saved = self.parts.store.close()  # False: access-log records only on stderr (the journal)
 
     def _background(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -611,7 +612,7 @@ def run_app(
         echo(json.dumps(summary, ensure_ascii=False, indent=2))
     if demo is not None:
         return 0 if result.get("all_passed") else 1
-    return 0
+    return exitcodes.OK if getattr(controller, "saved", True) else exitcodes.UNSAVED
 
 
 def _blank_cursor() -> Any:
