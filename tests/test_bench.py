@@ -59,3 +59,16 @@ def test_peer_finds_the_masked_demo_face():
 
     found = UltraFaceMasked(str(PEER)).detect(demo_frames(2)[0])
     assert [label for _, label in found] == ["masked_face"]
+
+
+def test_the_fault_bench_runs_a_case_against_a_real_kiosk_process():
+    """The harness of ``bench faults`` (a real ``run --headless`` on a recording pty relay) on its quickest case."""
+    pytest.importorskip("serial")
+    from kiosk.bench.faults import run_faults
+
+    report = run_faults(["config_nested_500"], fuzz=0)
+    row = report["cases"]["config_nested_500"]
+    assert row["expected"], row
+    assert (row["gate_after"], row["exit"], row["traceback"]) == ("off", 2, False)
+    assert report["summary"] == {"cases": 1, "as_expected": 1, "skipped": 0, "gate_left_open": 0,
+                                 "records_lost": 0, "tracebacks": 0}
