@@ -46,6 +46,25 @@ DEFAULT_BOX_REGRESSION = (
 )
 MAX_OFFSET = 0.5  # learned offsets are clipped to +-0.5 box sizes (guards extrapolation)
 
+# The coarse second pass (``FaceDetector(coarse_pass=True)``). YuNet sees a face whole only while it is at
+# most a few hundred pixels tall in the network's input: on 233 portraits whose face fills 80-100 % of a
+# 1024x1024 photo (``tools/close_faces.py``; first pass alone), the face is found in 0 with the photo at 1024 px (it
+# comes out as fragments: an eye, a mouth), 124 at 512, 204 at 384, 220 at 320 and 226 at 256. The coarse
+# pass runs the network once more on the frame shrunk to a COARSE_SIDE long side inside a border of
+# COARSE_PAD of that side (so a face cut by the frame's edges still has margins around it for the anchors).
+COARSE_SIDE = 192
+COARSE_PAD = 0.25
+COARSE_FILL = 127.0  # the border's grey level
+# It runs when the first pass found nothing, or when the first pass's input was so large that a face filling
+# the frame would be taller than this in it (its short side, px): there its boxes may be fragments of one big
+# face. The kiosk's live path (a 640x480 camera at detect_scale 0.5: a 320x240 input) never passes this.
+MAX_WHOLE_FACE = 384
+# Coarse faces smaller than this fraction of the frame's short side are left to the first pass, which sees
+# them sharper; first-pass boxes whose centre lies in a coarse face at most FRAGMENT_AREA of its area are
+# taken as its fragments and dropped.
+COARSE_MIN_FACE = 0.25
+FRAGMENT_AREA = 0.5
+
 
 def box_features(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """(N, 14) features of raw YuNet detections for the learned box correction."""
@@ -186,6 +205,10 @@ class FaceDetector:
     constant fractions of the box size added to (x1, y1, x2, y2) (e.g. :data:`DEFAULT_BOX_CORRECTION`;
     ``(0, 0, 0, 0)`` = ``"identity"``), or a (4, 14) regression matrix (see :func:`correct_boxes`).
     Which one goes with a model file: :func:`box_correction_for`.
+    ``coarse_pass``: also find a face that fills the frame, with a second pass on a shrunk, bordered copy of
+    the frame when the first finds nothing or ran at a size where such a face is seen in fragments
+    (:data:`COARSE_SIDE`, :data:`MAX_WHOLE_FACE`); frames whose faces the first pass finds at a kiosk's
+    camera size cost the same as without it.
     """
 
     def __init__(
@@ -200,6 +223,7 @@ class FaceDetector:
         max_side: int = 1280,
         box_correction: Union[str, Sequence[float]] = "learned",
         runner: Optional[Runner] = None,
+        coarse_pass: bool = False,
     ) -> None:
         self.runner = runner if runner is not None else load_model(model_path, backend)
         self.model_path = str(model_path)
@@ -221,6 +245,7 @@ class FaceDetector:
             if c.size not in (4, 4 * len(DEFAULT_BOX_REGRESSION[0])):
                 raise ValueError(_BAD_CORRECTION)
             self.box_correction = c
+        self.coarse_pass = bool(coarse_pass)
         self._grid_cache = {}  # type: dict
 
     # -- preprocessing ---------------------------------------------------------------------
@@ -258,14 +283,9 @@ class FaceDetector:
         return g
 
     # -- decoding ---------------------------------------------------------------------------
-    def detect_arrays(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(boxes float32 (N,4) x1y1x2y2 corrected+clipped, scores (N,), landmarks (N,5,2)) in frame pixels."""
-        empty = (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
-        bgr = to_bgr(frame)
-        if bgr is None:
-            return empty
-        h, w = bgr.shape[:2]
-        blob, sx, sy = self._prepare(bgr)
+    def _decode(self, blob: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the network on ``blob``: (boxes (N,4), scores (N,), landmarks (N,5,2)) above the score
+        threshold, in the blob's pixels, before non-maximum suppression."""
         ph, pw = blob.shape[2], blob.shape[3]
         out = self.runner.run({self.input_name: blob})
         all_boxes, all_scores, all_kps = [], [], []
@@ -290,18 +310,76 @@ class FaceDetector:
             all_kps.append(np.stack([kx, ky], 2))
             all_scores.append(score[idx])
         if not all_boxes:
-            return empty
-        inv = np.array([1.0 / sx, 1.0 / sy], np.float32)
-        boxes = np.concatenate(all_boxes).astype(np.float32) * np.tile(inv, 2)
-        scores = np.concatenate(all_scores).astype(np.float32)
-        kps = np.concatenate(all_kps).astype(np.float32) * inv
+            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32)
+        return (np.concatenate(all_boxes).astype(np.float32), np.concatenate(all_scores).astype(np.float32),
+                np.concatenate(all_kps).astype(np.float32))
+
+    def _nms(self, boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         keep = nms(boxes, scores, self.nms_threshold, self.top_k)
-        boxes, scores, kps = boxes[keep], scores[keep], kps[keep]
+        return boxes[keep], scores[keep], kps[keep]
+
+    def _coarse(self, bgr: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The second pass: the frame shrunk to a :data:`COARSE_SIDE` long side, in a grey border of
+        :data:`COARSE_PAD` of that side; its faces of at least :data:`COARSE_MIN_FACE` of the frame's short
+        side, in frame pixels, after NMS."""
+        h, w = bgr.shape[:2]
+        side = COARSE_SIDE if self.fixed_size is None else min(COARSE_SIDE, min(self.fixed_size))
+        s = side / float(max(h, w))
+        rw, rh = max(1, int(round(w * s))), max(1, int(round(h * s)))
+        pad = int(round(COARSE_PAD * side))
+        if self.fixed_size is not None:  # a fixed-size network: the frame and as much border as fits
+            pw, ph = self.fixed_size
+            pad = max(0, min(pad, (pw - rw) // 2, (ph - rh) // 2))
+        else:
+            pw = int(np.ceil((rw + 2 * pad) / 32.0)) * 32
+            ph = int(np.ceil((rh + 2 * pad) / 32.0)) * 32
+        blob = np.full((1, 3, ph, pw), COARSE_FILL, np.float32)
+        small = cv2.resize(bgr, (rw, rh), interpolation=cv2.INTER_AREA)
+        blob[0, :, pad:pad + rh, pad:pad + rw] = small[:rh, :rw].transpose(2, 0, 1)
+        boxes, scores, kps = self._nms(*self._decode(blob))
+        inv = np.array([rw / float(w), rh / float(h)], np.float32)
+        boxes = (boxes - pad) / np.tile(inv, 2)
+        kps = (kps - pad) / inv
+        big = (boxes[:, 3] - boxes[:, 1]) >= COARSE_MIN_FACE * min(h, w)
+        return boxes[big], scores[big], kps[big]
+
+    def detect_arrays(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes float32 (N,4) x1y1x2y2 corrected+clipped, scores (N,), landmarks (N,5,2)) in frame pixels."""
+        empty = (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
+        bgr = to_bgr(frame)
+        if bgr is None:
+            return empty
+        h, w = bgr.shape[:2]
+        blob, sx, sy = self._prepare(bgr)
+        boxes, scores, kps = self._decode(blob)
+        inv = np.array([1.0 / sx, 1.0 / sy], np.float32)
+        boxes, scores, kps = self._nms(boxes * np.tile(inv, 2), scores, kps * inv)
+        if self.coarse_pass and (not len(boxes) or min(h * sy, w * sx) > MAX_WHOLE_FACE):
+            boxes, scores, kps = self._merge_coarse((boxes, scores, kps), self._coarse(bgr))
+        if not len(boxes):
+            return empty
         boxes = correct_boxes(boxes, scores, kps, self.box_correction)
         boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
         boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
         ok = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
         return boxes[ok], scores[ok], kps[ok]
+
+    def _merge_coarse(self, first: Tuple[np.ndarray, np.ndarray, np.ndarray],
+                      coarse: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The faces of both passes: first-pass boxes that are fragments of a coarse face (centre inside it,
+        at most :data:`FRAGMENT_AREA` of its area) are dropped, then NMS over the rest."""
+        (b1, s1, k1), (b2, s2, k2) = first, coarse
+        if not len(b2):
+            return first
+        if len(b1):
+            cx, cy = 0.5 * (b1[:, 0] + b1[:, 2]), 0.5 * (b1[:, 1] + b1[:, 3])
+            area1 = (b1[:, 2] - b1[:, 0]) * (b1[:, 3] - b1[:, 1])
+            area2 = (b2[:, 2] - b2[:, 0]) * (b2[:, 3] - b2[:, 1])
+            inside = ((cx[:, None] > b2[None, :, 0]) & (cx[:, None] < b2[None, :, 2])
+                      & (cy[:, None] > b2[None, :, 1]) & (cy[:, None] < b2[None, :, 3]))
+            fragment = (inside & (area1[:, None] <= FRAGMENT_AREA * area2[None, :])).any(1)
+            b1, s1, k1 = b1[~fragment], s1[~fragment], k1[~fragment]
+        return self._nms(np.concatenate([b1, b2]), np.concatenate([s1, s2]), np.concatenate([k1, k2]))
 
     def detect(self, frame: np.ndarray) -> List[Face]:
         boxes, scores, kps = self.detect_arrays(frame)
