@@ -22,7 +22,7 @@ import logging
 import os
 from typing import Callable, Dict, List, Optional, Tuple  # noqa: F401 (type comments)
 
-from kiosk.inference.base import BackendUnavailable, ModelError, Runner, check_model_file
+from kiosk.inference.base import BackendUnavailable, ModelError, Runner, check_model_file, describe_io, shape_text
 
 __all__ = [
     "BACKENDS",
@@ -31,7 +31,9 @@ __all__ = [
     "Runner",
     "available_backends",
     "check_model_file",
+    "describe_io",
     "load_model",
+    "shape_text",
 ]
 
 # name -> module path. The module must define ``available() -> bool``, ``UNAVAILABLE_REASON``

@@ -8,7 +8,7 @@ ImportError at import time.
 from __future__ import annotations
 
 import os
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -47,11 +47,48 @@ class Runner:
         """Shape of an input; dynamic axes are strings or None."""
         raise NotImplementedError
 
+    def output_shape(self, name: str) -> List[object]:
+        """Shape of an output as the model declares it; dynamic axes are strings or None."""
+        raise NotImplementedError
+
+    def declared_output_shape(self, name: str) -> Optional[List[object]]:
+        """:meth:`output_shape`, or None when this runner cannot tell."""
+        try:
+            return self.output_shape(name)
+        except (NotImplementedError, KeyError):
+            return None
+
     def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return "<{} backend={} model={}>".format(type(self).__name__, self.backend, self.path)
+
+
+def shape_text(shape: Optional[Sequence[object]]) -> str:
+    """A tensor shape for a message: ``[batch,3,64,64]`` (dynamic axes by their name, ``?`` unnamed)."""
+    if shape is None:
+        return "[?]"
+    return "[{}]".format(",".join("?" if d is None else str(d) for d in shape))
+
+
+def describe_io(runner: "Runner", most: int = 4) -> str:
+    """What a loaded model takes and gives, on one line: ``1 input: input [batch,3,64,64]; 1 output: probs
+    [batch,3]`` (at most ``most`` tensors of each kind are named)."""
+
+    def part(kind: str, names: List[str], shape: "Callable[[str], Optional[Sequence[object]]]") -> str:
+        shown = ", ".join("{} {}".format(n, shape_text(shape(n))) for n in names[:most])
+        more = ", ... ({} in all)".format(len(names)) if len(names) > most else ""
+        return "{} {}{}: {}{}".format(len(names), kind, "" if len(names) == 1 else "s", shown or "none", more)
+
+    def input_shape(name: str) -> Optional[Sequence[object]]:
+        try:
+            return runner.input_shape(name)
+        except (NotImplementedError, KeyError):
+            return None
+
+    return "{}; {}".format(part("input", runner.input_names, input_shape),
+                           part("output", runner.output_names, runner.declared_output_shape))
 
 
 def check_model_file(path: str, min_bytes: int = 64) -> None:

@@ -63,10 +63,12 @@ class OnnxRuntimeRunner(Runner):
         try:
             self._sess = _ort.InferenceSession(self.path, sess_options=opts, providers=provs)
         except Exception as exc:
-            raise ModelError(self.path, "cannot be loaded by onnxruntime: {}".format(str(exc).strip()[:300])) from exc
+            raise ModelError(self.path, "cannot be loaded by onnxruntime (damaged, or not an ONNX model): {}".format(
+                _one_line(exc))) from exc
         self.providers = self._sess.get_providers()
         self._inputs = self._sess.get_inputs()
-        self._outputs = [o.name for o in self._sess.get_outputs()]
+        self._output_args = self._sess.get_outputs()
+        self._outputs = [o.name for o in self._output_args]
 
     @property
     def input_names(self) -> List[str]:
@@ -82,12 +84,23 @@ class OnnxRuntimeRunner(Runner):
                 return list(i.shape)
         raise KeyError(name)
 
+    def output_shape(self, name: str) -> List[object]:
+        for o in self._output_args:
+            if o.name == name:
+                return list(o.shape)
+        raise KeyError(name)
+
     def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         try:
             outs = self._sess.run(self._outputs, feeds)
         except Exception as exc:
-            raise ModelError(self.path, "inference failed: {}".format(str(exc).strip()[:300])) from exc
+            raise ModelError(self.path, "inference failed: {}".format(_one_line(exc))) from exc
         return dict(zip(self._outputs, outs))
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """onnxruntime's message on one line (it may span several), at most ``limit`` characters."""
+    return " ".join(str(exc).split())[:limit]
 
 
 def load(path: str, **kwargs: object) -> Runner:

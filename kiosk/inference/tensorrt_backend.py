@@ -347,6 +347,11 @@ class TensorRTRunner(Runner):
             raise KeyError(name)
         return [None if d < 0 else int(d) for d in self._shape[name]]
 
+    def output_shape(self, name: str) -> List[object]:
+        if name not in self._outputs:
+            raise KeyError(name)
+        return [None if d < 0 else int(d) for d in self._shape[name]]
+
     def _buffer(self, name: str, nbytes: int) -> Tuple[np.ndarray, int]:
         buf = self._buf.get(name)
         if buf is None or buf[0].nbytes < nbytes:

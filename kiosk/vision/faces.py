@@ -19,10 +19,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from kiosk.inference import Runner, load_model
+from kiosk.inference import ModelError, Runner, describe_io, load_model
 from kiosk.vision.image import to_bgr
 
 STRIDES = (8, 16, 32)
+# The network's outputs: for each stride, these four, with this many values per anchor (the last axis).
+OUTPUTS = {"cls": 1, "obj": 1, "bbox": 4, "kps": 10}
 
 # The variant chosen by measurement (kiosk/train/detector_offset.py, numbers in engines/MODEL_CARD.md):
 # yunet_n_dynamic at the frame's own size (small frames upscaled to a 640 px long side),
@@ -173,6 +175,34 @@ class Face:
     landmarks: Tuple[Tuple[float, float], ...]  # right eye, left eye, nose tip, right / left mouth corner
 
 
+def check_face_model(runner: Runner, path: str) -> None:
+    """Raise :class:`ModelError` (one line: the file, what was expected, what was found) unless the model
+    takes one image ``[N,3,H,W]`` and gives YuNet's ``cls/obj/bbox/kps_8/16/32`` outputs. Checked when it is
+    loaded, so that a wrong model (the mask classifier, say) is refused at start, not on every frame."""
+    expected = ("a YuNet face detector: one input [N,3,H,W] (H, W multiples of 32 when fixed) and outputs "
+                "cls/obj/bbox/kps_8/16/32 with 1/1/4/10 values per anchor")
+    problem = None  # type: Optional[str]
+    inputs = runner.input_names
+    shape = runner.input_shape(inputs[0]) if len(inputs) == 1 else []
+    outputs = runner.output_names
+    if len(inputs) != 1 or len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+        problem = "input"
+    elif any(isinstance(d, int) and d % 32 for d in shape[2:]):
+        problem = "input size"
+    else:
+        wanted = ["{}_{}".format(k, st) for k in OUTPUTS for st in STRIDES]
+        if any(n not in outputs for n in wanted):
+            problem = "outputs"
+        for name in wanted:
+            out = runner.declared_output_shape(name) if problem is None else None
+            if out and (len(out) != 3 or (isinstance(out[-1], int) and out[-1] != OUTPUTS[name.split("_")[0]])):
+                problem = "output {}".format(name)
+    if problem is not None:
+        hint = " (the mask classifier?)" if outputs == ["probs"] else ""
+        raise ModelError(path, "not a face detector (wrong {}): expected {}; found {}{}".format(
+            problem, expected, describe_io(runner), hint))
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int = 5000) -> np.ndarray:
     """Greedy NMS; returns kept indices sorted by descending score."""
     order = np.argsort(-scores)[:top_k]
@@ -227,6 +257,7 @@ class FaceDetector:
     ) -> None:
         self.runner = runner if runner is not None else load_model(model_path, backend)
         self.model_path = str(model_path)
+        check_face_model(self.runner, self.model_path)
         self.input_name = self.runner.input_names[0]
         shape = self.runner.input_shape(self.input_name)
         h, w = shape[2], shape[3]

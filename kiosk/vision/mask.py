@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from kiosk.core.events import Mask
-from kiosk.inference import ModelError, Runner, load_model
+from kiosk.inference import ModelError, Runner, describe_io, load_model
 from kiosk.vision.faces import DEFAULT_SCORE_THRESHOLD, FaceDetector
 from kiosk.vision.image import to_bgr
 
@@ -121,6 +121,29 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def check_mask_model(runner: Runner, path: str) -> str:
+    """The output to read (``probs``, else a model's only output: logits); raises :class:`ModelError` (one
+    line: the file, what was expected, what was found) unless the model takes face crops ``[N,3,H,W]`` and
+    gives one score per class ``[N,3]``. Checked when it is loaded, not on every frame."""
+    expected = "a mask classifier: one input [N,3,H,W] and one output [N,{}] (probs or logits of {})".format(
+        len(CLASSES), "/".join(c.value for c in CLASSES))
+    inputs, outputs = runner.input_names, runner.output_names
+    shape = runner.input_shape(inputs[0]) if len(inputs) == 1 else []
+    name = "probs" if "probs" in outputs else (outputs[0] if len(outputs) == 1 else "")
+    out = runner.declared_output_shape(name) if name else None
+    if len(inputs) != 1 or len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+        problem = "input"
+    elif not name:
+        problem = "outputs"
+    elif out and (len(out) != 2 or (isinstance(out[1], int) and out[1] != len(CLASSES))):
+        problem = "output {}".format(name)
+    else:
+        return name
+    hint = " (a face detector?)" if "cls_8" in outputs else ""
+    raise ModelError(path, "not a mask classifier (wrong {}): expected {}; found {}{}".format(
+        problem, expected, describe_io(runner), hint))
+
+
 class MaskClassifier:
     """Batch of face crops -> (class, confidence) with classes ``with_mask``, ``without_mask``,
     ``mask_weared_incorrect`` (:class:`kiosk.core.events.Mask`)."""
@@ -128,13 +151,10 @@ class MaskClassifier:
     def __init__(self, model_path: str, backend: str = "auto", runner: Optional[Runner] = None) -> None:
         self.runner = runner if runner is not None else load_model(model_path, backend)
         self.model_path = str(model_path)
+        self.output_name = check_mask_model(self.runner, self.model_path)
         self.input_name = self.runner.input_names[0]
         shape = self.runner.input_shape(self.input_name)
-        if len(shape) != 4 or shape[1] != 3:
-            raise ModelError(self.model_path, "expected input [N,3,H,W], got {}".format(shape))
         self.size = int(shape[2]) if isinstance(shape[2], int) else CROP_SIZE
-        out = self.runner.output_names
-        self.output_name = "probs" if "probs" in out else out[0]
         self._is_prob = self.output_name == "probs"
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
