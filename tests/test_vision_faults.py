@@ -217,3 +217,172 @@ def test_no_detector_is_an_unavailable_status():
     worker, events = _run_worker(None, 3)
     assert worker.status.startswith("unavailable: no face/mask detector") and worker.failures == 0
     assert all(e.faces == () for e in events if isinstance(e, FacesSeen))
+
+
+# ------------------------------------------------------------------------------ camera source faults
+import os  # noqa: E402
+import shutil  # noqa: E402
+import struct  # noqa: E402
+import time  # noqa: E402
+
+import cv2  # noqa: E402
+
+from kiosk.vision.sources import CameraUnavailable, FrameSource, ImageFolder, decode_image, open_source  # noqa: E402
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch):
+    """Back-off 0.1 s doubling to 0.4 s, so that a test sees several retries in a second or two."""
+    monkeypatch.setattr(Capture, "backoff_first", 0.1)
+    monkeypatch.setattr(Capture, "backoff_max", 0.4)
+
+
+def _frames(folder: Path, n: int = 5) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        cv2.imwrite(str(folder / "{:04d}.jpg".format(i)), np.full((48, 64, 3), 40 * i, np.uint8))
+    return folder
+
+
+def _junk(folder: Path) -> Path:
+    """Files named .jpg that are no images: random bytes, empty, text, truncated JPEG, a JPEG whose header
+    claims 65000 x 65000 pixels (OpenCV raises on it), a folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(10):
+        (folder / "random{}.jpg".format(i)).write_bytes(os.urandom(2000 + i))
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_bytes(b"not an image\n" * 50)
+    good = cv2.imencode(".jpg", np.random.RandomState(0).randint(0, 255, (480, 640, 3), np.uint8))[1].tobytes()
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    huge = bytearray(good)
+    at = huge.find(b"\xff\xc0")
+    huge[at + 5:at + 9] = struct.pack(">HH", 65000, 65000)
+    (folder / "huge.jpg").write_bytes(bytes(huge))
+    (folder / "folder.jpg").mkdir()
+    return folder
+
+
+def _capture(folder: Path, loop: bool = True):
+    statuses = []
+    capture = Capture(lambda: open_source(str(folder), fps=50.0, loop=loop), paced=False,
+                      on_status=statuses.append)
+    capture.start()
+    return capture, statuses
+
+
+def _wait(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _stop(capture: Capture) -> None:
+    capture.stop()
+    capture.join(timeout=5)
+    assert not capture.is_alive()
+
+
+def test_junk_files_are_refused_without_opencv_raising(tmp_path):
+    folder = _junk(tmp_path / "junk")
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            image, why = decode_image(path.read_bytes())
+            assert image is None and why, path.name
+    assert "too large" in decode_image((folder / "huge.jpg").read_bytes())[1]
+    assert decode_image((folder / "truncated.jpg").read_bytes())[1] == "truncated JPEG"
+    with pytest.raises(cv2.error):  # what OpenCV's own reader does with it
+        cv2.imread(str(folder / "huge.jpg"))
+
+
+def test_a_folder_of_junk_is_unavailable_with_back_off_and_bounded_logging(tmp_path, quick_backoff, caplog):
+    caplog.set_level(logging.INFO, logger="kiosk.vision")
+    capture, statuses = _capture(_junk(tmp_path / "camera"))
+    time.sleep(1.5)
+    assert capture.is_alive() and capture.frames == 0
+    assert capture.status.startswith("unavailable: none of the 14 images in") and "can be decoded" in capture.status
+    assert statuses == [capture.status]  # told once, not once per retry
+    assert 3 <= capture.open_attempts <= 8, capture.open_attempts  # 0.1, 0.2, 0.4, 0.4 … s apart, no spinning
+    assert len(caplog.records) <= 2, [r.getMessage() for r in caplog.records]
+    _stop(capture)
+
+
+def test_an_empty_folder_is_unavailable(tmp_path, quick_backoff):
+    (tmp_path / "camera").mkdir()
+    capture, statuses = _capture(tmp_path / "camera")
+    assert _wait(lambda: capture.open_attempts >= 3)
+    assert capture.status == "unavailable: no images in {}".format(tmp_path / "camera") and statuses == [capture.status]
+    _stop(capture)
+
+
+def test_a_folder_deleted_mid_run_is_unavailable_and_comes_back(tmp_path, quick_backoff, caplog):
+    caplog.set_level(logging.INFO, logger="kiosk.vision")
+    folder = _frames(tmp_path / "camera")
+    capture, statuses = _capture(folder)
+    assert _wait(lambda: capture.frames > 20) and capture.status == "ok"
+    shutil.rmtree(str(folder))
+    assert _wait(lambda: capture.status.startswith("unavailable"))
+    frames = capture.frames
+    attempts = capture.open_attempts
+    time.sleep(1.5)
+    assert capture.is_alive() and capture.frames == frames  # no frame, so never "ok"
+    assert capture.status.startswith("unavailable: camera source {} does not exist".format(folder))
+    assert 2 <= capture.open_attempts - attempts <= 8
+    assert len(caplog.records) <= 3, [r.getMessage() for r in caplog.records]
+    assert statuses[0] == "ok" and all(s.startswith("unavailable") for s in statuses[1:]) and len(statuses) <= 3
+    _frames(folder)  # the camera is back
+    assert _wait(lambda: capture.status == "ok") and capture.frames > frames
+    _stop(capture)
+
+
+def test_a_folder_emptied_without_a_loop_is_unavailable_not_a_silent_end(tmp_path, quick_backoff):
+    folder = _frames(tmp_path / "camera", 3)
+    source = ImageFolder.from_folder(str(folder))
+    for path in folder.iterdir():
+        path.unlink()
+    with pytest.raises(CameraUnavailable, match=r"none of the 3 images .* can be decoded \(e\.g\. 0002\.jpg: No such file"):
+        source.read()
+
+
+class _Live(FrameSource):
+    """A live camera that gives a frame on every read except those ``misses`` says."""
+
+    def __init__(self, misses) -> None:
+        self.misses, self.reads, self.name = misses, 0, "fake:0"
+
+    def read(self):
+        self.reads += 1
+        return None if self.misses(self.reads) else np.zeros((8, 8, 3), np.uint8)
+
+
+def test_a_single_read_timeout_is_not_a_lost_camera(quick_backoff):
+    opened = []
+
+    def open_camera():
+        opened.append(_Live(lambda n: n % 3 == 0))  # every third read times out (the Jetson pattern)
+        return opened[-1]
+
+    statuses = []
+    capture = Capture(open_camera, paced=False, on_status=statuses.append)
+    capture.start()
+    assert _wait(lambda: capture.frames > 40)  # 20 timeouts
+    _stop(capture)
+    assert len(opened) == 1 and statuses == ["ok"]
+
+
+def test_a_live_camera_without_frames_is_reopened_after_several_misses(quick_backoff, caplog):
+    opened = []
+
+    def open_camera():
+        opened.append(_Live(lambda n: n > 3))  # three frames, then nothing
+        return opened[-1]
+
+    statuses = []
+    capture = Capture(open_camera, paced=False, on_status=statuses.append)
+    capture.start()
+    assert _wait(lambda: len(opened) >= 3)
+    _stop(capture)
+    assert opened[0].reads == 3 + Capture.lost_after_misses
+    assert statuses[:2] == ["ok", "unavailable: fake:0 stopped giving frames"]

@@ -2,7 +2,14 @@
 
 Consumers never see a backlog: a slow vision step simply skips to the latest frame. For
 reproducible headless runs ``lossless=True`` makes the thread wait until each frame was taken.
-A live camera that drops out is reopened with a back-off, and its state is reported.
+
+A camera that cannot be opened, or is lost, is retried with a bounded exponential back-off
+(``backoff_first`` doubling to ``backoff_max``), and ``status`` says ``unavailable: <why>`` until a
+frame comes again (then ``ok``; never ``ok`` before the first frame). Each change of status is told
+to ``on_status`` (or logged) once; nothing is logged per retry. A live camera counts as lost only
+after ``lost_after_misses`` reads in a row without a frame, or ``lost_after_s`` without one: a single
+read timeout (jetson-utils gives up after 1 s) is not a lost camera. An image folder that was removed
+or holds nothing decodable raises :class:`CameraUnavailable` from its ``read`` and is treated the same.
 """
 
 from __future__ import annotations
@@ -29,6 +36,12 @@ class Frame:
 
 
 class Capture(threading.Thread):
+    backoff_first = 0.5  # seconds before the first retry of a camera that cannot be opened or was lost
+    backoff_max = 5.0  # the wait doubles up to this
+    lost_after_misses = 5  # a live camera is lost after this many reads in a row without a frame …
+    lost_after_s = 5.0  # … or this long without a frame, whichever comes first
+    miss_wait_s = 0.05  # pause after a read without a frame (an unplugged OpenCV camera returns at once)
+
     def __init__(
         self,
         open_source: Callable[[], FrameSource],
@@ -49,6 +62,7 @@ class Capture(threading.Thread):
         self._halt = threading.Event()
         self.ended = False
         self.frames = 0
+        self.open_attempts = 0
         self.status = "starting"
 
     def stop(self) -> None:
@@ -78,7 +92,7 @@ class Capture(threading.Thread):
             if self.on_status is not None:  # whoever listens tells the person
                 self.on_status(status)
             else:
-                (log.info if status == "ok" else log.error)("camera: %s", status)
+                (log.info if status == "ok" else log.error)("camera %s", status)
 
     def _publish(self, frame: Frame) -> None:
         with self._cond:
@@ -89,29 +103,45 @@ class Capture(threading.Thread):
             self._cond.notify_all()
 
     def run(self) -> None:
-        backoff = 0.5
+        backoff = self.backoff_first
         source: Optional[FrameSource] = None
-        index = 0
-        started = time.monotonic()
+        index = misses = 0
+        started = last_frame = time.monotonic()
         try:
             while not self._halt.is_set():
                 if source is None:
+                    self.open_attempts += 1
                     try:
                         source = self._open()
-                    except CameraUnavailable as exc:
-                        self._set_status("unavailable: {}".format(exc))
+                    except Exception as exc:  # CameraUnavailable, or whatever an odd device raises
+                        self._set_status("unavailable: {}".format(_why(exc)))
                         self._halt.wait(backoff)
-                        backoff = min(backoff * 2, 5.0)
+                        backoff = min(backoff * 2, self.backoff_max)
                         continue
-                    backoff, started = 0.5, time.monotonic() - index / max(source.fps, 1e-6)
-                image = source.read()
-                if image is None:
+                    started = time.monotonic() - index / max(source.fps, 1e-6)
+                    last_frame, misses = time.monotonic(), 0
+                try:
+                    image = source.read()
+                except Exception as exc:  # a folder removed or all junk, a driver error
+                    image, lost = None, _why(exc)
+                else:
+                    lost = ""
+                if image is None and not lost:
                     if not source.live:
                         break  # end of the file: the stream is over
-                    self._set_status("unavailable: {} stopped giving frames".format(source.name))
-                    source.close()
+                    misses += 1
+                    if misses < self.lost_after_misses and time.monotonic() - last_frame < self.lost_after_s:
+                        self._halt.wait(self.miss_wait_s)  # a timeout, not (yet) a lost camera
+                        continue
+                    lost = "{} stopped giving frames".format(source.name)
+                if image is None:
+                    self._set_status("unavailable: {}".format(lost))
+                    _close(source)
                     source = None
+                    self._halt.wait(backoff)
+                    backoff = min(backoff * 2, self.backoff_max)
                     continue
+                last_frame, misses, backoff = time.monotonic(), 0, self.backoff_first
                 self._set_status("ok")
                 if self.paced:
                     pace(source, started, index)
@@ -121,7 +151,20 @@ class Capture(threading.Thread):
                 self.frames = index
         finally:
             if source is not None:
-                source.close()
+                _close(source)
             with self._cond:
                 self.ended = True
                 self._cond.notify_all()
+
+
+def _why(exc: BaseException) -> str:
+    """A camera fault on one line: CameraUnavailable's own message, else the exception's type and message."""
+    text = str(exc) if isinstance(exc, CameraUnavailable) else "{}: {}".format(type(exc).__name__, exc)
+    return " ".join(text.split())[:300]
+
+
+def _close(source: FrameSource) -> None:
+    try:
+        source.close()
+    except Exception as exc:  # a device that is gone may fail to close too
+        log.debug("camera: closing %s failed: %s", source.name, exc)

@@ -8,24 +8,35 @@
 * ``rtsp://…``, ``http://…`` a network stream (jetson-utils when importable, else OpenCV/FFmpeg)
 * a folder                  its images in name order
 * a file                    a video (or one still image)
+
+An image folder reads each file itself and decodes it from memory (:func:`decode_image`): a file that is
+gone, empty, truncated, absurdly large or not an image is skipped (reported at most once per
+``SKIP_REPORT_S`` per folder, with a count), never handed to OpenCV's file reader, whose own warning
+would repeat on every pass. A folder that has been removed, or in which a whole pass finds nothing
+decodable, raises :class:`CameraUnavailable`: the capture thread reports it and retries with back-off.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
 
 from kiosk.vision.image import to_bgr
+from kiosk.vision.ratelimit import RateLimit
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+MAX_IMAGE_PIXELS = 50_000_000  # a camera frame is never larger; a header claiming more is junk (or a bomb)
+SKIP_REPORT_S = 30.0
+_skips = RateLimit(SKIP_REPORT_S)  # "skipping unreadable image" per folder: one line per interval
 
 
 class CameraUnavailable(RuntimeError):
@@ -97,35 +108,98 @@ class VideoFile(FrameSource):
         self.cap.release()
 
 
+def decode_image(data: bytes) -> Tuple[Optional[np.ndarray], str]:
+    """(BGR uint8 image, "") or (None, why not) for the bytes of an image file. Never raises: an empty,
+    truncated or oversized file, or one that is not an image, is refused before or by OpenCV's decoder."""
+    if not data:
+        return None, "empty file"
+    head = data[:2]
+    if head == b"\xff\xd8" and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        return None, "truncated JPEG"  # libjpeg would print a warning on stderr and return a half-grey frame
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            width, height = header.size
+    except Image.DecompressionBombError:
+        return None, "too large for a camera frame"
+    except Exception:  # not a format Pillow knows: OpenCV may still decode it
+        width = height = 0
+    if width * height > MAX_IMAGE_PIXELS:
+        return None, "{}x{} pixels: too large for a camera frame".format(width, height)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        return None, "OpenCV cannot decode it: {}".format(" ".join(str(exc).split())[-120:])
+    frame = to_bgr(image) if image is not None else None
+    return (frame, "") if frame is not None else (None, "not an image OpenCV can decode")
+
+
+def read_image_file(path: "Union[str, Path]") -> Tuple[Optional[np.ndarray], str]:
+    """:func:`decode_image` of a file; a file that cannot be read gives (None, the reason)."""
+    try:
+        with open(str(path), "rb") as f:
+            data = f.read(MAX_IMAGE_PIXELS)  # no camera frame file is larger than that
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+    return decode_image(data)
+
+
 class ImageFolder(FrameSource):
-    """The images of a folder (or a list of image files) played as a stream; unreadable files are skipped."""
+    """The images of a folder (or a list of image files) played as a stream; unreadable files are skipped.
+    Raises :class:`CameraUnavailable` from ``read`` when its folder has been removed, or when a whole pass
+    over the files found nothing decodable."""
 
     live = False
 
-    def __init__(self, paths: List[Path], fps: float = 10.0, loop: bool = False, name: str = "images") -> None:
+    def __init__(self, paths: List[Path], fps: float = 10.0, loop: bool = False, name: str = "images",
+                 folder: Optional[str] = None) -> None:
         if not paths:
             raise CameraUnavailable("no images in {}".format(name))
         self.name = "images:{}".format(name)
         self.paths, self.fps, self.loop = paths, fps, loop
+        self.folder = folder
         self.index = 0
+        self.decoded = 0  # frames given
+        self.skipped = 0  # files skipped
 
     @classmethod
     def from_folder(cls, folder: str, fps: float = 10.0, loop: bool = False) -> "ImageFolder":
-        paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        return cls(paths, fps, loop, name=folder)
+        if not os.path.isdir(folder):
+            raise CameraUnavailable("image folder {} does not exist".format(folder))
+        try:
+            paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        except OSError as exc:
+            raise CameraUnavailable("cannot list image folder {}: {}".format(folder, exc.strerror or exc)) from None
+        return cls(paths, fps, loop, name=folder, folder=folder)
 
     def read(self) -> Optional[np.ndarray]:
+        misses = 0
         while True:
             if self.index >= len(self.paths):
                 if not self.loop:
+                    if self.decoded == 0:
+                        raise CameraUnavailable("none of the {} images in {} can be decoded".format(
+                            len(self.paths), self.name[len("images:"):]))
                     return None
                 self.index = 0
             path = self.paths[self.index]
             self.index += 1
-            frame = to_bgr(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+            frame, why = read_image_file(path)
             if frame is not None:
+                self.decoded += 1
                 return frame
-            log.warning("skipping unreadable image %s", path)
+            self.skipped += 1
+            misses += 1
+            if self.folder is not None and not os.path.isdir(self.folder):
+                raise CameraUnavailable("image folder {} was removed".format(self.folder))
+            if misses >= len(self.paths):
+                raise CameraUnavailable("none of the {} images in {} can be decoded (e.g. {}: {})".format(
+                    len(self.paths), self.name[len("images:"):], path.name, why))
+            held = _skips.ready(self.name)
+            if held is not None:
+                log.warning("skipping unreadable image %s: %s%s", path, why,
+                            " ({} more skipped in the last {:.0f} s)".format(held, SKIP_REPORT_S) if held else "")
 
 
 class ArraySource(FrameSource):
@@ -166,9 +240,11 @@ class JetsonVideoSource(FrameSource):
         try:
             image = self.stream.Capture(format="rgb8", timeout=1000)
         except Exception as exc:
-            log.warning("%s: capture failed: %s", self.name, exc)
+            held = _skips.ready(self.name)
+            if held is not None:  # at most once per SKIP_REPORT_S: the capture thread reports the lost camera
+                log.warning("%s: capture failed: %s%s", self.name, exc, " ({} more)".format(held) if held else "")
             return None
-        if image is None:  # timeout
+        if image is None:  # a timeout: the capture thread decides when misses mean a lost camera
             return None
         self._sync()
         return cv2.cvtColor(self._to_numpy(image), cv2.COLOR_RGB2BGR)
@@ -208,6 +284,9 @@ def open_source(spec: str, width: int = 640, height: int = 480, fps: float = 15.
         if Path(spec).suffix.lower() in IMAGE_SUFFIXES:
             return ImageFolder([Path(spec)], fps, loop, name=spec)
         return VideoFile(spec, loop)
+    if os.path.isabs(spec) or os.sep in spec:
+        raise CameraUnavailable("camera source {} does not exist (it is not a camera index, device, URI, folder "
+                                "or file)".format(spec))
     raise CameraUnavailable("camera source {!r} is not a camera index, device, URI, folder or file".format(spec))
 
 
