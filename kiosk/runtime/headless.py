@@ -86,7 +86,11 @@ def run_headless(home: Home, duration: float = 0.0) -> int:
     capture = Capture(
         lambda: open_source(cam.source, cam.width, cam.height, cam.fps, cam.loop), on_status=on_status
     )
-    worker = VisionWorker(capture, parts.detector, parts.qr_reader, parts.check_pass, kiosk.post)
+    def vision_status(status: str) -> None:
+        print("{}  vision   {}".format(time.strftime("%H:%M:%S"), status), file=sys.stderr, flush=True)
+
+    worker = VisionWorker(capture, parts.detector, parts.qr_reader, parts.check_pass, kiosk.post,
+                          on_status=vision_status)
     home.cache.mkdir(parents=True, exist_ok=True)
 
     def voice_status(text: str) -> None:

@@ -256,7 +256,8 @@ class KioskController(_Controller):
         cam = self.config.camera
         self.capture = Capture(lambda: self._open_source(cam), on_status=self._camera_status)
         self.worker = VisionWorker(self.capture, self.parts.detector, self.parts.qr_reader, self.parts.check_pass,
-                                   self.kiosk.post, on_result=self.bridge.offer_frame)
+                                   self.kiosk.post, on_result=self.bridge.offer_frame,
+                                   on_status=lambda status: self.bridge.report("model", status))
         self.capture.start()
         self.worker.start()
 
