@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import cv2
 
@@ -309,11 +309,16 @@ def case_restart_corrupt_db(rig: Rig) -> Dict[str, Any]:
     return _restart_after(rig, damage, "relay driven off first; exit 3 naming the database", 3)
 
 
+def _remove_db(rig: Rig, suffixes: Tuple[str, ...] = ("", "-wal", "-shm")) -> None:
+    """Delete the database (or only its WAL and shared-memory files) as a person at a shell would."""
+    for suffix in suffixes:
+        path = rig.home.database.with_name(rig.home.database.name + suffix)
+        if path.exists():
+            path.unlink()
+
+
 def _truncate_db(rig: Rig) -> None:
-    for suffix in ("-wal", "-shm"):
-        extra = rig.home.database.with_name(rig.home.database.name + suffix)
-        if extra.exists():
-            extra.unlink()
+    _remove_db(rig, ("-wal", "-shm"))
     data = rig.home.database.read_bytes()
     rig.home.database.write_bytes(data[: max(100, len(data) // 3)])
 
@@ -362,10 +367,7 @@ def case_db_foreign(rig: Rig) -> Dict[str, Any]:
 def case_db_zero_bytes(rig: Rig) -> Dict[str, Any]:
     rig.setup()
     first = rig.run(10)
-    for suffix in ("-wal", "-shm"):
-        extra = rig.home.database.with_name(rig.home.database.name + suffix)
-        if extra.exists():
-            extra.unlink()
+    _remove_db(rig, ("-wal", "-shm"))
     rig.home.database.write_bytes(b"")
     run = rig.run(10)
     verdict = rig.verify()
@@ -575,10 +577,7 @@ def case_read_only_home(rig: Rig) -> Dict[str, Any]:
 def case_revoked_pass_after_db_emptied(rig: Rig) -> Dict[str, Any]:
     rig.setup()
     revoke = rig.cli("residents", "revoke", "张三")
-    for suffix in ("", "-wal", "-shm"):
-        path = rig.home.database.with_name(rig.home.database.name + suffix)
-        if path.exists():
-            path.unlink()
+    _remove_db(rig)
     rig.cli("residents", "add", "张三", "--unit", "3-201")
     check = rig.cli("pass", "verify", rig.token, "--json")
     run = rig.run(10)
