@@ -60,6 +60,9 @@ class PolicyConfig:
     left_after_s: float = _opt(1.5, "a person out of view this long has left", min=0.2, max=30.0)
     result_hold_s: float = _opt(2.0, "show the granted/denied screen this long", min=0.2, max=30.0)
     cooldown_s: float = _opt(1.0, "ignore everything this long after a result before the next person", min=0.0, max=30.0)
+    next_person_after_s: float = _opt(
+        1.0, "a different person who steps up this long after a result is served at once (the result screen and "
+        "cooldown do not make a queue wait); at least result_hold_s + cooldown_s turns this off", min=0.2, max=60.0)
     vote_window: int = _opt(5, "mask class is voted over this many recent frames of a face", min=1, max=30)
     vote_min: int = _opt(3, "frames in the window that must agree before the mask state is believed", min=1, max=30)
     min_confidence: float = _opt(0.5, "mask classifications below this confidence do not vote", min=0.0, max=1.0)

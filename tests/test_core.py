@@ -138,6 +138,60 @@ def test_result_phases_ignore_new_events():
     assert g.opened() == 0 and len(g.logs()) == 1
 
 
+def test_the_next_person_in_a_queue_is_served_without_waiting_for_the_result_screen():
+    g = Gate()
+    g.feed_many(seen(face()), 3)
+    g.feed(PassPresented(VALID))
+    assert g.state.phase == Phase.GRANTED
+    g.feed(seen(face(track=2, x=400)), dt=0.3)  # too soon: the result is still being read
+    assert g.state.phase == Phase.GRANTED
+    g.feed(seen(face(track=1), face(track=2, height=200, x=400)), dt=POLICY.next_person_after_s)
+    assert g.state.phase == Phase.ENGAGED and g.state.track_id == 2  # long before result_hold_s + cooldown_s
+    g.feed_many(seen(face(track=2, height=200, x=400)), 3)
+    g.feed(PassPresented(PassCheck(True, "ok", 2, "李四", 11)))
+    assert g.opened() == 2 and [d.resident_name for d in g.logs()] == ["张三", "李四"]
+
+
+def test_the_person_just_served_never_counts_as_the_next_one():
+    g = Gate()
+    g.feed_many(seen(face(Mask.WITHOUT)), 3)
+    assert g.state.phase == Phase.DENIED
+    g.feed_many(seen(face(Mask.WITH)), 15)  # the denied person stays and puts a mask on: same track
+    assert g.state.phase in (Phase.DENIED, Phase.COOLDOWN) and len(g.logs()) == 1
+    g2 = Gate()
+    g2.feed_many(seen(face()), 3)
+    g2.feed(PassPresented(VALID))
+    g2.feed(seen(face(track=1, height=300), face(track=2, height=150)), dt=1.5)  # the granted one is largest
+    assert g2.state.phase == Phase.GRANTED
+
+
+def test_a_newcomer_given_the_served_persons_track_id_is_the_next_person():
+    g = Gate()
+    g.feed_many(seen(face()), 3)
+    g.feed(PassPresented(VALID))
+    g.feed_many(seen(), 4)  # the granted person walks off: out of view for 0.4 s
+    g.feed_many(seen(face(track=1)), 6)  # someone stands where they stood; the tracker reuses the id
+    assert g.state.phase == Phase.ENGAGED and g.state.track_id == 1 and g.opened() == 1
+
+
+def test_a_served_person_missed_for_a_frame_or_two_is_still_the_same_person():
+    g = Gate()
+    g.feed_many(seen(face()), 3)
+    g.feed(PassPresented(VALID))
+    for _ in range(5):
+        g.feed(seen())  # a missed detection
+        g.feed_many(seen(face(track=1)), 3)
+    assert g.state.phase in (Phase.GRANTED, Phase.COOLDOWN, Phase.IDLE) and g.opened() == 1 and len(g.logs()) == 1
+
+
+def test_a_next_person_rule_longer_than_the_result_is_the_old_behaviour():
+    g = Gate(PolicyConfig(next_person_after_s=10.0))
+    g.feed_many(seen(face()), 3)
+    g.feed(PassPresented(VALID))
+    g.feed(seen(face(track=2)), dt=1.5)
+    assert g.state.phase == Phase.GRANTED
+
+
 # ---- masks ----------------------------------------------------------------------------------------
 
 

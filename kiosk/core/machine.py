@@ -2,7 +2,7 @@
 
     step(state, event, now, policy) -> (state, actions)
 
-idle → engaged → checking → granted / denied → cooldown → idle
+idle → engaged → checking → granted / denied → cooldown → idle (or straight to engaged for the next person)
 
 * A face (big enough to be a user, not a passer-by), a spoken request or a shown pass engages.
   The largest face at that moment is the *primary* person; other faces never change the decision.
@@ -13,6 +13,8 @@ idle → engaged → checking → granted / denied → cooldown → idle
   The gate opens before the greeting is spoken.
 * Nobody seen for ``left_after_s``, or no progress for ``engaged_timeout_s``: back to idle (logged as
   abandoned when the person had got anywhere).
+* A queue does not wait for the result screen: ``next_person_after_s`` after a result, a different person
+  who is now the largest face in view is served at once.
 
 Nothing here imports a device, UI or model library; time is the ``now`` argument.
 """
@@ -147,6 +149,13 @@ def _active(
 
 
 def _after_result(state: State, event: Event, now: float, policy: PolicyConfig) -> Tuple[State, List[Action]]:
+    if isinstance(event, FacesSeen):
+        state = _follow_served(state, event, now)
+    if isinstance(event, FacesSeen) and _next_person(state, event, now, policy):
+        # The next in the queue does not wait for the result screen and cooldown: the person just served is
+        # walking through (the gate opened first), and the newcomer is served now.
+        fresh = State(granted_track=state.granted_track, last_denial=state.last_denial)
+        return _idle(fresh, event, now, policy)
     if state.phase in (Phase.GRANTED, Phase.DENIED) and now - state.since >= policy.result_hold_s:
         state = replace(state, phase=Phase.COOLDOWN, since=now)
     if state.phase == Phase.COOLDOWN and now - state.since >= policy.cooldown_s:
@@ -155,6 +164,35 @@ def _after_result(state: State, event: Event, now: float, policy: PolicyConfig) 
 
 
 # ---- rules ----------------------------------------------------------------------------------
+
+
+# The person just served out of view this long has gone: a face that comes back with their track id is the next
+# person (an IoU tracker gives a newcomer who stands where they stood the same id).
+SERVED_GONE_S = 0.3
+
+
+def _follow_served(state: State, event: FacesSeen, now: float) -> State:
+    served = {state.track_id, state.granted_track} - {None}
+    if not served:
+        return state
+    if any(f.track_id in served for f in event.faces):
+        return replace(state, last_face_at=now)
+    if state.last_face_at is not None and now - state.last_face_at >= SERVED_GONE_S:
+        return replace(state, track_id=None, granted_track=None)
+    return state
+
+
+def _next_person(state: State, event: FacesSeen, now: float, policy: PolicyConfig) -> bool:
+    """A result has been shown for ``next_person_after_s`` and the largest user in view is someone else than the
+    person just served (and than a granted person walking through)."""
+    result_at = state.since if state.phase != Phase.COOLDOWN else state.since - policy.result_hold_s
+    if now - result_at < policy.next_person_after_s:
+        return False
+    faces = _users(event, policy)
+    if not faces:
+        return False
+    largest = max(faces, key=lambda f: f.area)
+    return largest.track_id not in (state.track_id, state.granted_track)
 
 
 def _users(event: FacesSeen, policy: PolicyConfig) -> List[FaceObservation]:
