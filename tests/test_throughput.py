@@ -26,7 +26,7 @@ def test_a_short_queue_is_let_through_one_by_one(tmp_path):
     assert report["gate_pulses"] == 5 and report["log_records"] == 5 and report["log_granted"] == 5
     assert report["log_pending"] == 0 and report["stray_decisions"] == [] and report["all_granted"]
     assert report["decision_latency_ms"]["n"] == 5 and report["step_up_to_gate_ms"]["n"] == 5
-    for key in ("residents_per_minute", "cycle_s", "gate_to_ready_ms", "vision_step_ms", "vision_stage_ms", "frames",
+    for key in ("residents_per_minute", "cycle_s", "gate_to_next_person_ms", "vision_step_ms", "vision_stage_ms", "frames",
                 "policy", "goals", "process", "machine", "problems"):
         assert key in report
     assert report["residents_per_minute"] > 0 and report["frames"]["processed"] > 0
