@@ -213,6 +213,20 @@ def test_cache_memory_and_disk(tmp_path: Path) -> None:
     assert cache2.get("请您佩戴口罩").same_as(first) and voice.calls == 1 and cache2.disk_hits == 1
 
 
+def test_cache_memory_is_bounded_in_bytes_and_keeps_the_fixed_prompts(tmp_path: Path) -> None:
+    voice = CountingVoice()
+    each = 1600 * 10 * 2  # a 10-character text: 16,000 int16 samples
+    cache = PromptCache(voice, str(tmp_path), max_memory_bytes=3 * each)
+    cache.warm(["请您佩戴口罩请您佩戴口", "二维码无效二维码无效二"])  # fixed prompts: pinned
+    for i in range(50):  # a greeting for each of 50 residents
+        cache.get("您好，住户{:04d}，欢迎回".format(i))
+    assert cache.memory_bytes <= 3 * each + 2 * each  # the budget plus the pinned prompts
+    calls = voice.calls
+    cache.get("请您佩戴口罩请您佩戴口")
+    assert voice.calls == calls and cache.hits >= 1  # still in memory
+    assert cache.get("您好，住户0000，欢迎回") is not None and cache.disk_hits == 1  # evicted, back from disk
+
+
 def test_cache_key_depends_on_voice_params(tmp_path: Path) -> None:
     a = PromptCache(CountingVoice(), str(tmp_path))
     other = CountingVoice()

@@ -335,7 +335,8 @@ def run_throughput(
     cache = getattr(parts.speaker, "cache", None)  # greetings name the resident: each is synthesized and kept
     if cache is not None:
         report["voice"] = {"name": cache.voice.name, "synthesized": cache.misses,
-                           "kept_in_memory_max": cache.max_memory_items}
+                           "in_memory_mb": round(cache.memory_bytes / 1e6, 1),
+                           "memory_budget_mb": round(cache.max_memory_bytes / 1e6, 1)}
     report["machine"] = {"cpu_count": os.cpu_count(), "load_average_start": [round(v, 2) for v in load_start],
                          "load_average_end": [round(v, 2) for v in os.getloadavg()]}
     (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Set
 
 from .voices.base import Audio, TTSError, Voice
 
@@ -21,10 +21,16 @@ class PromptCache:
     """Synthesized prompts in memory (LRU) and, when ``directory`` is given, on disk as
     ``<sha256>.wav``. Thread-safe; ``get`` synthesizes on a miss and stores the result."""
 
-    def __init__(self, voice: Voice, directory: Optional[str] = None, max_memory_items: int = 256) -> None:
+    def __init__(self, voice: Voice, directory: Optional[str] = None, max_memory_items: int = 256,
+                 max_memory_bytes: int = 8 * 1024 * 1024) -> None:
         self.voice = voice
         self.directory = directory
         self.max_memory_items = max(1, int(max_memory_items))
+        # Greetings name each resident: a community's worth of them would hold tens of MB for months. Fixed
+        # prompts (warmed at start) stay in memory; the rest share this budget, newest first (disk keeps all).
+        self.max_memory_bytes = max(0, int(max_memory_bytes))
+        self._pinned: Set[str] = set()
+        self._bytes = 0
         self._mem: "OrderedDict[str, Audio]" = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -52,20 +58,36 @@ class PromptCache:
         path = self.path_for(text)
         return bool(path and os.path.isfile(path))
 
-    def _remember(self, k: str, audio: Audio) -> None:
-        with self._lock:
-            self._mem[k] = audio
-            self._mem.move_to_end(k)
-            while len(self._mem) > self.max_memory_items:
-                self._mem.popitem(last=False)
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of audio held in memory."""
+        return self._bytes
 
-    def get(self, text: str) -> Audio:
-        """Audio for ``text``: memory, else disk, else synthesize (and store in both)."""
+    def _remember(self, k: str, audio: Audio, pin: bool = False) -> None:
+        with self._lock:
+            if pin:
+                self._pinned.add(k)
+            if k in self._mem:
+                self._bytes -= self._mem[k].samples.nbytes
+            self._mem[k] = audio
+            self._bytes += audio.samples.nbytes
+            self._mem.move_to_end(k)
+            for old in [key for key in self._mem if key not in self._pinned]:  # oldest first
+                if len(self._mem) <= self.max_memory_items and self._bytes <= self.max_memory_bytes:
+                    break
+                if old != k:
+                    self._bytes -= self._mem.pop(old).samples.nbytes
+
+    def get(self, text: str, pin: bool = False) -> Audio:
+        """Audio for ``text``: memory, else disk, else synthesize (and store in both). ``pin`` keeps it in
+        memory for good (the fixed prompts)."""
         k = self.key(text)
         with self._lock:
             audio = self._mem.get(k)
             if audio is not None:
                 self._mem.move_to_end(k)
+                if pin:
+                    self._pinned.add(k)
                 self.hits += 1
                 return audio
         path = self.path_for(text)
@@ -77,12 +99,12 @@ class PromptCache:
             else:
                 with self._lock:
                     self.disk_hits += 1
-                self._remember(k, audio)
+                self._remember(k, audio, pin)
                 return audio
         audio = self.voice.synthesize(text)
         with self._lock:
             self.misses += 1
-        self._remember(k, audio)
+        self._remember(k, audio, pin)
         if path:
             try:
                 audio.save(path)
@@ -96,7 +118,7 @@ class PromptCache:
         n = 0
         for text in texts:
             try:
-                self.get(text)
+                self.get(text, pin=True)
                 n += 1
             except TTSError as exc:
                 log.error("could not prepare prompt %r: %s", text, exc)
@@ -105,3 +127,4 @@ class PromptCache:
     def clear_memory(self) -> None:
         with self._lock:
             self._mem.clear()
+            self._bytes = 0
