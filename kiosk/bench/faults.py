@@ -233,29 +233,56 @@ def case_baseline(rig: Rig) -> Dict[str, Any]:
                 decision_ms=run.latencies_ms)
 
 
+KILL_PULSE_MS = 8000  # long, so that a release seen after the kill cannot be the pulse's own end
+
+
 def _kill_during_pulse(rig: Rig, whole_group: bool) -> Dict[str, Any]:
-    rig.setup()
+    rig.setup(gate=dict(rig.relay.gate_settings(), pulse_ms=KILL_PULSE_MS))
     proc = rig.start()
     on = rig.relay.wait_for("on", timeout=60)
     killed_at = time.time()
-    if whole_group:  # the kiosk and its gate guardian: an OOM kill of everything, or systemd's SIGKILL
-        os.killpg(proc.pid, signal.SIGKILL)
+    if whole_group:  # the kiosk and its gate guardian (its own session): as systemd's SIGKILL of the whole cgroup
+        for pid in [proc.pid] + _descendants(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     else:
         os.kill(proc.pid, signal.SIGKILL)
     run = rig.finish(proc, 10)
-    off = rig.relay.wait_for("off", since=killed_at, timeout=3.0)
+    off = rig.relay.wait_for("off", after=on, timeout=3.0) if on is not None else None
     closed_by = "guardian" if off is not None else None
+    left_on_s = None if off is not None else round(time.time() - killed_at, 1)
     supervisor = rig.cli("gate", "close")  # what systemd's ExecStopPost runs after any death
-    if off is None:
-        off = rig.relay.wait_for("off", since=killed_at, timeout=3.0)
+    if off is None and on is not None:
+        off = rig.relay.wait_for("off", after=on, timeout=3.0)
         closed_by = "supervisor (dabai-kiosk gate close)" if off is not None else None
     rig.kill_all()
     verdict = rig.verify()
-    return _row(rig, run, "relay released after the kill; the grant's record is on disk",
+    return _row(rig, run, "relay released after the kill (by the guardian, else by the supervisor's gate close); "
+                "the grant's record is on disk",
                 on is not None and off is not None and supervisor.code == 0, verify=verdict,
-                pulsed=on is not None, closed_by=closed_by,
+                pulsed=on is not None, pulse_ms=KILL_PULSE_MS, closed_by=closed_by,
                 off_after_kill_s=round(off.t - killed_at, 3) if off is not None else None,
-                gate_close_exit=supervisor.code)
+                relay_on_until_supervisor_s=left_on_s, gate_close_exit=supervisor.code)
+
+
+def _descendants(pid: int) -> List[int]:
+    """Every process below ``pid`` (Linux /proc), children before grandchildren."""
+    parents: Dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/{}/stat".format(entry)) as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def case_sigkill_during_pulse(rig: Rig) -> Dict[str, Any]:
