@@ -34,6 +34,14 @@ def gate_config(relay, **values):
     return GateConfig(**dict(relay.gate_settings(), **values))
 
 
+def test_a_relay_whose_open_bytes_are_broken_is_still_driven_closed(relay):
+    from kiosk.gate.drivers import GateUnavailable
+
+    with pytest.raises(GateUnavailable, match="serial_open_hex"):
+        open_gate_driver(gate_config(relay, guardian=False, serial_open_hex="ZZ"))
+    assert relay.wait_for("off", timeout=1) is not None and relay.is_on() is False
+
+
 def test_recorder_sees_the_serial_drivers_real_bytes(relay):
     gate = open_gate_driver(gate_config(relay, guardian=False))
     assert relay.wait_for("off", timeout=1) is not None  # opening drives it closed

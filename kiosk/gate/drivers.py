@@ -281,10 +281,14 @@ class SerialRelayGate(GateDriver):
             import serial  # type: ignore[import-not-found]
         except ImportError:
             raise GateUnavailable("gate driver serial needs pyserial: pip install 'dabai-kiosk[serial]'") from None
-        self.on = parse_hex("serial_open_hex", open_hex)
         self.off = parse_hex("serial_close_hex", close_hex)
-        if self.on == self.off:
-            raise GateUnavailable("gate.serial_open_hex and gate.serial_close_hex are the same bytes")
+        try:
+            self.on = parse_hex("serial_open_hex", open_hex)
+            if self.on == self.off:
+                raise GateUnavailable("gate.serial_open_hex and gate.serial_close_hex are the same bytes")
+        except GateUnavailable:
+            _send_once(serial, port, baudrate, self.off)  # a relay this config cannot open is still driven closed
+            raise
         try:
             self.port = serial.Serial(port, baudrate=baudrate, timeout=1.0, write_timeout=1.0)
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -301,6 +305,16 @@ class SerialRelayGate(GateDriver):
 
     def _shutdown(self) -> None:
         self.port.close()
+
+
+def _send_once(serial: Any, port: str, baudrate: int, data: bytes) -> None:
+    """Write ``data`` to the relay port if it can be opened; a best effort whose failure changes nothing."""
+    try:
+        with serial.Serial(port, baudrate=baudrate, timeout=1.0, write_timeout=1.0) as link:
+            link.write(data)
+            link.flush()
+    except Exception as exc:  # the caller raises its own, clearer error next
+        log.warning("gate serial: could not send the close command to %s: %s", port, exc)
 
 
 def open_gate_driver(config: GateConfig, state_dir: Optional[Path] = None, guardian: Optional[bool] = None) -> GateDriver:
