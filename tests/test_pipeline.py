@@ -324,3 +324,20 @@ def test_an_access_log_alarm_keeps_the_gate_closed_until_acknowledged(tmp_path):
     assert gate.pulses == [] and kiosk.access_log.list()[0]["gate_opened"] == 0
     assert kiosk.access_log.acknowledge("test")
     assert kiosk.gate_hold() is None
+
+
+def test_a_resident_coming_back_is_timed_from_their_new_pass_not_their_first_visit(tmp_path):
+    from kiosk.vision.capture import Frame
+
+    kiosk = make_kiosk(tmp_path)
+    frame = Frame(np.zeros((4, 4, 3), np.uint8), 0, 0.0, time.perf_counter() - 100.0)  # seen 100 s ago
+    for i in range(3):
+        kiosk.handle(FACE, 0.1 * i)
+    kiosk.handle(PassPresented(VALID), 0.35, frame)
+    assert kiosk.latencies_ms[-1] > 99_000
+    later = Frame(np.zeros((4, 4, 3), np.uint8), 1, 10.0, time.perf_counter())
+    back = FacesSeen((FaceObservation(7, Mask.WITH, 0.9, (100, 100, 260, 260)),))
+    for i in range(3):
+        kiosk.handle(back, 10.0 + 0.1 * i)  # the same resident, back in a queue before the idle screen
+    kiosk.handle(PassPresented(VALID), 10.35, later)
+    assert len(kiosk.latencies_ms) == 2 and kiosk.latencies_ms[-1] < 1000

@@ -216,6 +216,9 @@ class Kiosk:
                     self._noted(written, now)  # already in the log, written ahead of the gate
                 else:
                     self._log(action.decision, now)
+                # Decided: a pass shown from now on is news (a queue's next person may come before the idle screen,
+                # and a resident coming back shows the same pass again).
+                self._pass_first_wall.clear()
             for listener in self.listeners:
                 listener(action, self.state)
 
