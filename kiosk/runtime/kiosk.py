@@ -86,6 +86,7 @@ class Kiosk:
         self._last_now = 0.0
         self._flushed_at = time.monotonic()
         self._stop = threading.Event()
+        self.heartbeat = time.monotonic()  # the decider's last turn (kiosk.runtime.watchdog)
         self._decider = threading.Thread(target=self._decide_loop, name="decider", daemon=True)
         self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
 
@@ -141,7 +142,11 @@ class Kiosk:
 
     def _decide_loop(self) -> None:
         while True:
-            item = self._events.get()
+            self.heartbeat = time.monotonic()
+            try:
+                item = self._events.get(timeout=1.0)  # bounded: an idle decider still beats
+            except queue.Empty:
+                continue
             if item is None:
                 if self._stop.is_set():
                     return

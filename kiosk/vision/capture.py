@@ -64,6 +64,7 @@ class Capture(threading.Thread):
         self.frames = 0
         self.open_attempts = 0
         self.status = "starting"
+        self.heartbeat = time.monotonic()  # the loop's last turn, back-off waits included (kiosk.runtime.watchdog)
 
     def stop(self) -> None:
         self._halt.set()
@@ -109,6 +110,7 @@ class Capture(threading.Thread):
         started = last_frame = time.monotonic()
         try:
             while not self._halt.is_set():
+                self.heartbeat = time.monotonic()
                 if source is None:
                     self.open_attempts += 1
                     try:

@@ -76,6 +76,7 @@ class VisionWorker(threading.Thread):
         self._failed_at: Optional[float] = None
         self._frame_error: Optional[str] = None
         self._reports = RateLimit(self.fault_report_s)
+        self.heartbeat = time.monotonic()  # the loop's last turn, idle waits included (kiosk.runtime.watchdog)
 
     def stop(self) -> None:
         self._halt.set()
@@ -83,6 +84,7 @@ class VisionWorker(threading.Thread):
     def run(self) -> None:
         last = -1
         while not self._halt.is_set():
+            self.heartbeat = time.monotonic()
             frame = self.capture.get(after=last, timeout=0.5)
             if frame is None:
                 if self.capture.ended:
