@@ -76,6 +76,14 @@ class VisionWorker(threading.Thread):
         self._failed_at: Optional[float] = None
         self._frame_error: Optional[str] = None
         self._reports = RateLimit(self.fault_report_s)
+        # a model that TensorRT could not load, or that fell back to ONNX Runtime while running, still works: the
+        # status says "degraded: ..." (told to on_status) instead of "ok"
+        watch = getattr(detector, "watch_backends", None)
+        if watch is not None:
+            watch(self._backend_fell_back)
+        notes = getattr(detector, "backend_notes", None)
+        if notes is not None and notes():
+            self._backend_fell_back("; ".join(notes()))
         self.heartbeat = time.monotonic()  # the loop's last turn, idle waits included (kiosk.runtime.watchdog)
 
     def stop(self) -> None:
@@ -105,6 +113,11 @@ class VisionWorker(threading.Thread):
                 self.step_ms.append(result.ms)
                 self.on_result(result)
 
+    def _backend_fell_back(self, text: str) -> None:
+        self._healthy = "degraded: {}".format(text)
+        if not self.status.startswith("unavailable"):
+            self._set_status(self._healthy)
+
     def _set_status(self, status: str) -> None:
         if status != self.status:
             self.status = status
@@ -133,7 +146,7 @@ class VisionWorker(threading.Thread):
     def process(self, frame: Frame) -> FrameResult:
         started = time.perf_counter()
         timings: Dict[str, float] = {}
-        faces = self._faces(frame.image, timings)
+        faces = self._faces(frame.image, timings, getattr(frame, "device", None))
         self.emit(FacesSeen(faces, frame.index), frame.t, frame)
         codes: List[str] = []
         checks: List[PassCheck] = []
@@ -148,12 +161,14 @@ class VisionWorker(threading.Thread):
         ms = (time.perf_counter() - started) * 1000
         return FrameResult(frame, faces, codes, checks, ms, timings)
 
-    def _faces(self, image: np.ndarray, timings: Dict[str, float]) -> Tuple[FaceObservation, ...]:
+    def _faces(self, image: np.ndarray, timings: Dict[str, float], device: Any = None) -> Tuple[FaceObservation, ...]:
         if self.detector is None:
             return ()
         t0 = time.perf_counter()
         try:
-            detections: Sequence[Any] = self.detector.detect(image)
+            # device: the frame as a CUDA image (a jetson-utils camera), which the detector can feed to its engine
+            detections: Sequence[Any] = (self.detector.detect(image) if device is None
+                                         else self.detector.detect(image, device=device))
         except Exception as exc:  # counted as a frame without faces: no mask is confirmed, the gate stays closed
             self._frame_error = _reason("face/mask detection", exc)
             log.debug("vision: detection failed", exc_info=True)
