@@ -77,12 +77,20 @@ class PolicyConfig:
 class CameraConfig:
     source: str = _opt(
         "0",
-        "camera: an index (0), /dev/videoN, csi://N, rtsp://…, a video file or an image folder",
+        "camera: csi://N (a Jetson CSI sensor; never its /dev/videoN, which gives raw Bayer), v4l2:///dev/videoN or "
+        "/dev/videoN (a USB camera), an index (0), rtsp://user:pass@host/path (a network camera), file://PATH or a "
+        "path (a video, an image or an image folder); `dabai-kiosk cameras` lists the cameras present",
     )
     width: int = _opt(640, "capture width in pixels", min=160, max=4096)
     height: int = _opt(480, "capture height in pixels", min=120, max=4096)
     fps: float = _opt(15.0, "capture rate; files are paced to it", min=1.0, max=120.0)
     loop: bool = _opt(False, "replay a video file or image folder forever")
+    flip: str = _opt(
+        "none",
+        "turn the picture of a camera mounted sideways or upside down: done in hardware by nvvidconv for csi:// "
+        "and the Jetson RTSP decoder, else by OpenCV",
+        choices=("none", "rotate-180", "horizontal", "vertical", "clockwise", "counterclockwise"),
+    )
 
 
 @dataclass(frozen=True)
