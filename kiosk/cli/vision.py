@@ -1,4 +1,5 @@
-"""``dabai-kiosk detect IMAGE…``: faces with box, mask class and confidence.
+"""``dabai-kiosk detect IMAGE…``: faces with box, mask class and confidence; ``dabai-kiosk cameras``: the
+cameras present and what can open a CSI sensor here.
 
 Each returns a process exit code and prints to stdout (results) / stderr (problems).
 """
@@ -99,8 +100,35 @@ def cmd_detect_args(args: argparse.Namespace) -> int:
                       config.vision.face_model, config.vision.mask_model)
 
 
+def cmd_cameras(args: argparse.Namespace) -> int:
+    """The cameras present (nothing is opened), what camera.source is, and which CSI paths exist here."""
+    from kiosk.vision.cameras import list_cameras
+    from kiosk.vision.sources import jetson_utils_module, opencv_has_gstreamer
+
+    cameras = list_cameras()
+    csi = {"jetson_utils": jetson_utils_module() is not None, "opencv_gstreamer": opencv_has_gstreamer()}
+    try:
+        configured = load_config(home_of(args).config).camera.source
+    except Exception as exc:  # a broken config is doctor's news; the list is still useful
+        configured = "(config unreadable: {})".format(exc)
+    if args.json:
+        print(json.dumps({"cameras": [dict(spec=c.spec, name=c.name, node=c.node, kind=c.kind, note=c.note)
+                                      for c in cameras], "csi": csi, "configured": configured}, ensure_ascii=False))
+        return 0
+    for camera in cameras:
+        print(camera.label)
+    if not cameras:
+        print("no cameras found (no /dev/video* here)")
+    print("camera.source = {}".format(configured))
+    print("csi:// through jetson-utils: {}; through OpenCV with GStreamer: {}".format(
+        "yes" if csi["jetson_utils"] else "no", "yes" if csi["opencv_gstreamer"] else "no"))
+    return 0
+
+
 def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     p = add("detect", cmd_detect_args, "faces with box, mask class and confidence")
     p.add_argument("images", nargs="+")
     p.add_argument("--json", action="store_true")
     p.add_argument("--backend", help="inference backend (default: vision.backend)")
+    p = add("cameras", cmd_cameras, "the cameras present, to choose camera.source (nothing is opened)")
+    p.add_argument("--json", action="store_true")

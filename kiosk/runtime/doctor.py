@@ -47,18 +47,32 @@ def _operator_pin(home: Home) -> Check:
 
 
 def _camera(config: Config) -> Check:
+    """Opens the configured camera and waits for a frame: a live camera's reads may time out for up to
+    ``Capture.first_frame_grace_s`` (a CSI sensor starts in seconds). A camera that fails names those present."""
+    from kiosk.vision.cameras import list_cameras
+    from kiosk.vision.capture import Capture
     from kiosk.vision.sources import CameraUnavailable, open_source
 
     cam = config.camera
+    frame = None
     try:
-        source = open_source(cam.source, cam.width, cam.height, cam.fps)
-        frame = source.read()
-        source.close()
+        source = open_source(cam.source, cam.width, cam.height, cam.fps, flip=cam.flip)
+        try:
+            due = time.monotonic() + Capture.first_frame_grace_s
+            frame = source.read()
+            while frame is None and source.live and time.monotonic() < due:
+                time.sleep(0.05)
+                frame = source.read()
+        finally:
+            source.close()
+        problem = "" if frame is not None else "{} opened but gave no frame".format(cam.source)
     except CameraUnavailable as exc:
-        return "camera", False, str(exc)
-    if frame is None:
-        return "camera", False, "{} opened but gave no frame".format(cam.source)
-    return "camera", True, "{}: {}x{}".format(cam.source, frame.shape[1], frame.shape[0])
+        problem = str(exc)
+    if not problem:
+        return "camera", True, "{}: {}x{}".format(cam.source, frame.shape[1], frame.shape[0])
+    present = list_cameras()
+    return "camera", False, "{}; cameras present: {}".format(
+        problem, "; ".join(c.label for c in present) if present else "none found")
 
 
 def _vision(config: Config, home: Home) -> Check:

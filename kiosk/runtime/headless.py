@@ -84,7 +84,7 @@ def run_headless(home: Home, duration: float = 0.0) -> int:
         print("{}  camera   {}".format(time.strftime("%H:%M:%S"), status), file=sys.stderr, flush=True)
 
     capture = Capture(
-        lambda: open_source(cam.source, cam.width, cam.height, cam.fps, cam.loop), on_status=on_status
+        lambda: open_source(cam.source, cam.width, cam.height, cam.fps, cam.loop, flip=cam.flip), on_status=on_status
     )
     def vision_status(status: str) -> None:
         print("{}  vision   {}".format(time.strftime("%H:%M:%S"), status), file=sys.stderr, flush=True)

@@ -250,7 +250,7 @@ class KioskController(_Controller):
     def _open_source(self, cam: Any) -> FrameSource:
         if self.open_camera is not None:
             return self.open_camera(cam)
-        return open_source(cam.source, cam.width, cam.height, cam.fps, cam.loop)
+        return open_source(cam.source, cam.width, cam.height, cam.fps, cam.loop, flip=cam.flip)
 
     def _start_vision(self) -> None:
         cam = self.config.camera

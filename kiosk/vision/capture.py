@@ -6,10 +6,18 @@ reproducible headless runs ``lossless=True`` makes the thread wait until each fr
 A camera that cannot be opened, or is lost, is retried with a bounded exponential back-off
 (``backoff_first`` doubling to ``backoff_max``), and ``status`` says ``unavailable: <why>`` until a
 frame comes again (then ``ok``; never ``ok`` before the first frame). Each change of status is told
-to ``on_status`` (or logged) once; nothing is logged per retry. A live camera counts as lost only
-after ``lost_after_misses`` reads in a row without a frame, or ``lost_after_s`` without one: a single
-read timeout (jetson-utils gives up after 1 s) is not a lost camera. An image folder that was removed
-or holds nothing decodable raises :class:`CameraUnavailable` from its ``read`` and is treated the same.
+to ``on_status`` (or logged) once; nothing is logged per retry.
+
+A timeout is not a lost camera. A live source's ``read`` returns None when no frame came in time
+(jetson-utils' ``Capture`` gives up after 1 s) and raises :class:`CameraUnavailable` when the camera
+has failed (unplugged, the stream ended). A freshly opened live source has ``first_frame_grace_s`` to
+give its first frame (Argus takes seconds to start a CSI sensor); after a frame, timeouts in a row are
+still no loss until there has been no frame for ``lost_after_s``. Only an exception, or one of these two
+silences, makes the camera lost (then it is closed and reopened). An image folder that was removed or
+holds nothing decodable raises :class:`CameraUnavailable` from its ``read`` and is treated the same.
+
+Each :class:`Frame` carries the source's ``device_image`` as ``device``: the CUDA image its ``image``
+array views when the source captured into shared CPU/GPU memory (jetson-utils), else None.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -33,14 +41,17 @@ class Frame:
     index: int
     t: float  # the gate's clock: monotonic for live cameras, media time for files
     wall: float  # perf_counter when it was captured, for latency figures
+    # The CUDA image (jetson-utils cudaImage) that ``image`` views, when the source captured into memory
+    # shared by CPU and GPU: a detector may use it without a trip through host memory. None otherwise.
+    device: Any = None
 
 
 class Capture(threading.Thread):
     backoff_first = 0.5  # seconds before the first retry of a camera that cannot be opened or was lost
     backoff_max = 5.0  # the wait doubles up to this
-    lost_after_misses = 5  # a live camera is lost after this many reads in a row without a frame …
-    lost_after_s = 5.0  # … or this long without a frame, whichever comes first
-    miss_wait_s = 0.05  # pause after a read without a frame (an unplugged OpenCV camera returns at once)
+    first_frame_grace_s = 15.0  # a live camera just opened may take this long to give its first frame …
+    lost_after_s = 5.0  # … and is lost after that when it gives none for this long (timeouts in a row)
+    miss_wait_s = 0.05  # pause after a read without a frame (an OpenCV camera may return at once)
 
     def __init__(
         self,
@@ -106,8 +117,9 @@ class Capture(threading.Thread):
     def run(self) -> None:
         backoff = self.backoff_first
         source: Optional[FrameSource] = None
-        index = misses = 0
+        index = 0
         started = last_frame = time.monotonic()
+        first_frame_due: Optional[float] = None  # while a freshly opened source has given no frame
         try:
             while not self._halt.is_set():
                 self.heartbeat = time.monotonic()
@@ -121,7 +133,8 @@ class Capture(threading.Thread):
                         backoff = min(backoff * 2, self.backoff_max)
                         continue
                     started = time.monotonic() - index / max(source.fps, 1e-6)
-                    last_frame, misses = time.monotonic(), 0
+                    last_frame = time.monotonic()
+                    first_frame_due = last_frame + self.first_frame_grace_s
                 try:
                     image = source.read()
                 except Exception as exc:  # a folder removed or all junk, a driver error
@@ -131,11 +144,10 @@ class Capture(threading.Thread):
                 if image is None and not lost:
                     if not source.live:
                         break  # end of the file: the stream is over
-                    misses += 1
-                    if misses < self.lost_after_misses and time.monotonic() - last_frame < self.lost_after_s:
+                    lost = self._silence(source, last_frame, first_frame_due)
+                    if not lost:
                         self._halt.wait(self.miss_wait_s)  # a timeout, not (yet) a lost camera
                         continue
-                    lost = "{} stopped giving frames".format(source.name)
                 if image is None:
                     self._set_status("unavailable: {}".format(lost))
                     _close(source)
@@ -143,12 +155,12 @@ class Capture(threading.Thread):
                     self._halt.wait(backoff)
                     backoff = min(backoff * 2, self.backoff_max)
                     continue
-                last_frame, misses, backoff = time.monotonic(), 0, self.backoff_first
+                last_frame, first_frame_due, backoff = time.monotonic(), None, self.backoff_first
                 self._set_status("ok")
                 if self.paced:
                     pace(source, started, index)
                 t = index / source.fps if self.media_clock else time.monotonic()
-                self._publish(Frame(image, index, t, time.perf_counter()))
+                self._publish(Frame(image, index, t, time.perf_counter(), getattr(source, "device_image", None)))
                 index += 1
                 self.frames = index
         finally:
@@ -157,6 +169,17 @@ class Capture(threading.Thread):
             with self._cond:
                 self.ended = True
                 self._cond.notify_all()
+
+    def _silence(self, source: FrameSource, last_frame: float, first_frame_due: Optional[float]) -> str:
+        """Why a live camera that just timed out is lost, or "" while the timeouts are still no loss."""
+        now = time.monotonic()
+        if first_frame_due is not None:
+            if now < first_frame_due:
+                return ""
+            return "{} gave no frame in the {:g} s after it was opened".format(source.name, self.first_frame_grace_s)
+        if now - last_frame < self.lost_after_s:
+            return ""
+        return "{} stopped giving frames (none for {:g} s)".format(source.name, self.lost_after_s)
 
 
 def _why(exc: BaseException) -> str:

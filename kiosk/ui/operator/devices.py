@@ -3,10 +3,10 @@ and a test sound. Devices are opened and listed on worker threads; the screen ne
 
 from __future__ import annotations
 
-import glob
 import math
 import os
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
@@ -26,7 +26,8 @@ from kiosk.ui.operator.widgets import (
     save_forms,
 )
 
-CAMERA_LABELS = {"source": "摄像头", "width": "宽度（像素）", "height": "高度（像素）", "fps": "帧率", "loop": "循环播放文件"}
+CAMERA_LABELS = {"source": "摄像头", "width": "宽度（像素）", "height": "高度（像素）", "fps": "帧率", "loop": "循环播放文件",
+                 "flip": "画面翻转"}
 LISTEN_LABELS = {"source": "麦克风"}
 SPEECH_LABELS = {"output": "扬声器", "tts": "语音引擎"}
 TEST_TEXT = "您好，这是大白的测试声音"
@@ -37,15 +38,11 @@ PREVIEW_W, PREVIEW_H = 320, 240
 
 
 def list_cameras() -> List[str]:
-    """Camera specs found on this machine: V4L2 devices, and the CSI camera where jetson-utils is."""
-    found = sorted(glob.glob("/dev/video[0-9]*"), key=lambda p: (len(p), p))
-    try:
-        import jetson_utils  # type: ignore[import-not-found]  # noqa: F401
+    """Camera specs found on this machine (:func:`kiosk.vision.cameras.list_cameras`): CSI sensors as
+    csi://N, then V4L2 devices."""
+    from kiosk.vision.cameras import list_cameras as found
 
-        found.insert(0, "csi://0")
-    except ImportError:
-        pass
-    return found
+    return [camera.spec for camera in found()]
 
 
 def list_audio(kind: str) -> List[str]:
@@ -59,7 +56,10 @@ def list_audio(kind: str) -> List[str]:
 
 def probe_devices() -> Dict[str, Any]:
     """Everything the pickers show; each part says why it is missing instead of raising."""
-    out: Dict[str, Any] = {"cameras": list_cameras()}
+    from kiosk.vision.cameras import list_cameras as found_cameras
+
+    cameras = found_cameras()
+    out: Dict[str, Any] = {"cameras": [c.spec for c in cameras], "camera_labels": {c.spec: c.label for c in cameras}}
     for kind, key in (("input", "microphones"), ("output", "speakers")):
         try:
             out[key] = list_audio(kind)
@@ -70,20 +70,34 @@ def probe_devices() -> Dict[str, Any]:
 
 
 def camera_problem(spec: str) -> Optional[str]:
-    """Why a camera spec cannot be a camera here, or None. URIs are not dialled: that could take long."""
+    """Why a camera spec cannot be a camera here, or None. Nothing is opened and network cameras are not
+    dialled: that could take long."""
+    from kiosk.vision.cameras import csi_sensor_of
+    from kiosk.vision.sources import CameraSpecError, jetson_utils_module, opencv_has_gstreamer, parse_camera_spec
+
     spec = spec.strip()
     key = "camera.source = {!r}: ".format(spec)
     if not spec:
         return key + "must not be empty"
-    if spec.isdigit():
-        if os.name == "posix" and not os.path.exists("/dev/video{}".format(spec)):
-            return key + "no such device: /dev/video{} does not exist".format(spec)
+    try:
+        parsed = parse_camera_spec(spec)
+    except CameraSpecError as exc:
+        return key + str(exc).split(": ", 1)[-1]
+    if parsed.kind in ("index", "v4l2"):
+        node = "/dev/video" + parsed.location if parsed.kind == "index" else parsed.location
+        if os.name == "posix" and not os.path.exists(node):
+            return key + "no such device: {} does not exist".format(node)
+        csi = csi_sensor_of(node)
+        if csi is not None:
+            return key + "{} is a CSI sensor ({}): V4L2 gives raw Bayer; choose {}".format(node, csi.name, csi.spec)
         return None
-    if spec.startswith("csi://"):
-        return None if "csi://0" in list_cameras() else key + "CSI cameras need jetson-utils (on the Jetson)"
-    if "://" in spec:
+    if parsed.kind == "csi":
+        if jetson_utils_module() is None and not opencv_has_gstreamer():
+            return key + "CSI cameras need jetson-utils or JetPack's OpenCV with GStreamer (on the Jetson)"
         return None
-    if not os.path.exists(spec):
+    if parsed.kind == "stream":
+        return None
+    if not os.path.exists(parsed.location):
         return key + "no such device, file or folder"
     return None
 
@@ -143,17 +157,19 @@ def preview_producer(config: Config, lent: Optional[Callable[[], Any]]) -> Produ
             return
         from kiosk.vision.sources import open_source
 
-        source = open_source(cam.source, cam.width, cam.height, cam.fps, loop=True)
-        misses = 0
+        source = open_source(cam.source, cam.width, cam.height, cam.fps, loop=True, flip=cam.flip)
+        # A timeout is no failure: a CSI sensor takes seconds to give its first frame (kiosk.vision.capture)
+        from kiosk.vision.capture import Capture
+
+        due, grace = time.monotonic() + Capture.first_frame_grace_s, Capture.first_frame_grace_s
         try:
             while not stop.is_set():
                 frame = source.read()
                 if frame is None:
-                    misses += 1
-                    if misses >= 20:
-                        raise RuntimeError("{} gives no frames".format(cam.source))
+                    if time.monotonic() > due:
+                        raise RuntimeError("{} gave no frame for {:g} s".format(cam.source, grace))
                 else:
-                    misses = 0
+                    due, grace = time.monotonic() + Capture.lost_after_s, Capture.lost_after_s
                     emit(to_qimage(frame))
                 stop.wait(0.125)
         finally:
@@ -290,7 +306,8 @@ class DevicesPage(Page):
         combo.setMinimumWidth(220)
         combo.setMaximumWidth(360)
         combo.addItems(list(words))
-        combo.activated[str].connect(lambda text: form.set_value(key, text))
+        # an item's data is the value when its text is a longer label (a camera with its name)
+        combo.activated[int].connect(lambda i: form.set_value(key, combo.itemData(i) or combo.itemText(i)))
         return combo
 
     def _load(self) -> None:
@@ -318,7 +335,10 @@ class DevicesPage(Page):
         for combo, key, words in ((self.pick_camera, "cameras", ()), (self.pick_mic, "microphones", ("auto",)),
                                   (self.pick_speaker, "speakers", ("auto", "none"))):
             combo.clear()
-            combo.addItems(list(words) + list(self.found.get(key) or []))
+            labels = self.found.get("camera_labels", {}) if key == "cameras" else {}
+            combo.addItems(list(words))
+            for value in self.found.get(key) or []:
+                combo.addItem(labels.get(value, value), value)
             combo.setEnabled(combo.count() > 0)
             if combo.count() == 0:
                 combo.addItem("（未找到 none found）")
