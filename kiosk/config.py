@@ -127,17 +127,44 @@ class VisionConfig:
 
 @dataclass(frozen=True)
 class GateConfig:
-    driver: str = _opt("sim", "gate relay driver", choices=("sim", "gpio", "serial"))
+    driver: str = _opt(
+        "sim", "gate relay driver: sim (no relay), gpio (a Jetson header pin), serial (a USB relay board that takes "
+        "command bytes) or modbus (a Modbus RTU relay board on RS485)", choices=("sim", "gpio", "serial", "modbus"))
     pulse_ms: int = _opt(800, "how long the relay is held open", min=50, max=10000)
     gpio_pin: int = _opt(12, "BOARD pin number of the relay (driver = gpio)", min=1, max=40)
-    active_high: bool = _opt(True, "relay energised by a high level (driver = gpio)")
-    serial_port: str = _opt("/dev/ttyUSB0", "USB relay port (driver = serial)")
+    active_low: bool = _opt(
+        False, "the relay board switches ON when the pin is LOW (driver = gpio). Most opto-isolated relay modules "
+        "(IN pin, JD-VCC jumper) are active-low: if the relay clicks with IN at 0 V, set true. The pin then idles "
+        "HIGH. Older configs say active_high = false for the same thing")
+    serial_port: str = _opt("/dev/ttyUSB0", "relay board port (driver = serial or modbus; an RS485 adapter for modbus)")
     serial_open_hex: str = _opt("A00101A2", "bytes that close relay 1 (LCUS-1 style boards)")
     serial_close_hex: str = _opt("A00100A1", "bytes that open relay 1 again")
+    modbus_address: int = _opt(1, "Modbus slave address of the relay board (driver = modbus)", min=1, max=247)
+    modbus_coil: int = _opt(0, "coil of the gate relay, counted from 0 (relay 1 = coil 0; driver = modbus)",
+                            min=0, max=65535)
+    modbus_baud: int = _opt(9600, "RS485 baud rate of the relay board (driver = modbus; 9600 as most ship)",
+                            min=1200, max=115200)
+    modbus_parity: str = _opt("N", "serial parity: N (none), E (even) or O (odd); most relay boards ship 8N1",
+                              choices=("N", "E", "O"))
+    modbus_stop_bits: int = _opt(1, "serial stop bits (driver = modbus)", min=1, max=2)
+    modbus_timeout_ms: int = _opt(300, "a Modbus reply that has not come in this long is a fault", min=20, max=5000)
+    wiegand: str = _opt(
+        "off", "also send the resident's card number on a grant, as a Wiegand 26 or 34 bit frame to an access-control "
+        "panel, beside the relay (any driver; needs two Jetson header pins)", choices=("off", "26", "34"))
+    wiegand_d0_pin: int = _opt(29, "BOARD pin of the Wiegand D0 line (the 0 bits)", min=1, max=40)
+    wiegand_d1_pin: int = _opt(31, "BOARD pin of the Wiegand D1 line (the 1 bits)", min=1, max=40)
+    wiegand_inverted: bool = _opt(
+        False, "the Wiegand pins drive the panel's lines through an inverting stage (an NPN transistor or an opto-coupler "
+        "pulls the line LOW when the pin is HIGH); false for a non-inverting open-drain level shifter")
+    wiegand_facility: int = _opt(0, "facility (site) code sent in each frame: 0-255 for 26 bits, 0-65535 for 34 bits",
+                                 min=0, max=65535)
+    wiegand_pulse_us: int = _opt(50, "Wiegand bit pulse width in microseconds (the standard: 20-100)", min=20, max=200)
+    wiegand_interval_us: int = _opt(2000, "time from one Wiegand bit to the next in microseconds (standard: 200-20000)",
+                                    min=200, max=20000)
     guardian: bool = _opt(
         True,
         "drive the relay through a small guardian process that releases it on its own clock and when the kiosk dies "
-        "or hangs (gpio and serial; false = in the kiosk process only)",
+        "or hangs (gpio, serial and modbus; false = in the kiosk process only)",
     )
     max_pulse_ms: int = _opt(10000, "the guardian never holds the relay longer than this, whatever it is asked",
                              min=50, max=10000)
@@ -145,6 +172,11 @@ class GateConfig:
         10.0, "the guardian releases the relay and exits when the kiosk has been silent this long (hung)",
         min=0.5, max=300.0,
     )
+
+    @property
+    def active_high(self) -> bool:
+        """The relay is energised by a high level (the old key; ``active_low`` is the one to set)."""
+        return not self.active_low
 
 
 @dataclass(frozen=True)
@@ -288,6 +320,26 @@ def _check_value(key: str, value: Any, f: "dataclasses.Field[Any]") -> Tuple[Any
     return value, None
 
 
+def _gate_polarity(raw: Dict[str, Any], problems: List[str]) -> Dict[str, Any]:
+    """``[gate]`` with the old key ``active_high`` turned into ``active_low`` (its opposite); both set to values that
+    contradict each other is a problem, not a guess."""
+    if "active_high" not in raw:
+        return raw
+    raw = dict(raw)
+    high = raw.pop("active_high")
+    if not isinstance(high, bool):
+        problems.append("gate.active_high = {}: must be true or false".format(_shown(high)))
+        return raw
+    if "active_low" not in raw:
+        raw["active_low"] = not high
+    elif isinstance(raw["active_low"], bool) and raw["active_low"] == high:
+        problems.append(
+            "gate.active_low = {} and gate.active_high = {} contradict each other: keep only active_low (true for a "
+            "relay board that switches on a LOW level, false for one that switches on HIGH)".format(
+                _toml_value(raw["active_low"]), _toml_value(high)))
+    return raw
+
+
 def config_from_dict(data: Dict[str, Any], source: str = "<dict>") -> Config:
     """Build a validated Config; raises ConfigError listing every problem at once (the first
     :data:`MAX_PROBLEMS` of them). Sections hold plain keys: a table inside a section is refused."""
@@ -303,6 +355,8 @@ def config_from_dict(data: Dict[str, Any], source: str = "<dict>") -> Config:
             continue
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values: Dict[str, Any] = {}
+        if name == "gate":
+            raw = _gate_polarity(raw, problems)
         for key, value in raw.items():
             if isinstance(value, dict):
                 problems.append("{}.{}: a table inside [{}]; a section holds only key = value lines".format(

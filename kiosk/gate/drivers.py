@@ -2,9 +2,14 @@
 
 ``pulse(ms)`` energises the relay and returns at once; a timer releases it after ``ms``.
 Drivers: ``sim`` (records pulses; the default off the device), ``gpio`` (Jetson.GPIO, on the
-Jetson's 40-pin header) and ``serial`` (common USB relay boards that take a few command bytes).
-With ``gate.guardian`` (the default) a gpio or serial relay is driven by a guardian process
+Jetson's 40-pin header, either polarity), ``serial`` (common USB relay boards that take a few command bytes)
+and ``modbus`` (Modbus RTU relay boards on RS485, :mod:`kiosk.gate.modbus`).
+With ``gate.guardian`` (the default) a gpio, serial or modbus relay is driven by a guardian process
 (:mod:`kiosk.gate.guardian`) that releases it even when the kiosk hangs or is killed.
+
+Beside any relay, ``gate.wiegand`` sends the resident's card number to an access-control panel on a grant
+(:meth:`GateDriver.send_card`, :mod:`kiosk.gate.wiegand`). A Wiegand failure is ``wiegand_fault``: logged and
+shown, and it never changes what the relay does.
 
 A close that fails is retried at once (a few attempts, short back-off) and then every few seconds.
 Until one succeeds the driver never says it is closed: ``state`` is ``"fault"``, ``fault`` says
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 from kiosk.config import GateConfig
+from kiosk.gate.wiegand import WiegandError, WiegandOutput, card_problem, encode
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,9 @@ class GateDriver:
         self._shut = False
         self.is_open = False  # True while the relay is (or, after a failed close, may be) energised
         self.fault: Optional[str] = None  # why the last close failed; None once a close went through
+        self.wiegand: Optional[WiegandSender] = None  # set by attach_wiegand when gate.wiegand is on
+        self.wiegand_fault: Optional[str] = None  # why the last Wiegand frame (or its setup) failed
+        self._wiegand_lock = threading.Lock()
 
     @property
     def state(self) -> str:
@@ -86,6 +95,25 @@ class GateDriver:
         """Whether the relay reads energised (True) or released (False); None when the hardware cannot tell."""
         return None
 
+    def send_card(self, card: int) -> bool:
+        """Send ``card`` (the resident's number) as a Wiegand frame, when ``gate.wiegand`` is on; True when it went
+        out. A failure sets ``wiegand_fault`` and logs; it never touches the relay."""
+        with self._wiegand_lock:
+            if self.wiegand is None:
+                if self.wiegand_fault:
+                    log.error("gate: Wiegand card %d not sent: %s", card, self.wiegand_fault)
+                return False
+            try:
+                sent = self.wiegand.send_card(card)
+            except (WiegandError, OSError) as exc:
+                self.wiegand_fault = "Wiegand card {} not sent: {}".format(card, exc)
+                log.error("gate: %s", self.wiegand_fault)
+                return False
+            self.wiegand_fault = None
+            log.info("gate: Wiegand %s sent (card %d; pulses up to %.0f us)", self.wiegand.fmt, card,
+                     sent.longest_pulse_us)
+            return True
+
     def close(self) -> bool:
         """Shut down: cancel a pending pulse and leave the gate closed; True when the close went through.
         Idempotent: a second call only reports."""
@@ -99,7 +127,11 @@ class GateDriver:
                 self._shutdown()
             except Exception as exc:
                 log.error("gate %s: could not shut down cleanly: %s", self.name, exc)
-            return closed
+        with self._wiegand_lock:
+            if self.wiegand is not None:
+                self.wiegand.output.close()
+                self.wiegand = None
+        return closed
 
     # ---- closing, retried (call with the lock held) ----------------------------------------------
 
@@ -242,20 +274,33 @@ class GpioGate(GateDriver):
             GPIO.setup(pin, GPIO.OUT, initial=self.off)
         except (ValueError, RuntimeError, OSError) as exc:  # not a GPIO pin here, no permission, pin busy
             raise GateUnavailable("gate.gpio_pin = {}: Jetson.GPIO cannot drive it: {}".format(pin, exc)) from None
-        self._close_relay()  # setup drove it released already; this also reads as the first close
+        self._close_relay()  # setup drove it released already; this reads it back as the first close
 
     def read_back(self) -> Optional[bool]:
         """Jetson.GPIO's input() on an output pin reads the level it drives."""
         return bool(self.gpio.input(self.pin) == self.on)
 
     def _energise(self) -> None:
-        self.gpio.output(self.pin, self.on)
+        self._drive(self.on)
 
     def _deenergise(self) -> None:
-        self.gpio.output(self.pin, self.off)
+        self._drive(self.off)
+
+    def _drive(self, level: Any) -> None:
+        """Set the pin and read it back: a pin that does not read what it was driven to is a fault (a close that
+        does not read back is retried, then reported; the gate does not open again until one does)."""
+        self.gpio.output(self.pin, level)
+        read = self.gpio.input(self.pin)
+        if read != level:
+            raise OSError("pin {} reads {} after being driven {} (is it muxed as GPIO? dabai-kiosk doctor)".format(
+                self.pin, _level(self.gpio, read), _level(self.gpio, level)))
 
     def _shutdown(self) -> None:
         self.gpio.cleanup(self.pin)
+
+
+def _level(gpio: Any, value: Any) -> str:
+    return "HIGH" if value == gpio.HIGH else "LOW" if value == gpio.LOW else repr(value)
 
 
 def parse_hex(key: str, text: str) -> bytes:
@@ -317,21 +362,116 @@ def _send_once(serial: Any, port: str, baudrate: int, data: bytes) -> None:
         log.warning("gate serial: could not send the close command to %s: %s", port, exc)
 
 
+class ModbusRelayGate(GateDriver):
+    """A Modbus RTU relay board on RS485: function 05 switches the coil, the board's echo confirms it, and a close
+    is read back with function 01 (a coil that still reads on is a failed close, retried, then a fault)."""
+
+    name = "modbus"
+
+    def __init__(self, config: GateConfig) -> None:
+        super().__init__()
+        from kiosk.gate.modbus import new_client
+
+        self.coil = config.modbus_coil
+        self.client = new_client(config)  # GateUnavailable when the port cannot be opened
+        self._read_error = ""
+        self._close_relay()  # whatever a killed kiosk left it at: closed first
+
+    def read_back(self) -> Optional[bool]:
+        try:
+            on = self.client.read_coil(self.coil)
+        except OSError as exc:
+            if str(exc) != self._read_error:  # once per new error: the guardian asks at every heartbeat
+                log.warning("gate modbus: read-back failed: %s", exc)
+            self._read_error = str(exc)
+            return None
+        self._read_error = ""
+        return on
+
+    def _energise(self) -> None:
+        self.client.write_coil(self.coil, True)
+
+    def _deenergise(self) -> None:
+        from kiosk.gate.modbus import ModbusError
+
+        self.client.write_coil(self.coil, False)
+        if self.client.read_coil(self.coil):
+            raise ModbusError("coil {} still reads ON after it was switched off".format(self.coil))
+
+    def _shutdown(self) -> None:
+        self.client.port.close()
+
+
+class WiegandSender:
+    """The configured Wiegand format and facility code, and the two lines that carry them."""
+
+    def __init__(self, fmt: str, facility: int, output: WiegandOutput) -> None:
+        self.fmt = fmt
+        self.facility = facility
+        self.output = output
+
+    def send_card(self, card: int) -> Any:
+        return self.output.send(encode(self.fmt, self.facility, card))
+
+
+def wiegand_setup_problem(config: GateConfig) -> Optional[str]:
+    """Why the Wiegand settings cannot work whatever the hardware (None when they can, or Wiegand is off)."""
+    if config.wiegand == "off":
+        return None
+    pins = (config.wiegand_d0_pin, config.wiegand_d1_pin)
+    if pins[0] == pins[1]:
+        return "gate.wiegand_d0_pin and gate.wiegand_d1_pin are the same pin ({})".format(pins[0])
+    if config.driver == "gpio" and config.gpio_pin in pins:
+        return "gate.wiegand_d{}_pin = {} is the relay's pin (gate.gpio_pin): a frame would pulse the relay".format(
+            pins.index(config.gpio_pin), config.gpio_pin)
+    if config.wiegand_interval_us <= 2 * config.wiegand_pulse_us:
+        return "gate.wiegand_interval_us = {}: must be more than twice gate.wiegand_pulse_us ({})".format(
+            config.wiegand_interval_us, config.wiegand_pulse_us)
+    return card_problem(config.wiegand, config.wiegand_facility, 0)
+
+
+def attach_wiegand(driver: GateDriver, config: GateConfig) -> None:
+    """Give ``driver`` the configured Wiegand output; one that cannot be set up is a ``wiegand_fault``, never a
+    reason to refuse the relay."""
+    if config.wiegand == "off":
+        return
+    problem = wiegand_setup_problem(config)
+    if problem is None:
+        try:
+            output = WiegandOutput(config.wiegand_d0_pin, config.wiegand_d1_pin, config.wiegand_pulse_us,
+                                   config.wiegand_interval_us, inverted=config.wiegand_inverted)
+        except (OSError, WiegandError) as exc:
+            problem = str(exc)
+        else:
+            driver.wiegand = WiegandSender(config.wiegand, config.wiegand_facility, output)
+            return
+    driver.wiegand_fault = "Wiegand output unavailable: {}".format(problem)
+    log.error("gate: %s", driver.wiegand_fault)
+
+
 def open_gate_driver(config: GateConfig, state_dir: Optional[Path] = None, guardian: Optional[bool] = None) -> GateDriver:
     """The configured driver, driven closed; raises GateUnavailable with a fix when it cannot be used.
 
-    A gpio or serial relay goes through a guardian process when ``gate.guardian`` is set (``guardian``
+    A gpio, serial or modbus relay goes through a guardian process when ``gate.guardian`` is set (``guardian``
     overrides it: the guardian itself and one-shot commands open the device here). ``state_dir`` keeps
     the simulated relay's level in a file (``gate-sim``) for ``dabai-kiosk gate``."""
     use_guardian = config.guardian if guardian is None else guardian
-    if config.driver in ("gpio", "serial") and use_guardian:
+    if config.driver in GUARDED_DRIVERS and use_guardian:
         from kiosk.gate.guardian import GuardedGate
 
-        return GuardedGate(config)
+        return GuardedGate(config)  # the guardian opens the relay and the Wiegand lines itself
+    driver: GateDriver
     if config.driver == "gpio":
-        return GpioGate(config.gpio_pin, config.active_high)
-    if config.driver == "serial":
-        return SerialRelayGate(config.serial_port, config.serial_open_hex, config.serial_close_hex)
-    gate = SimulatedGate(state_file=None if state_dir is None else Path(state_dir) / "gate-sim")
-    gate.drive_closed()
-    return gate
+        driver = GpioGate(config.gpio_pin, not config.active_low)
+    elif config.driver == "serial":
+        driver = SerialRelayGate(config.serial_port, config.serial_open_hex, config.serial_close_hex)
+    elif config.driver == "modbus":
+        driver = ModbusRelayGate(config)
+    else:
+        driver = SimulatedGate(state_file=None if state_dir is None else Path(state_dir) / "gate-sim")
+        driver.drive_closed()
+    attach_wiegand(driver, config)
+    return driver
+
+
+GUARDED_DRIVERS = ("gpio", "serial", "modbus")  # real relays: driven through the guardian when gate.guardian is on

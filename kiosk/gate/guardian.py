@@ -1,4 +1,5 @@
-"""The gate guardian: a small child process that owns the relay, so the gate closes whatever happens to the kiosk.
+"""The gate guardian: a small child process that owns the relay (and the Wiegand lines), so the gate closes whatever
+happens to the kiosk.
 
 The kiosk's own timer cannot release the relay when its interpreter deadlocks, a C call holds the GIL
 or the process is killed (SIGKILL, the OOM killer): the relay keeps its last command, ON. The guardian
@@ -15,8 +16,10 @@ stdin, one JSON line per answer on stdout, strictly in turn:
 * on start: ``{"ready": true, "state": ..., "fault": ...}`` once the device is open and driven closed,
   or ``{"unavailable": "why"}`` (and exit status 3) when it cannot be opened;
 * ``pulse MS`` energises for min(MS, max_pulse_ms) ms; ``close`` releases now (retried);
-  ``status`` and ``ping`` (the heartbeat) change nothing. Every answer is
-  ``{"ok": bool, "state": "open|closed|fault", "fault": str|null, "read_back": bool|null, "error": str|null}``.
+  ``wiegand CARD`` sends the card number as a Wiegand frame (``gate.wiegand``; timed here, in a process with
+  nothing else to run, not in the busy kiosk); ``status`` and ``ping`` (the heartbeat) change nothing. Every answer
+  is ``{"ok": bool, "state": "open|closed|fault", "fault": str|null, "read_back": bool|null, "error": str|null,
+  "wiegand_fault": str|null}``.
 
 :class:`GuardedGate` is the kiosk's side: a :class:`~kiosk.gate.drivers.GateDriver` that sends these commands,
 heartbeats, and replaces a guardian that died or stopped answering (a new one drives the relay closed first).
@@ -56,7 +59,8 @@ def _answer(driver: GateDriver, ok: bool, error: Optional[str] = None) -> Dict[s
     except Exception as exc:  # a read-back that fails is no read-back
         log.warning("gate guardian: read-back failed: %s", exc)
         read_back = None
-    return {"ok": ok, "state": driver.state, "fault": driver.fault, "read_back": read_back, "error": error}
+    return {"ok": ok, "state": driver.state, "fault": driver.fault, "read_back": read_back, "error": error,
+            "wiegand_fault": driver.wiegand_fault}
 
 
 def handle(driver: GateDriver, config: GateConfig, line: str) -> Dict[str, Any]:
@@ -75,6 +79,13 @@ def handle(driver: GateDriver, config: GateConfig, line: str) -> Dict[str, Any]:
     if word == "close":
         ok = driver.drive_closed()
         return _answer(driver, ok, driver.fault)
+    if word == "wiegand":
+        try:
+            card = int(arg)
+        except ValueError:
+            return _answer(driver, False, "wiegand takes a card number, not {!r}".format(arg))
+        ok = driver.send_card(card)
+        return _answer(driver, ok, None if ok else driver.wiegand_fault)
     if word in ("status", "ping"):
         return _answer(driver, True)
     return _answer(driver, False, "unknown command {!r}".format(word))
@@ -127,7 +138,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 3
     closed = False
     try:
-        send({"ready": True, "state": driver.state, "fault": driver.fault})
+        send({"ready": True, "state": driver.state, "fault": driver.fault, "wiegand_fault": driver.wiegand_fault})
         why = serve(driver, config, sys.stdin.fileno(), send)
         log.log(logging.ERROR if why.startswith("no word") else logging.INFO, "%s: releasing the relay", why)
     except BrokenPipeError:
@@ -173,10 +184,30 @@ class GuardedGate(GateDriver):
 
     def read_back(self) -> Optional[bool]:
         try:
-            value = self._call("status").get("read_back")
+            answer = self._call("status")
         except OSError:
             return None
+        self._note_wiegand(answer)
+        value = answer.get("read_back")
         return None if value is None else bool(value)
+
+    def send_card(self, card: int) -> bool:
+        """The guardian sends the frame (its own process keeps the microsecond timing); never touches the relay."""
+        if self.config.wiegand == "off":
+            return False
+        with self._wiegand_lock:
+            try:
+                answer = self._call("wiegand {}".format(int(card)), retry=False)
+            except OSError as exc:
+                self.wiegand_fault = "Wiegand card {} not sent: {}".format(card, exc)
+                log.error("gate %s: %s", self.name, self.wiegand_fault)
+                return False
+            self._note_wiegand(answer)
+            return bool(answer.get("ok"))
+
+    def _note_wiegand(self, answer: Dict[str, Any]) -> None:
+        fault = answer.get("wiegand_fault")
+        self.wiegand_fault = None if fault is None else str(fault)
 
     # ---- driver hooks (the base class holds its lock) ------------------------------------------
 
@@ -236,6 +267,7 @@ class GuardedGate(GateDriver):
         if hello.get("fault"):
             self.fault = str(hello["fault"])
             self.is_open = True
+        self._note_wiegand(hello)
         log.info("gate %s: guardian %d ready (%s)", self.name, self._proc.pid, hello.get("state"))
 
     def _alive(self) -> bool:
@@ -317,6 +349,7 @@ class GuardedGate(GateDriver):
                 if not self._stop.is_set():
                     log.error("gate %s: guardian heartbeat failed: %s", self.name, exc)
                 continue
+            self._note_wiegand(answer)
             if answer.get("fault") and self.fault is None:
                 self.fault = str(answer["fault"])
                 self.is_open = True

@@ -1,4 +1,5 @@
-"""A recording relay: a pseudo-terminal that stands in for a USB serial relay board.
+"""A recording relay: a pseudo-terminal that stands in for a USB serial relay board (and, :class:`ModbusSlave`, for a
+Modbus RTU relay board).
 
 The kiosk (or a guardian, or ``dabai-kiosk gate close``) opens the pty's slave side with pyserial as
 ``gate.serial_port``, exactly as it opens ``/dev/ttyUSB0``: the real :class:`~kiosk.gate.drivers.SerialRelayGate`
@@ -150,3 +151,129 @@ class RelayRecorder:
                     return  # the start of a command: wait for the rest
                 self.events.append(RelayEvent(now, "unknown", self._buffer[:1]))
                 self._buffer = self._buffer[1:]
+
+
+# ---- a Modbus RTU relay board on a pty ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModbusEvent:
+    t: float  # time.time() when the request was read
+    function: int  # 5 (write single coil) or 1 (read coils)
+    coil: int
+    value: Optional[bool]  # the coil written (function 5), None for a read
+    answered: str  # "echo", "status", "exception", "bad crc", "silent"
+
+
+class ModbusSlave:
+    """A pty that answers like a Modbus RTU relay board (address ``address``, coils 0-7), for the real
+    :class:`~kiosk.gate.drivers.ModbusRelayGate` opened with pyserial. Faults to inject, by setting ``mode``:
+    ``"ok"``, ``"silent"`` (no answer: a timeout), ``"bad crc"`` (a damaged answer), ``"exception"`` (exception 4,
+    slave device failure) and ``"stuck"`` (answers every write but the coil stays ON once switched on)::
+
+        with ModbusSlave() as board:
+            config = GateConfig(**board.gate_settings())
+            ...
+            assert board.coils[0] is False and board.writes()[-1].value is False
+    """
+
+    def __init__(self, address: int = 1) -> None:
+        self.address = address
+        self.coils = [False] * 8
+        self.mode = "ok"
+        self.events: List[ModbusEvent] = []
+        self.port = ""
+        self._master = -1
+        self._slave = -1
+        self._buffer = b""
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._changed = threading.Condition()
+
+    def start(self) -> "ModbusSlave":
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+        self._thread = threading.Thread(target=self._serve, name="modbus-slave", daemon=True)
+        self._thread.start()
+        return self
+
+    def gate_settings(self) -> Dict[str, Any]:
+        """The ``[gate]`` keys that point a kiosk at this board (short timeout: the tests wait for it)."""
+        return {"driver": "modbus", "serial_port": self.port, "modbus_address": self.address,
+                "modbus_timeout_ms": 100}
+
+    def writes(self) -> List[ModbusEvent]:
+        with self._changed:
+            return [e for e in self.events if e.function == 5]
+
+    def wait_for(self, value: bool, coil: int = 0, timeout: float = 2.0,
+                 after: Optional[ModbusEvent] = None) -> Optional[ModbusEvent]:
+        """The first write of ``value`` to ``coil`` (after the event ``after``), waited for up to ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                start = 0 if after is None else next(i + 1 for i, e in enumerate(self.events) if e is after)
+                for event in self.events[start:]:
+                    if event.function == 5 and event.coil == coil and event.value is value:
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._changed.wait(left)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                os.close(fd)
+        self._master = self._slave = -1
+
+    def __enter__(self) -> "ModbusSlave":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _serve(self) -> None:
+        from kiosk.gate.modbus import crc16, with_crc
+
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                self._buffer += os.read(self._master, 256)
+            except OSError:
+                return
+            while len(self._buffer) >= 8:  # both requests the gate sends are 8 bytes
+                frame, self._buffer = self._buffer[:8], self._buffer[8:]
+                if crc16(frame[:6]) != frame[6] | frame[7] << 8 or frame[0] != self.address:
+                    continue  # a real slave ignores a damaged frame or another address's
+                function, coil, value = frame[1], frame[2] << 8 | frame[3], frame[4] << 8 | frame[5]
+                answer = b""
+                written: Optional[bool] = None
+                if function == 5:
+                    written = value == 0xFF00
+                    if self.mode not in ("exception", "silent") and coil < len(self.coils):
+                        self.coils[coil] = written or (self.mode == "stuck" and self.coils[coil])
+                    answer = frame
+                    kind = "echo"
+                elif function == 1:
+                    answer = with_crc(bytes((self.address, 1, 1, int(self.coils[coil]) if coil < len(self.coils) else 0)))
+                    kind = "status"
+                else:
+                    answer, kind = with_crc(bytes((self.address, function | 0x80, 1))), "exception"
+                if self.mode == "exception":
+                    answer, kind = with_crc(bytes((self.address, function | 0x80, 4))), "exception"
+                elif self.mode == "bad crc":
+                    answer, kind = answer[:-1] + bytes(((answer[-1] + 1) & 0xFF,)), "bad crc"
+                elif self.mode == "silent":
+                    answer, kind = b"", "silent"
+                with self._changed:  # recorded before the answer goes out: whoever got the answer sees the event
+                    self.events.append(ModbusEvent(time.time(), function, coil, written, kind))
+                    self._changed.notify_all()
+                if answer:
+                    os.write(self._master, answer)

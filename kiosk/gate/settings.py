@@ -125,29 +125,57 @@ def gate_problems(config: GateConfig) -> List[str]:
     if config.pulse_ms > config.max_pulse_ms:
         problems.append("gate.pulse_ms = {}: longer than gate.max_pulse_ms ({}), every pulse would be cut short".format(
             config.pulse_ms, config.max_pulse_ms))
+    if config.driver in ("serial", "modbus"):
+        try:
+            import serial  # type: ignore[import-not-found]  # noqa: F401
+        except ImportError:
+            problems.append("gate.driver = {}: pyserial is not installed (pip install 'dabai-kiosk[serial]')".format(
+                config.driver))
+        if not os.path.exists(config.serial_port):
+            problems.append("gate.serial_port = {!r}: no such device (is the {} plugged in?)".format(
+                config.serial_port, "USB relay" if config.driver == "serial" else "RS485 adapter"))
+    if config.driver == "modbus" and config.modbus_baud not in MODBUS_BAUDS:
+        problems.append("gate.modbus_baud = {}: not a baud rate relay boards use ({})".format(
+            config.modbus_baud, ", ".join(str(b) for b in MODBUS_BAUDS)))
     if config.driver == "serial":
         hex_problems = [p for p in (_hex_problem(config, "serial_open_hex"), _hex_problem(config, "serial_close_hex")) if p]
         problems.extend(hex_problems)
         if not hex_problems and bytes.fromhex(config.serial_open_hex) == bytes.fromhex(config.serial_close_hex):
             problems.append("gate.serial_close_hex = {!r}: the same bytes as gate.serial_open_hex".format(
                 config.serial_close_hex))
-        try:
-            import serial  # type: ignore[import-not-found]  # noqa: F401
-        except ImportError:
-            problems.append("gate.driver = serial: pyserial is not installed (pip install 'dabai-kiosk[serial]')")
-        if not os.path.exists(config.serial_port):
-            problems.append("gate.serial_port = {!r}: no such device (is the USB relay plugged in?)".format(
-                config.serial_port))
     elif config.driver == "gpio":
-        if config.gpio_pin not in JETSON_GPIO_PINS:
-            problems.append("gate.gpio_pin = {}: not a GPIO pin of the Jetson 40-pin header (BOARD numbers: {})".format(
-                config.gpio_pin, ", ".join(str(p) for p in JETSON_GPIO_PINS)))
-        try:
-            import Jetson.GPIO  # type: ignore[import-not-found]  # noqa: F401
-        except (ImportError, RuntimeError) as exc:
-            problems.append("gate.driver = gpio: Jetson.GPIO cannot be used here ({}); on a Jetson pip install "
-                            "Jetson.GPIO, elsewhere set gate.driver = \"sim\"".format(exc))
+        problems.extend(_pin_problems("gate.gpio_pin", config.gpio_pin))
+        problems.extend(_jetson_gpio_problems("gate.driver = gpio"))
+    if config.wiegand != "off":
+        from kiosk.gate.drivers import wiegand_setup_problem
+
+        for key in ("wiegand_d0_pin", "wiegand_d1_pin"):
+            problems.extend(_pin_problems("gate." + key, getattr(config, key)))
+        problem = wiegand_setup_problem(config)
+        if problem:
+            problems.append(problem)
+        if config.driver != "gpio":  # the gpio relay has said it already
+            problems.extend(_jetson_gpio_problems("gate.wiegand = {}".format(config.wiegand)))
     return problems
+
+
+MODBUS_BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+def _pin_problems(key: str, pin: int) -> List[str]:
+    if pin in JETSON_GPIO_PINS:
+        return []
+    return ["{} = {}: not a GPIO pin of the Jetson 40-pin header (BOARD numbers: {})".format(
+        key, pin, ", ".join(str(p) for p in JETSON_GPIO_PINS))]
+
+
+def _jetson_gpio_problems(what: str) -> List[str]:
+    try:
+        import Jetson.GPIO  # type: ignore[import-not-found]  # noqa: F401
+    except (ImportError, RuntimeError) as exc:
+        return ["{}: Jetson.GPIO cannot be used here ({}); on a Jetson pip install Jetson.GPIO, elsewhere set "
+                "gate.driver = \"sim\" and gate.wiegand = \"off\"".format(what, exc)]
+    return []
 
 
 SIMULATED = "the gate is SIMULATED (gate.driver = sim): no relay is driven, the real gate never opens"

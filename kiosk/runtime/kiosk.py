@@ -210,6 +210,8 @@ class Kiosk:
                     self._say("gate_fault", PROMPTS["gate_fault"], now)
                     if written is not None:  # the grant was recorded as opening the gate: record that it did not
                         self._log(replace(written, outcome="fault", reason="gate_fault", gate_opened=False), now)
+                elif written is not None and written.resident_id is not None:
+                    self._send_card(written.resident_id, now)
             elif isinstance(action, Say):
                 self._say(action.key, action.text, now)
             elif isinstance(action, Show):
@@ -256,6 +258,20 @@ class Kiosk:
                 action = Log(replace(action.decision, gate_opened=False))
             held.append(action)
         return held, None
+
+    def _send_card(self, resident_id: int, now: float) -> None:
+        """Beside the relay, the resident's number to an access-control panel (``gate.wiegand``). A failure is the
+        gate's ``wiegand_fault`` and a note: the grant stays logged, the relay does what it did."""
+        if self.config.gate.wiegand == "off":
+            return
+        try:
+            sent = self.gate.send_card(resident_id)
+        except Exception as exc:  # a broken Wiegand line never stops the decider
+            log.error("gate: Wiegand card %d: %s", resident_id, exc)
+            sent = False
+        self.note("gate", "Wiegand {} card {} {}".format(
+            self.config.gate.wiegand, resident_id,
+            "sent" if sent else "FAULT: {}".format(getattr(self.gate, "wiegand_fault", None) or "not sent")), now)
 
     def _log(self, decision: Decision, now: float) -> None:
         self.access_log.append(decision)

@@ -15,7 +15,10 @@ GATE_LABELS = {
     "driver": "驱动",
     "pulse_ms": "开闸时长（毫秒）",
     "gpio_pin": "继电器引脚",
-    "active_high": "高电平触发",
+    "active_low": "低电平触发（继电器板）",
+    "modbus_address": "Modbus 地址",
+    "modbus_coil": "Modbus 线圈",
+    "wiegand": "韦根输出",
     "serial_port": "串口",
     "serial_open_hex": "开闸指令（十六进制）",
     "serial_close_hex": "关闸指令（十六进制）",
@@ -86,7 +89,8 @@ class GatePage(Page):
         body = QWidget()
         column = QVBoxLayout(body)
         column.addWidget(heading("闸机继电器 Gate relay"))
-        column.addWidget(hint("sim = 模拟 simulated; gpio = Jetson 40 针 BOARD 引脚; serial = USB 串口继电器 relay board"))
+        column.addWidget(hint("sim = 模拟 simulated; gpio = Jetson 40 针 BOARD 引脚; serial = USB 串口继电器 relay board; "
+                             "modbus = RS485 Modbus RTU 继电器板"))
         column.addWidget(self.form)
         test = QHBoxLayout()
         test.addWidget(self.test_button)
