@@ -5,20 +5,34 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from kiosk.cli.common import Add, UserError, home_of, models_from
 
 
-def _windowed(args: argparse.Namespace, demo: bool) -> Optional[int]:
-    """Runs the Qt app (the kiosk, or the demo in the window); None when no window can open here,
-    after saying why (the caller then runs headless)."""
+def _say(text: str) -> None:
+    """A line for the journal, and the unit's status line under systemd (``systemctl status``)."""
+    from kiosk.runtime.watchdog import Notifier
+
+    print("dabai-kiosk: " + text, file=sys.stderr, flush=True)
+    Notifier().status(text)
+
+
+def _no_window(wait_s: float = 0.0, every_s: float = 3.0) -> Tuple[Optional[str], bool]:
+    """Why no window can open here (None: it can), and whether asking again later may help (a display
+    that is not up yet, as opposed to no PyQt5 or no display configured at all). A window is tried in a
+    child process first (:mod:`kiosk.runtime.display`): Qt aborts a process that cannot reach its display."""
     from kiosk.ui import display_missing, qt_missing
 
     why = qt_missing() or display_missing()
     if why is not None:
-        print("dabai-kiosk: no window: {}; running headless".format(why), file=sys.stderr)
-        return None
+        return why, False
+    from kiosk.runtime.display import wait_for_window
+
+    return wait_for_window(wait_s, every_s, say=_say), True
+
+
+def _open_window(args: argparse.Namespace, demo: bool) -> int:
     from kiosk.ui.app import DemoOptions, run_app
     from kiosk.ui.screen import parse_size
 
@@ -26,6 +40,16 @@ def _windowed(args: argparse.Namespace, demo: bool) -> Optional[int]:
     options = DemoOptions(Path(args.out), models_from(args), args.scenario or None, args.loop) if demo else None
     return run_app(home_of(args), fullscreen=size is None, size=size, duration=args.duration, demo=options,
                    measure=args.measure)
+
+
+def _windowed(args: argparse.Namespace, demo: bool) -> Optional[int]:
+    """Runs the Qt app (the kiosk, or the demo in the window); None when no window can open here,
+    after saying why (the caller then runs headless)."""
+    why, _ = _no_window()
+    if why is not None:
+        print("dabai-kiosk: no window: {}; running headless".format(why), file=sys.stderr)
+        return None
+    return _open_window(args, demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -56,10 +80,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.demo:
         return cmd_demo(args)
-    if not args.headless:
-        rc = _windowed(args, demo=False)
-        if rc is not None:
-            return rc
+    if args.headless:
+        return run_headless(home_of(args), args.duration)
+    wait = max(0.0, args.display_wait)
+    why, later = _no_window(wait, every_s=min(3.0, args.display_recheck))
+    if why is None:
+        return _open_window(args, demo=False)
+    print("dabai-kiosk: no window: {}; running headless".format(why), file=sys.stderr, flush=True)
+    if later and wait > 0:  # supervised: look for the display again, and restart into the window once it is up
+        from kiosk.runtime.display import DisplayWatch
+
+        return run_headless(home_of(args), args.duration, display=DisplayWatch(args.display_recheck))
     return run_headless(home_of(args), args.duration)
 
 
@@ -87,6 +118,11 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     p = add("run", cmd_run, "run the kiosk with the configured devices: the fullscreen Qt app, or --headless")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = forever)")
     p.add_argument("--headless", action="store_true", help="no window: decisions on stdout (also the fallback without a display)")
+    p.add_argument("--display-wait", type=float, default=0, metavar="SECONDS",
+                   help="wait this long for the display before running headless, then keep looking for it and exit 0 "
+                        "once a window can open, for systemd to restart the kiosk into it (the unit: 90; default 0)")
+    p.add_argument("--display-recheck", type=float, default=30, metavar="SECONDS",
+                   help="with --display-wait: how often a headless kiosk asks again whether a window can open (30)")
     p.add_argument("--demo", action="store_true", help="play the bundled scenarios (in the window unless --headless)")
     p.add_argument("--out", default="out/demo", help="demo: output folder (default out/demo)")
     p.add_argument("--models-from", help="demo: install third-party models from this folder first")

@@ -17,6 +17,7 @@ from kiosk.gate.startup import close_on_exit, open_gate_first
 from kiosk.runtime import exitcodes
 from kiosk.runtime.assemble import assemble
 from kiosk.runtime.kiosk import Kiosk, timeline_echo
+from kiosk.runtime.watchdog import stop_supervision, supervise
 from kiosk.vision.capture import Capture
 from kiosk.vision.sources import open_source
 from kiosk.vision.worker import VisionWorker
@@ -63,7 +64,11 @@ def _print_line(line: str) -> None:
     print(line, flush=True)
 
 
-def run_headless(home: Home, duration: float = 0.0) -> int:
+def run_headless(home: Home, duration: float = 0.0, display: Optional[Any] = None) -> int:
+    """Runs until SIGINT/SIGTERM, ``duration`` seconds, the end of a file source, or (with ``display``, a
+    :class:`kiosk.runtime.display.DisplayWatch`) until a window can open: then it exits 0 for systemd to
+    start the kiosk again, into the window. Under systemd it says READY=1 once running and feeds the
+    watchdog while the capture, vision and decider threads are alive (:mod:`kiosk.runtime.watchdog`)."""
     gate = open_gate_first(home)  # before anything else can fail: the relay driven closed, and closed at every exit
     close_on_exit(gate.driver)
     for note in gate.notes:
@@ -104,6 +109,10 @@ def run_headless(home: Home, duration: float = 0.0) -> int:
     worker.start()
     mic = start_listening(config, home, kiosk.post, parts.speaker, voice_status)
     print("kiosk running (camera {}, gate {}); Ctrl-C to stop".format(cam.source, parts.gate.name), flush=True)
+    watchdog = supervise({"decider": lambda: kiosk.heartbeat, "capture": lambda: capture.heartbeat,
+                          "vision": lambda: worker.heartbeat},
+                         "running headless (camera {}, gate {})".format(cam.source, parts.gate.name))
+    leaving = "stopping"
     try:
         deadline = time.monotonic() + duration if duration > 0 else None
         while not stop.wait(0.5):
@@ -112,7 +121,12 @@ def run_headless(home: Home, duration: float = 0.0) -> int:
             if capture.ended and not worker.is_alive():  # a file source played to its end
                 kiosk.drain()
                 break
+            if display is not None and display.reachable():
+                leaving = "a window can open now: stopping for systemd to restart the kiosk into it"
+                print("dabai-kiosk: " + leaving, file=sys.stderr, flush=True)
+                break
     finally:
+        stop_supervision(watchdog, leaving)
         if mic is not None:
             mic.stop()
         worker.stop()

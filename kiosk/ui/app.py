@@ -15,6 +15,7 @@ import logging
 import signal
 import statistics
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from kiosk.gate.startup import close_on_exit, open_gate_first
 from kiosk.runtime import exitcodes
 from kiosk.runtime.assemble import Parts, SilentSpeaker, assemble, build_detector, build_qr_reader, build_speaker
 from kiosk.runtime.kiosk import Kiosk, timeline_echo
+from kiosk.runtime.watchdog import Watchdog, heartbeat_of, stop_supervision, supervise
 from kiosk.ui.bridge import Metrics, UiBridge
 from kiosk.ui.fonts import NO_FONT, use_cjk_font
 from kiosk.ui.window import HOLD_MS, KioskWindow
@@ -207,6 +209,8 @@ class KioskController(_Controller):
         self._threads: List[threading.Thread] = []
         self.watchdog = QTimer()
         self.watchdog.timeout.connect(self._watch)
+        self.heartbeat = time.monotonic()  # the GUI thread's last turn (stamped by _watch, once a second)
+        self.supervisor: Optional[Watchdog] = None  # systemd's watchdog, fed while every thread is alive
 
     # ---- running -----------------------------------------------------------------------------
 
@@ -222,12 +226,21 @@ class KioskController(_Controller):
             else:
                 self._background(self._start_mic, "mic-start")
         self.watchdog.start(1000)
+        # READY=1 for systemd now that the gate is closed, the parts are built and the threads run. Capture and
+        # vision are not judged while a new configuration reopens them (they are replaced).
+        self.supervisor = supervise({
+            "decider": lambda: self.kiosk.heartbeat,
+            "capture": heartbeat_of(lambda: None if self.restarting else self.capture),
+            "vision": heartbeat_of(lambda: None if self.restarting else self.worker),
+            "window": lambda: self.heartbeat,
+        }, "running (camera {}, gate {}, window)".format(self.config.camera.source, self.gate.name))
 
     def stop(self) -> None:
         """Stops every thread this kiosk started and leaves the gate closed. Idempotent."""
         if self.stopped:
             return
         self.stopped = True
+        stop_supervision(self.supervisor)
         self.watchdog.stop()
         for thread in list(self._threads):
             _join(thread, 10)
@@ -293,6 +306,7 @@ class KioskController(_Controller):
     def _watch(self) -> None:
         """Once a second in the GUI thread: a file source that played to its end ends the run (as headless).
         (The kiosk's and the vision worker's histories bound themselves.)"""
+        self.heartbeat = time.monotonic()
         capture, worker = self.capture, self.worker
         if capture is not None and capture.ended and not self.stopped and not self.restarting:
             if worker is None or not worker.is_alive():
