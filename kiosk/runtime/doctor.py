@@ -148,6 +148,11 @@ def _window() -> Check:
     from kiosk.ui import display_missing, qt_missing
 
     why = qt_missing() or display_missing()
+    if why is None:  # a QApplication really opened, in a child process (Qt aborts one that cannot reach its display)
+        from kiosk.runtime.display import prepare_session_env, probe_window
+
+        prepare_session_env()
+        why = probe_window()
     if why is not None:
         return "kiosk window", False, "{} (dabai-kiosk run falls back to headless)".format(why)
     from PyQt5.QtCore import PYQT_VERSION_STR, QT_VERSION_STR
