@@ -600,3 +600,26 @@ def test_the_cameras_command(monkeypatch, capsys, tmp_path):
     assert main(["--home", str(tmp_path / "home"), "cameras"]) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0].startswith("csi://0  ·  imx219") and "through OpenCV with GStreamer: no" in text
+
+
+def test_the_devices_page_offers_the_cameras_present_and_saves_a_flip(qtbot, home, tmp_path, monkeypatch):
+    pytest.importorskip("PyQt5.QtWidgets")
+    from kiosk.config import load_config
+    from kiosk.ui.operator import OperatorScreen
+
+    root = str(fake_tree(tmp_path / "root"))
+    monkeypatch.setattr(cameras, "list_cameras", lambda root_="/": LIST_CAMERAS(root))
+    screen = OperatorScreen(home, lambda: {})
+    qtbot.addWidget(screen)
+    try:
+        page = screen.show_page("devices")
+        qtbot.waitUntil(lambda: bool(page.found), timeout=10000)
+        combo = page.pick_camera
+        assert combo.itemText(0).startswith("csi://0  ·  imx219") and combo.itemData(0) == "csi://0"
+        combo.activated[int].emit(2)  # the operator picks the USB camera: its spec goes in the form, not the label
+        assert page.camera.text("source") == "/dev/video2"
+        page.camera.set_value("source", str(Path(__file__).resolve().parents[1] / "assets/demo/person1_with_mask.png"))
+        page.camera.set_value("flip", "rotate-180")
+        assert page.save() and load_config(home.config).camera.flip == "rotate-180"
+    finally:
+        screen.close_screen()
