@@ -36,7 +36,7 @@ def no_tensorrt(monkeypatch):
 
 # -- pure parts --------------------------------------------------------------------------------
 def test_engine_key_changes_with_each_part():
-    base = ("ab" * 32, "Orin", "8.5.2.2", "fp16", dict(trtb.DEFAULT_PROFILE))
+    base = ("ab" * 32, "Orin", "8.5.2.2", "fp16", dict(trtb.DEFAULT_PROFILE), 256)
     k = trtb.engine_key(*base)
     assert k == trtb.engine_key(*base) and len(k) == 64
     others = [
@@ -44,7 +44,8 @@ def test_engine_key_changes_with_each_part():
         base[:1] + ("Xavier",) + base[2:],  # GPU
         base[:2] + ("10.3.0",) + base[3:],  # TensorRT version
         base[:3] + ("fp32",) + base[4:],  # precision
-        base[:4] + (dict(trtb.DEFAULT_PROFILE, max_batch=8),),  # profile
+        base[:4] + (dict(trtb.DEFAULT_PROFILE, max_batch=8), 256),  # profile
+        base[:5] + (512,),  # workspace
     ]
     keys = {trtb.engine_key(*o) for o in others}
     assert k not in keys and len(keys) == len(others)
@@ -54,7 +55,7 @@ def test_engine_key_changes_with_each_part():
 def test_profile_shapes():
     p = trtb.DEFAULT_PROFILE
     assert trtb.profile_shapes([-1, 3, -1, -1], p) == ([1, 3, 32, 32], [1, 3, 480, 640], [1, 3, 1280, 1280])
-    assert trtb.profile_shapes([-1, 3, 64, 64], p) == ([1, 3, 64, 64], [1, 3, 64, 64], [16, 3, 64, 64])
+    assert trtb.profile_shapes([-1, 3, 64, 64], p) == ([1, 3, 64, 64], [1, 3, 64, 64], [32, 3, 64, 64])
     with pytest.raises(ValueError):
         trtb.profile_shapes([1, -1], p)
 
@@ -105,7 +106,7 @@ _MEM = {}  # fake device memory: address -> uint8 array
 
 
 class _FakeCuda:
-    name, handle = "FakeGPU", 7
+    name, handle, mapped = "FakeGPU", 7, False
 
     def __enter__(self):
         return self
@@ -139,7 +140,7 @@ class _Classifier:
 
     def _set_shape(self, shape):
         self.shape = tuple(shape)
-        return 1 <= shape[0] <= 16
+        return 1 <= shape[0] <= 16 and tuple(shape[1:]) == (3, 64, 64)
 
     def _shape_of(self, name):
         return self.shape if name == "input" else (self.shape[0], 3)
@@ -198,6 +199,9 @@ class _Engine:
     def get_tensor_dtype(self, name):
         return "float"
 
+    def get_tensor_profile_shape(self, name, index):
+        return [1, 3, 64, 64], [1, 3, 64, 64], [16, 3, 64, 64]
+
     def create_execution_context(self):
         return _Ctx()
 
@@ -220,6 +224,9 @@ class _EngineV2:
     def get_binding_dtype(self, i):
         return "float"
 
+    def get_profile_shape(self, profile, i):
+        return [1, 3, 64, 64], [1, 3, 64, 64], [16, 3, 64, 64]
+
     def create_execution_context(self):
         return _CtxV2()
 
@@ -234,7 +241,11 @@ def _fake_trt(binding_api=False):
     trt.MemoryPoolType = ns(WORKSPACE="ws")
     trt.BuilderFlag = ns(FP16="fp16")
     trt.NetworkDefinitionCreationFlag = ns(EXPLICIT_BATCH=0)
-    trt.nptype = lambda dt: np.float32
+
+    def nptype(dt):  # TensorRT 8.5 under numpy >= 1.24 (np.bool is gone): the backend must never call it
+        raise AttributeError("module 'numpy' has no attribute 'bool'.")
+
+    trt.nptype = nptype
 
     class Runtime:
         def __init__(self, logger):
@@ -302,15 +313,16 @@ def test_runner_plumbing_with_fake_tensorrt(fake_trt, tmp_path):
     assert r.input_shape("input") == [None, 3, 64, 64]
     cfg = fake_trt.builds[0]
     assert cfg.flags == ["fp16"] and cfg.pool == ("ws", 256 << 20)
-    assert cfg.profiles[0]["input"] == ([1, 3, 64, 64], [1, 3, 64, 64], [16, 3, 64, 64])
+    assert cfg.profiles[0]["input"] == ([1, 3, 64, 64], [1, 3, 64, 64], [32, 3, 64, 64])
+    assert r.max_batch == 16  # what this fake engine's profile says
     rng = np.random.default_rng(0)
-    for n in (1, 5, 2, 16):  # buffers grow, then get reused for smaller batches
+    for n in (1, 5, 2, 16, 17, 40):  # buffers grow, then get reused for smaller batches; above 16: in chunks
         x = rng.random((n, 3, 64, 64), dtype=np.float32)
         y = r.run({"input": x})["probs"]
         assert y.shape == (n, 3) and y.dtype == np.float32
         np.testing.assert_allclose(y, x.reshape(n, 3, -1).mean(-1), rtol=1e-6)
     with pytest.raises(ModelError, match="outside the engine's profile"):
-        r.run({"input": np.zeros((17, 3, 64, 64), np.float32)})
+        r.primary.run({"input": np.zeros((1, 3, 32, 32), np.float32)})  # auto wraps TensorRT in a FallbackRunner
     r.close()
 
 

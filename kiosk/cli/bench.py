@@ -98,6 +98,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                 warmup_minutes=args.warmup_minutes, fps=args.fps, seed=args.seed)
         print_json(result) if args.json else print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0 if result["all_granted"] else 1
+    if args.what == "device":
+        from kiosk.bench.device import NO_DEVICE_EXIT, NoDevice, run_device_bench
+        from kiosk.cli.engine import default_models
+
+        home = home_of(args)
+        precisions = ("fp16", "fp32") if args.precision == "both" else (args.precision,)
+        try:
+            models = args.models or default_models(str(home.models))
+            result = run_device_bench(models, str(home.cache / "engines"), precisions, args.runs,
+                                      args.warmup, echo=lambda line: print(line, file=sys.stderr, flush=True))
+        except NoDevice as exc:
+            print("bench device needs TensorRT and a CUDA GPU: {} (exit {})".format(exc, NO_DEVICE_EXIT), file=sys.stderr)
+            return NO_DEVICE_EXIT
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from None
+        print_json(result) if args.json else print(json.dumps(result, indent=2))
+        return 0 if result["ok"] else 1
     raise UserError("unknown benchmark {}".format(args.what))
 
 
@@ -155,4 +172,11 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", default="out/bench-throughput")
     a.add_argument("--models-from")
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("device", help="GPU: build each TensorRT engine, compare it with ONNX Runtime, time both "
+                      "(exit 2 without TensorRT and a CUDA GPU)", parents=[common])
+    a.add_argument("models", nargs="*", help="ONNX files (default: the face model and the mask classifier)")
+    a.add_argument("--precision", choices=("fp16", "fp32", "both"), default="both")
+    a.add_argument("--runs", type=int, default=50, help="timed runs per model and backend, after the warm-up")
+    a.add_argument("--warmup", type=int, default=5)
     a.add_argument("--json", action="store_true")

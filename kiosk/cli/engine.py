@@ -36,7 +36,6 @@ def default_models(models_dir: Optional[str] = None) -> List[str]:
 
 def cmd_engine_build(models: List[str], cache_dir: str, fp16: bool = True, models_dir: Optional[str] = None) -> int:
     """One line per model: ``<model>: <status> <engine path> key <key16>``."""
-    from kiosk.inference import ModelError
     from kiosk.inference import tensorrt_backend as trtb
 
     if not trtb.available():
@@ -53,8 +52,8 @@ def cmd_engine_build(models: List[str], cache_dir: str, fp16: bool = True, model
             continue
         try:
             info = trtb.ensure_engine(model, cache_dir, fp16=fp16)
-        except (ModelError, OSError, RuntimeError) as exc:
-            print("error: {}: {}".format(model, exc), file=sys.stderr)
+        except Exception as exc:  # any failure (a CUDA error, an API difference, no memory) is this model's, not the command's
+            print("error: {}: {}: {}".format(model, type(exc).__name__, exc), file=sys.stderr)
             rc = 1
             continue
         status = "up to date" if info.status == "cached" else info.status

@@ -12,26 +12,35 @@ Backends, in the order ``auto`` prefers them:
 * ``onnxruntime``: CUDA / TensorRT execution providers when the build has them, else CPU.
 
 ``auto`` falls through to the next backend when one is unavailable here, or when TensorRT
-cannot build or load a model that another backend can still run.
+fails in any way while building or loading a model that another backend can still run (one log
+line; the runner it returns says why in ``note``). A TensorRT runner that ``auto`` returns is a
+:class:`FallbackRunner`: the first exception TensorRT raises while running is logged once and told
+to ``on_fallback``, ONNX Runtime loads the model and re-runs that input, and runs it from then on.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
-from typing import Callable, Dict, List, Optional, Tuple  # noqa: F401 (type comments)
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple  # noqa: F401 (type comments)
 
-from kiosk.inference.base import BackendUnavailable, ModelError, Runner, check_model_file, describe_io, shape_text
+import numpy as np
+
+from kiosk.inference.base import BackendUnavailable, ModelError, Runner, check_model_file, describe_io, input_array, shape_text
 
 __all__ = [
     "BACKENDS",
     "BackendUnavailable",
+    "FallbackRunner",
     "ModelError",
     "Runner",
     "available_backends",
+    "backend_summary",
     "check_model_file",
     "describe_io",
+    "input_array",
     "load_model",
     "shape_text",
 ]
@@ -104,6 +113,7 @@ def load_model(path: str, backend: str = "auto", cache_dir: Optional[str] = None
     suffix = os.path.splitext(p)[1].lower()
     candidates = _SUFFIXES.get(suffix, list(BACKENDS))
     reasons = []  # type: List[str]
+    failed = None  # type: Optional[str]  # why a backend that is installed here could not load it
     for i, name in enumerate(candidates):
         mod, reason = _backend_module(name)
         if mod is None:
@@ -111,10 +121,145 @@ def load_model(path: str, backend: str = "auto", cache_dir: Optional[str] = None
             continue
         loader = mod.load  # type: Callable[..., Runner]  # type: ignore[attr-defined]
         if i == len(candidates) - 1:
-            return loader(p, **_options_for(name, kwargs))
+            runner = loader(p, **_options_for(name, kwargs))
+            if failed is not None:
+                runner.note = failed  # type: ignore[attr-defined]
+            return runner
         try:
-            return loader(p, **_options_for(name, kwargs))
-        except (BackendUnavailable, ModelError) as exc:  # e.g. TensorRT cannot build it: try the next backend
-            _log.warning("%s cannot run %s, trying the next backend: %s", name, p, exc)
+            runner = loader(p, **_options_for(name, kwargs))
+        except BackendUnavailable as exc:
             reasons.append("{}: {}".format(name, exc))
+            continue
+        except Exception as exc:  # any failure to build or load (a CUDA error, an API difference, no memory): next
+            why = _one_line(exc)
+            _log.warning("%s cannot run %s (%s); %s runs it", name, os.path.basename(p), why, candidates[i + 1])
+            reasons.append("{}: {}".format(name, why))
+            failed = "{} failed to load it: {}".format(name, why)
+            continue
+        rest = candidates[i + 1:]
+        return FallbackRunner(runner, functools.partial(_load_next, p, rest, kwargs))
     raise BackendUnavailable("no backend can run {} ({})".format(p, "; ".join(reasons) or "unknown suffix"))
+
+
+def _load_next(path: str, candidates: List[str], kwargs: Dict[str, object]) -> Runner:
+    """The first of ``candidates`` that loads ``path`` (a FallbackRunner's replacement)."""
+    reasons = []  # type: List[str]
+    for name in candidates:
+        mod, reason = _backend_module(name)
+        if mod is None:
+            reasons.append("{}: {}".format(name, reason))
+            continue
+        return mod.load(path, **_options_for(name, kwargs))  # type: ignore[attr-defined]
+    raise BackendUnavailable("no backend can run {} ({})".format(path, "; ".join(reasons)))
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """``TypeName: message`` on one line, at most ``limit`` characters (a ModelError's message already names it)."""
+    text = str(exc) if isinstance(exc, (ModelError, BackendUnavailable)) else "{}: {}".format(type(exc).__name__, exc)
+    return " ".join(text.split())[:limit]
+
+
+class FallbackRunner(Runner):
+    """A TensorRT runner with ONNX Runtime behind it: the first exception from TensorRT while running (a CUDA
+    error, an API difference, anything) is logged once, told to ``on_fallback`` (one line: the model, what
+    failed, who runs it now), and the model is loaded with the next backend, which re-runs that input and every
+    later one. ``note`` says why it fell back; attributes of the runner in use (``info``, ``providers``) show
+    through."""
+
+    def __init__(self, primary: Runner, load_fallback: Callable[[], Runner],
+                 on_fallback: Optional[Callable[[str], None]] = None) -> None:
+        self.primary = primary
+        self.current = primary
+        self._load_fallback = load_fallback
+        self.on_fallback = on_fallback
+        self.path = primary.path
+        self.note = None  # type: Optional[str]
+
+    @property
+    def backend(self) -> str:  # type: ignore[override]
+        return self.current.backend
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("primary", "current"):  # not set yet (during construction or unpickling)
+            raise AttributeError(name)
+        return getattr(self.current, name)
+
+    @property
+    def input_names(self) -> List[str]:
+        return self.current.input_names
+
+    @property
+    def output_names(self) -> List[str]:
+        return self.current.output_names
+
+    def input_shape(self, name: str) -> List[object]:
+        return self.current.input_shape(name)
+
+    def output_shape(self, name: str) -> List[object]:
+        return self.current.output_shape(name)
+
+    def declared_output_shape(self, name: str) -> Optional[List[object]]:
+        return self.current.declared_output_shape(name)
+
+    def input_array(self, name: str, shape: Sequence[int], dtype: Any = np.float32) -> np.ndarray:
+        return input_array(self.current, name, shape, dtype)
+
+    def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        if self.current is not self.primary:
+            return self.current.run(feeds)
+        try:
+            return self.primary.run(feeds)
+        except Exception as exc:
+            self._fall_back(exc)
+        return self.current.run(feeds)  # the same input, on the backend that took over
+
+    def run_device_image(self, *args: Any, **kwargs: Any) -> Optional[Dict[str, np.ndarray]]:
+        """The primary's :meth:`~kiosk.inference.tensorrt_backend.TensorRTRunner.run_device_image`; None (the
+        caller prepares the frame on the CPU and calls :meth:`run`) once fallen back or when it has none."""
+        run = getattr(self.primary, "run_device_image", None)
+        if self.current is not self.primary or run is None:
+            return None
+        try:
+            return run(*args, **kwargs)
+        except Exception as exc:
+            self._fall_back(exc)
+            return None
+
+    def _fall_back(self, exc: BaseException) -> None:
+        why = _one_line(exc)
+        name = os.path.basename(self.path)
+        _log.error("%s: %s failed while running (%s); loading it with the next backend", name, self.primary.backend, why)
+        self.current = self._load_fallback()  # raises (ModelError, ...) when no backend can: the caller's fault path
+        self.note = "{} failed while running: {}".format(self.primary.backend, why)
+        if self.on_fallback is not None:
+            self.on_fallback("{} runs on {} ({})".format(name, self.current.backend, self.note))
+
+    def close(self) -> None:
+        for runner in (self.primary, self.current):
+            close = getattr(runner, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:  # a broken CUDA context may fail to free too
+                    _log.debug("closing %s failed: %s", runner, exc)
+
+
+def backend_summary(runner: object) -> str:
+    """Which backend runs a model and why, on one line: ``tensorrt (engine cached, zero-copy)``,
+    ``onnxruntime (tensorrt failed while running: RuntimeError: ...)``, ``onnxruntime [CPUExecutionProvider]
+    (tensorrt unavailable: no CUDA Python bindings ...)``."""
+    current = getattr(runner, "current", runner)
+    backend = getattr(current, "backend", "?")
+    note = getattr(runner, "note", None) or getattr(current, "note", None)
+    if backend == "tensorrt":
+        info = getattr(current, "info", None)
+        bits = ["engine {}".format(info.status)] if info is not None else []
+        if getattr(current, "zero_copy", False):
+            bits.append("zero-copy")
+        return "tensorrt ({})".format(", ".join(bits)) if bits else "tensorrt"
+    providers = getattr(current, "providers", None)
+    text = backend + (" [{}]".format(", ".join(providers)) if providers else "")
+    if note:
+        return "{} ({})".format(text, note)
+    reason = available_backends().get("tensorrt") if backend != "tensorrt" else None
+    return "{} (tensorrt unavailable: {})".format(text, reason) if reason else text

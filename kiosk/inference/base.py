@@ -8,7 +8,7 @@ ImportError at import time.
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -61,6 +61,11 @@ class Runner:
     def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def input_array(self, name: str, shape: Sequence[int], dtype: Any = np.float32) -> np.ndarray:
+        """An array to build input ``name`` in before :meth:`run`; a backend with its own input buffers (TensorRT)
+        hands out a view of one, so :meth:`run` has nothing to copy. Here: a new array."""
+        return np.empty(tuple(shape), np.dtype(dtype))
+
     def __repr__(self) -> str:
         return "<{} backend={} model={}>".format(type(self).__name__, self.backend, self.path)
 
@@ -101,3 +106,9 @@ def check_model_file(path: str, min_bytes: int = 64) -> None:
     size = os.path.getsize(p)
     if size < min_bytes:
         raise ModelError(p, "truncated or empty ({} bytes)".format(size))
+
+
+def input_array(runner: object, name: str, shape: Sequence[int], dtype: Any = np.float32) -> np.ndarray:
+    """``runner.input_array(...)`` where the runner has one (any :class:`Runner`), else a new array (stand-ins)."""
+    make = getattr(runner, "input_array", None)
+    return make(name, shape, dtype) if make is not None else np.empty(tuple(shape), np.dtype(dtype))

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from kiosk.inference import ModelError, Runner, describe_io, load_model
+from kiosk.inference import ModelError, Runner, describe_io, input_array, load_model
 from kiosk.vision.image import to_bgr
 
 STRIDES = (8, 16, 32)
@@ -280,8 +280,8 @@ class FaceDetector:
         self._grid_cache = {}  # type: dict
 
     # -- preprocessing ---------------------------------------------------------------------
-    def _prepare(self, bgr: np.ndarray) -> Tuple[np.ndarray, float, float]:
-        h, w = bgr.shape[:2]
+    def _geometry(self, w: int, h: int) -> Tuple[float, int, int, int, int]:
+        """(scale, resized w, h, padded w, h) of the network input for a w x h frame."""
         if self.fixed_size is not None:
             tw, th = self.fixed_size
             s = min(tw / w, th / h)
@@ -293,13 +293,23 @@ class FaceDetector:
             pw = max(32, int(np.ceil(w * s / 32.0)) * 32)
             ph = max(32, int(np.ceil(h * s / 32.0)) * 32)
         rw, rh = max(1, min(pw, int(round(w * s)))), max(1, min(ph, int(round(h * s))))
+        return s, rw, rh, pw, ph
+
+    def _prepare(self, bgr: np.ndarray) -> Tuple[np.ndarray, float, float]:
+        h, w = bgr.shape[:2]
+        s, rw, rh, pw, ph = self._geometry(w, h)
         if (rw, rh) != (w, h):
             interp = cv2.INTER_LINEAR if s > 1 else cv2.INTER_AREA
             img = cv2.resize(bgr, (rw, rh), interpolation=interp)
         else:
             img = bgr
-        blob = np.zeros((1, 3, ph, pw), np.float32)
+        # built in the runner's own input buffer where it has one (TensorRT: pinned or mapped memory, no copy)
+        blob = input_array(self.runner, self.input_name, (1, 3, ph, pw), np.float32)
         blob[0, :, :rh, :rw] = img.transpose(2, 0, 1)
+        if rh < ph:
+            blob[0, :, rh:, :] = 0
+        if rw < pw:
+            blob[0, :, :rh, rw:] = 0
         # the frame maps to the network input by (x * sx, y * sy)
         return blob, rw / float(w), rh / float(h)
 
@@ -314,11 +324,15 @@ class FaceDetector:
         return g
 
     # -- decoding ---------------------------------------------------------------------------
-    def _decode(self, blob: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Run the network on ``blob``: (boxes (N,4), scores (N,), landmarks (N,5,2)) above the score
-        threshold, in the blob's pixels, before non-maximum suppression."""
-        ph, pw = blob.shape[2], blob.shape[3]
-        out = self.runner.run({self.input_name: blob})
+    def _decode(self, blob: np.ndarray, out: Optional[Dict[str, np.ndarray]] = None,
+                padded: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the network on ``blob`` (or decode its outputs ``out`` for an input of ``padded`` (w, h)): (boxes
+        (N,4), scores (N,), landmarks (N,5,2)) above the score threshold, in the input's pixels, before NMS."""
+        if out is None:
+            ph, pw = blob.shape[2], blob.shape[3]
+            out = self.runner.run({self.input_name: blob})
+        else:
+            pw, ph = padded  # type: ignore[misc]
         all_boxes, all_scores, all_kps = [], [], []
         for stride in STRIDES:
             cls = out["cls_%d" % stride].reshape(-1)
@@ -364,7 +378,8 @@ class FaceDetector:
         else:
             pw = int(np.ceil((rw + 2 * pad) / 32.0)) * 32
             ph = int(np.ceil((rh + 2 * pad) / 32.0)) * 32
-        blob = np.full((1, 3, ph, pw), COARSE_FILL, np.float32)
+        blob = input_array(self.runner, self.input_name, (1, 3, ph, pw), np.float32)
+        blob.fill(COARSE_FILL)
         small = cv2.resize(bgr, (rw, rh), interpolation=cv2.INTER_AREA)
         blob[0, :, pad:pad + rh, pad:pad + rw] = small[:rh, :rw].transpose(2, 0, 1)
         boxes, scores, kps = self._nms(*self._decode(blob))
@@ -374,15 +389,38 @@ class FaceDetector:
         big = (boxes[:, 3] - boxes[:, 1]) >= COARSE_MIN_FACE * min(h, w)
         return boxes[big], scores[big], kps[big]
 
-    def detect_arrays(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(boxes float32 (N,4) x1y1x2y2 corrected+clipped, scores (N,), landmarks (N,5,2)) in frame pixels."""
+    def _first_pass_on_device(self, device: Any, w: int,
+                              h: int) -> Optional[Tuple[Dict[str, np.ndarray], int, int, float, float]]:
+        """The first pass from a CUDA image (jetson-utils ``cudaImage``, bgr8, the frame's own pixels) when the
+        runner can prepare it on the GPU: (outputs, padded w, h, sx, sy); None to prepare it on the CPU."""
+        run = getattr(self.runner, "run_device_image", None)
+        if run is None or str(getattr(device, "format", "")) != "bgr8":
+            return None
+        if (int(getattr(device, "width", -1)), int(getattr(device, "height", -1))) != (w, h):
+            return None
+        s, rw, rh, pw, ph = self._geometry(w, h)
+        out = run(self.input_name, device, (rw, rh), (pw, ph), not s > 1)
+        if out is None:
+            return None
+        return out, pw, ph, rw / float(w), rh / float(h)
+
+    def detect_arrays(self, frame: np.ndarray, device: Any = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes float32 (N,4) x1y1x2y2 corrected+clipped, scores (N,), landmarks (N,5,2)) in frame pixels.
+
+        ``device``: the same frame as a CUDA image (a jetson-utils camera's ``Frame.device``); a TensorRT runner
+        then makes the network's input from it on the GPU. Anything else is prepared on the CPU."""
         empty = (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
         bgr = to_bgr(frame)
         if bgr is None:
             return empty
         h, w = bgr.shape[:2]
-        blob, sx, sy = self._prepare(bgr)
-        boxes, scores, kps = self._decode(blob)
+        on_device = self._first_pass_on_device(device, w, h) if device is not None else None
+        if on_device is not None:
+            out, pw, ph, sx, sy = on_device
+            boxes, scores, kps = self._decode(np.empty(0), out, (pw, ph))
+        else:
+            blob, sx, sy = self._prepare(bgr)
+            boxes, scores, kps = self._decode(blob)
         inv = np.array([1.0 / sx, 1.0 / sy], np.float32)
         boxes, scores, kps = self._nms(boxes * np.tile(inv, 2), scores, kps * inv)
         if self.coarse_pass and (not len(boxes) or min(h * sy, w * sx) > MAX_WHOLE_FACE):
@@ -412,8 +450,8 @@ class FaceDetector:
             b1, s1, k1 = b1[~fragment], s1[~fragment], k1[~fragment]
         return self._nms(np.concatenate([b1, b2]), np.concatenate([s1, s2]), np.concatenate([k1, k2]))
 
-    def detect(self, frame: np.ndarray) -> List[Face]:
-        boxes, scores, kps = self.detect_arrays(frame)
+    def detect(self, frame: np.ndarray, device: Any = None) -> List[Face]:
+        boxes, scores, kps = self.detect_arrays(frame, device)
         ib = np.round(boxes).astype(np.int64)
         return [
             Face(

@@ -12,12 +12,12 @@ training crops, so training and run time see identical pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from kiosk.core.events import Mask
-from kiosk.inference import ModelError, Runner, describe_io, load_model
+from kiosk.inference import ModelError, Runner, backend_summary, describe_io, input_array, load_model
 from kiosk.vision.faces import DEFAULT_SCORE_THRESHOLD, FaceDetector
 from kiosk.vision.image import to_bgr
 
@@ -109,10 +109,17 @@ def _resample_matrix(start: float, length: float, size: int, k: int, limit: int)
     return mat, lo, hi
 
 
-def to_model_input(crops_bgr: np.ndarray) -> np.ndarray:
-    """(N,S,S,3) BGR 0..255 -> (N,3,S,S) normalized RGB float32, the classifier's input."""
-    x = crops_bgr[..., ::-1].transpose(0, 3, 1, 2) * (1.0 / 255.0)
-    return np.ascontiguousarray(((x - MEAN) / STD).astype(np.float32))
+def to_model_input(crops_bgr: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """(N,S,S,3) BGR 0..255 -> (N,3,S,S) normalized RGB float32, the classifier's input; written into ``out``
+    (a runner's input buffer, :meth:`Runner.input_array`) when given, with the same float32 arithmetic."""
+    x = crops_bgr[..., ::-1].transpose(0, 3, 1, 2)
+    if out is None or x.dtype != np.float32:
+        x = x * (1.0 / 255.0)
+        return np.ascontiguousarray(((x - MEAN) / STD).astype(np.float32))
+    np.multiply(x, np.float32(1.0 / 255.0), out=out)
+    out -= np.float32(MEAN)
+    out /= np.float32(STD)
+    return out
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -170,7 +177,8 @@ class MaskClassifier:
     def classify_boxes(self, frame_bgr: np.ndarray, boxes: np.ndarray, flip: bool = False) -> np.ndarray:
         """Probabilities (N,3) for ``boxes`` (N,4, frame pixels) of a BGR frame; ``flip``: the mean
         over each crop and its mirror image (test-time augmentation, one more batch)."""
-        x = to_model_input(crop_boxes(frame_bgr, boxes, self.size))
+        crops = crop_boxes(frame_bgr, boxes, self.size)
+        x = to_model_input(crops, input_array(self.runner, self.input_name, (len(crops), 3, self.size, self.size)))
         p = self.probabilities(x)
         if flip and len(x):
             p = 0.5 * (p + self.probabilities(np.ascontiguousarray(x[..., ::-1])))
@@ -229,13 +237,33 @@ class MaskDetector:
         kw.update(overrides)
         return cls(face_model, mask_model, backend, **kw)  # type: ignore[arg-type]
 
-    def detect_arrays(self, frame_bgr: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(boxes (N,4) float32, face scores (N,), class probabilities (N,3), landmarks (N,5,2))."""
+    def runners(self) -> Dict[str, Runner]:
+        """The models this detector runs, by role."""
+        return {"face detector": self.faces.runner, "mask classifier": self.classifier.runner}
+
+    def backend_notes(self) -> List[str]:
+        """Why a model runs on another backend than the one first chosen (TensorRT failed), one line each."""
+        return ["{} runs on {} ({})".format(role, r.backend, r.note)
+                for role, r in self.runners().items() if getattr(r, "note", None)]
+
+    def backend_lines(self) -> List[str]:
+        """``face detector: tensorrt (engine cached, zero-copy)`` for each model (``dabai-kiosk doctor``)."""
+        return ["{}: {}".format(role, backend_summary(r)) for role, r in self.runners().items()]
+
+    def watch_backends(self, listener: Callable[[str], None]) -> None:
+        """Tell ``listener`` (one line) when a model falls back from TensorRT while running."""
+        for role, runner in self.runners().items():
+            if hasattr(runner, "on_fallback"):
+                runner.on_fallback = lambda text, role=role: listener("{} {}".format(role, text))  # type: ignore[attr-defined]
+
+    def detect_arrays(self, frame_bgr: np.ndarray, device: Any = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes (N,4) float32, face scores (N,), class probabilities (N,3), landmarks (N,5,2)).
+        ``device``: the frame as a CUDA image, for the face detector (:meth:`FaceDetector.detect_arrays`)."""
         bgr = to_bgr(frame_bgr)
         if bgr is None:
             boxes, scores, kps = self.faces.detect_arrays(np.zeros((0, 0, 3), np.uint8))
             return boxes, scores, np.zeros((0, len(CLASSES)), np.float32), kps
-        boxes, scores, kps = self.faces.detect_arrays(bgr)
+        boxes, scores, kps = self.faces.detect_arrays(bgr, device)
         if self.min_face > 0 and len(boxes):
             keep = (boxes[:, 3] - boxes[:, 1]) >= self.min_face
             boxes, scores, kps = boxes[keep], scores[keep], kps[keep]
@@ -243,8 +271,8 @@ class MaskDetector:
             return boxes, scores, np.zeros((0, len(CLASSES)), np.float32), kps
         return boxes, scores, self.classifier.classify_boxes(bgr, boxes, self.flip_tta), kps
 
-    def detect(self, frame_bgr: np.ndarray) -> List[Detection]:
-        boxes, scores, probs, kps = self.detect_arrays(frame_bgr)
+    def detect(self, frame_bgr: np.ndarray, device: Any = None) -> List[Detection]:
+        boxes, scores, probs, kps = self.detect_arrays(frame_bgr, device)
         if len(boxes) == 0:
             return []
         cls = probs.argmax(1)
