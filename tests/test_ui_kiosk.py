@@ -318,8 +318,8 @@ def test_a_cjk_font_is_chosen_explicitly(qtbot):
 
 
 class FakeCamera(FrameSource):
-    """A live camera that gives ``frames`` frames then stops (as if unplugged); opening fails while
-    ``broken`` says so."""
+    """A live camera that gives ``frames`` frames, then fails as an unplugged one does (its read raises: a read
+    that only times out is not a lost camera until ``Capture.lost_after_s``); opening fails while ``broken`` says so."""
 
     live = True
     fps = 50.0
@@ -331,7 +331,7 @@ class FakeCamera(FrameSource):
     def read(self):
         time.sleep(0.02)
         if self.left <= 0:
-            return None
+            raise CameraUnavailable("{} was unplugged".format(self.name))
         self.left -= 1
         return np.full((240, 320, 3), 120, np.uint8)
 
