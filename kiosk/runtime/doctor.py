@@ -79,10 +79,13 @@ def _vision(config: Config, home: Home) -> Check:
     from kiosk.runtime.assemble import build_detector
 
     try:
-        build_detector(config, home)
+        detector = build_detector(config, home)
     except Exception as exc:
         return "face + mask models", False, str(exc)
-    return "face + mask models", True, "{} + mask classifier ({})".format(config.vision.face_model, config.vision.backend)
+    # which backend each model actually runs on, and why (TensorRT unavailable, or failed to load it)
+    runs_on = "; ".join(getattr(detector, "backend_lines", lambda: [])())
+    return "face + mask models", True, "{} + mask classifier ({}){}".format(
+        config.vision.face_model, config.vision.backend, ": " + runs_on if runs_on else "")
 
 
 def _backends() -> Check:
