@@ -162,7 +162,7 @@ def test_worker_reports_a_load_time_fallback(monkeypatch):
     worker = VisionWorker(None, det, None, lambda code: None, lambda *a: None, on_status=statuses.append)
     assert worker.status.startswith("degraded: face detector runs on onnxruntime (tensorrt failed to load it")
     assert statuses == [worker.status] and "mask classifier" in worker.status
-    assert [line.split(":")[0] for line in det.backend_lines()] == ["face detector", "mask classifier"]
+    assert [line.split(":")[0] for line in det.backend_lines()] == ["face detector + mask classifier"]
 
 
 # -- engine cache --------------------------------------------------------------------------------------------------
@@ -385,3 +385,17 @@ def test_backend_summary_without_tensorrt(monkeypatch):
     monkeypatch.setattr(trtb, "_probe", None)
     text = backend_summary(load_model(MASK))
     assert text.startswith("onnxruntime [CPUExecutionProvider] (tensorrt unavailable: tensorrt is not installed")
+
+
+def test_doctor_says_which_backend_runs_each_model(gpu, tmp_path, monkeypatch):
+    from kiosk.config import Config, Home
+    from kiosk.runtime.doctor import _vision
+
+    monkeypatch.setenv("DABAI_HOME", str(tmp_path))
+    part, ok, detail = _vision(Config(), Home(tmp_path))
+    assert ok and detail.endswith(": face detector + mask classifier: tensorrt (engine built)"), detail
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    monkeypatch.setattr(trtb, "_probe", None)
+    part, ok, detail = _vision(Config(), Home(tmp_path))
+    assert ok and ("face detector + mask classifier: onnxruntime [CPUExecutionProvider] (tensorrt unavailable: "
+                   "tensorrt is not installed") in detail, detail

@@ -247,8 +247,12 @@ class MaskDetector:
                 for role, r in self.runners().items() if getattr(r, "note", None)]
 
     def backend_lines(self) -> List[str]:
-        """``face detector: tensorrt (engine cached, zero-copy)`` for each model (``dabai-kiosk doctor``)."""
-        return ["{}: {}".format(role, backend_summary(r)) for role, r in self.runners().items()]
+        """``face detector: tensorrt (engine cached, zero-copy)`` for each model (``dabai-kiosk doctor``); models
+        on the same backend for the same reason share a line (``face detector + mask classifier: ...``)."""
+        roles = {}  # type: Dict[str, List[str]]
+        for role, r in self.runners().items():
+            roles.setdefault(backend_summary(r), []).append(role)
+        return ["{}: {}".format(" + ".join(names), summary) for summary, names in roles.items()]
 
     def watch_backends(self, listener: Callable[[str], None]) -> None:
         """Tell ``listener`` (one line) when a model falls back from TensorRT while running."""
