@@ -258,3 +258,26 @@ def test_the_kiosk_process_says_ready_then_pings_then_stopping(tmp_path, notify)
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_the_window_app_says_ready_and_pings_too(tmp_path, notify):
+    """``run`` with a window (Qt's offscreen platform here): the same READY=1 and pings, with the GUI thread
+    among the watched parts; STOPPING=1 when the window closes."""
+    pytest.importorskip("PyQt5.QtWidgets")
+    home = _headless_home(tmp_path)
+    env = _kiosk_env(home, NOTIFY_SOCKET=notify.env, WATCHDOG_USEC="400000", QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--window", "320x240", "--duration", "4"],
+                            cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert notify.read_until(lambda: notify.with_field("STOPPING=1"), 90)
+        assert proc.wait(30) == 0
+        ready_at, ready = notify.with_field("READY=1")[0]
+        assert "STATUS=running (camera" in ready and ready.endswith(", window)")
+        pings = [t for t, _ in notify.with_field("WATCHDOG=1") if t > ready_at]
+        assert len(pings) >= 5 and not any("stuck" in s for s in notify.statuses())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
