@@ -4,6 +4,7 @@ that can fail without taking the kiosk down, and ``run`` waiting for the display
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -26,12 +27,15 @@ def session(tmp_path):
     home = tmp_path / "home" / "kiosk"
     home.mkdir(parents=True)
     lightdm = tmp_path / "var" / "run" / "lightdm"
+    sockets = tmp_path / "tmp" / ".X11-unix"
+    sockets.mkdir(parents=True)
+    (sockets / "X0").touch()  # the X server of :0 is up
     return {"run_user": run_user, "runtime": runtime, "home": home, "lightdm": lightdm,
-            "account": (UID, str(home), "kiosk")}
+            "account": (UID, str(home), "kiosk"), "sockets": sockets}
 
 
 def _prepare(env, session):
-    return prepare_session_env(env, session["run_user"], session["lightdm"], session["account"])
+    return prepare_session_env(env, session["run_user"], session["lightdm"], session["account"], session["sockets"])
 
 
 def _touch(path: Path, mtime: float = 0.0) -> Path:
@@ -86,6 +90,46 @@ def test_nothing_is_set_without_a_display_or_a_session(session):
     session["runtime"].rmdir()
     env = {"DISPLAY": ":0"}
     assert _prepare(env, session) == [] and env == {"DISPLAY": ":0"}  # not logged in yet
+
+
+def _cookie_file(path: Path, displays) -> Path:
+    """An Xauthority file as xauth(1) writes it: per entry family, address, number, name, data."""
+    def counted(data: bytes) -> bytes:
+        return len(data).to_bytes(2, "big") + data
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join((0x100).to_bytes(2, "big") + counted(b"jetson") + counted(n.encode()) +
+                              counted(b"MIT-MAGIC-COOKIE-1") + counted(bytes(16)) for n in displays))
+    return path
+
+
+def test_a_session_on_another_display_is_found_through_its_cookie(session):
+    from kiosk.runtime.display import xauthority_displays
+
+    cookie = _cookie_file(session["runtime"] / "gdm" / "Xauthority", ["1", "1"])
+    assert xauthority_displays(cookie) == ["1"]
+    (session["sockets"] / "X0").unlink()
+    env = {"DISPLAY": ":0"}
+    _prepare(env, session)
+    assert env["DISPLAY"] == ":0"  # :1 has no X socket either: nothing better to offer
+    (session["sockets"] / "X1").touch()  # GDM's greeter held :0, the auto-login session got :1
+    notes = _prepare(env, session)
+    assert env["DISPLAY"] == ":1" and notes[0].startswith("DISPLAY=:1 (the session's cookie names it")
+    (session["sockets"] / "X0").touch()
+    env = {"DISPLAY": ":0"}
+    _prepare(env, session)
+    assert env["DISPLAY"] == ":0"  # :0 is up: the unit's display is kept
+
+
+@pytest.mark.skipif(shutil.which("xauth") is None, reason="xauth not installed (apt-get install xauth)")
+def test_the_cookie_reader_reads_what_xauth_writes(tmp_path):
+    from kiosk.runtime.display import xauthority_displays
+
+    cookie = tmp_path / "Xauthority"
+    for display in (":1", "jetson/unix:2"):
+        subprocess.run(["xauth", "-q", "-f", str(cookie), "add", display, ".", "00" * 16], check=True,
+                       capture_output=True, timeout=10)
+    assert xauthority_displays(cookie) == ["1", "2"]
 
 
 # ---- the probe: Qt aborts a process that cannot reach its display, the probe's child instead of the kiosk ------

@@ -27,6 +27,7 @@ from typing import Callable, List, MutableMapping, Optional, Tuple
 
 RUN_USER = Path("/run/user")
 LIGHTDM = Path("/var/run/lightdm")
+X11_SOCKETS = Path("/tmp/.X11-unix")
 
 # What the child runs: PyQt5 and a QApplication on the platform the environment names, nothing of the kiosk.
 PROBE = (
@@ -57,6 +58,40 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def xauthority_displays(path: Path) -> List[str]:
+    """The display numbers an Xauthority file has cookies for (its format: per entry a 16-bit family, then
+    address, display number, auth name and auth data, each a 16-bit big-endian length and the bytes)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    numbers: List[str] = []
+    at = 0
+    while at + 2 <= len(data):
+        at += 2  # the family
+        fields = []
+        for _ in range(4):
+            if at + 2 > len(data):
+                return numbers
+            size = int.from_bytes(data[at:at + 2], "big")
+            fields.append(data[at + 2:at + 2 + size])
+            at += 2 + size
+        number = fields[1].decode("ascii", "replace")
+        if number.isdigit() and number not in numbers:
+            numbers.append(number)
+    return numbers
+
+
+def session_display(display: str, cookie: Optional[str], sockets: Path = X11_SOCKETS) -> Optional[str]:
+    """Another display for the kiosk's session when ``display`` (":0") has no X socket here but the session's
+    cookie names exactly one display that has (GDM gives the user's session :1 when a greeter holds :0)."""
+    number = display.rpartition(":")[2].split(".")[0]
+    if not display.startswith(":") or not number.isdigit() or (sockets / ("X" + number)).exists() or not cookie:
+        return None
+    live = [n for n in xauthority_displays(Path(cookie)) if (sockets / ("X" + n)).exists()]
+    return ":" + live[0] if len(live) == 1 else None
+
+
 def _account() -> Tuple[int, str, str]:
     uid = os.getuid()
     try:
@@ -67,10 +102,13 @@ def _account() -> Tuple[int, str, str]:
 
 
 def prepare_session_env(environ: Optional[MutableMapping[str, str]] = None, run_user: Path = RUN_USER,
-                        lightdm: Path = LIGHTDM, account: Optional[Tuple[int, str, str]] = None) -> List[str]:
-    """Sets ``XAUTHORITY`` when it is unset or names a missing file (and a display is set) and
-    ``XDG_RUNTIME_DIR`` when it is unset and ``/run/user/UID`` exists. Returns what it set, for the log.
-    Called again before every probe: the session may log in after the kiosk started."""
+                        lightdm: Path = LIGHTDM, account: Optional[Tuple[int, str, str]] = None,
+                        sockets: Path = X11_SOCKETS) -> List[str]:
+    """Sets ``XAUTHORITY`` when it is unset or names a missing file (and a display is set),
+    ``DISPLAY`` when its X socket is missing and the cookie names one display that has one
+    (:func:`session_display`), and ``XDG_RUNTIME_DIR`` when it is unset and ``/run/user/UID`` exists.
+    Returns what it set, for the log. Called again before every probe: the session may log in after
+    the kiosk started."""
     env = os.environ if environ is None else environ
     uid, home, user = account or _account()
     notes = []
@@ -82,6 +120,10 @@ def prepare_session_env(environ: Optional[MutableMapping[str, str]] = None, run_
                     env["XAUTHORITY"] = str(candidate)
                     notes.append("XAUTHORITY={}".format(candidate))
                 break
+    other = session_display(env.get("DISPLAY", ""), env.get("XAUTHORITY"), sockets)
+    if other is not None:
+        env["DISPLAY"] = other
+        notes.append("DISPLAY={} (the session's cookie names it; {} has no X socket)".format(other, sockets))
     runtime = run_user / str(uid)
     if not env.get("XDG_RUNTIME_DIR") and runtime.is_dir():
         env["XDG_RUNTIME_DIR"] = str(runtime)
