@@ -31,10 +31,15 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("26", "34")
 MAX_GAP_S = 0.02  # the standard's longest bit interval: a panel may end the frame after a longer silence
+RESEND_AFTER_S = 0.1  # silence before a broken frame is sent again: longer than any panel's end-of-frame wait
 
 
 class WiegandError(ValueError):
     """A card number or facility code that the configured format cannot carry."""
+
+
+class FrameTimingError(OSError):
+    """A frame went out with a pulse or a gap too long for a panel to read it."""
 
 
 def card_range(fmt: str, facility: int) -> Tuple[int, int]:
@@ -144,33 +149,50 @@ class WiegandOutput:
                 d0_pin, d1_pin, exc)) from None
 
     def send(self, bits: List[int]) -> Sent:
-        """Send one frame; OSError when a line could not be driven or the timing broke the frame. Both lines end
-        idle whatever happens."""
+        """Send one frame; a frame whose timing broke (the thread was descheduled mid-frame) is sent once more
+        after a silence that makes the panel drop the broken one. OSError when a line could not be driven or the
+        timing broke twice. Both lines end idle whatever happens."""
+        try:
+            return self._send_once(bits)
+        except FrameTimingError as exc:
+            log.warning("%s; sending it again", exc)
+        time.sleep(RESEND_AFTER_S)
+        return self._send_once(bits)
+
+    def _send_once(self, bits: List[int]) -> Sent:
+        """One frame; stops at the first pulse or gap too long for a panel (FrameTimingError), so that the panel
+        gets a frame too short to accept rather than a misread one."""
         longest_pulse = longest_gap = 0.0
         try:
             next_bit = self.clock()
-            previous = None
-            for bit in bits:
+            previous: Optional[float] = None
+            for number, bit in enumerate(bits, 1):
                 busy_wait_until(next_bit, self.clock)
                 pin = self.pins[bit]
-                start = self.clock()
+                before = self.clock()
                 self.gpio.output(pin, self.active)
+                start = self.clock()  # after the call: the line is low by now, the pulse is at least pulse_us
                 busy_wait_until(start + self.pulse_s, self.clock)
                 self.gpio.output(pin, self.idle)
                 end = self.clock()
-                longest_pulse = max(longest_pulse, end - start)
+                longest_pulse = max(longest_pulse, end - before)  # the most the line can have been low
                 if previous is not None:
                     longest_gap = max(longest_gap, start - previous)
+                if longest_pulse >= self.interval_s / 2 or longest_gap > MAX_GAP_S:
+                    raise FrameTimingError(
+                        "Wiegand frame timing broke at bit {} of {} (a pulse of {:.0f} us, a gap of {:.0f} us): "
+                        "stopped there, the panel drops a short frame".format(
+                            number, len(bits),
+                            longest_pulse * 1e6, longest_gap * 1e6))
                 previous = start
                 next_bit = start + self.interval_s
+        except FrameTimingError:
+            self.release()
+            raise
         except (ValueError, RuntimeError, OSError) as exc:
             self.release()
             raise OSError("Wiegand line could not be driven: {}".format(exc)) from None
-        sent = Sent(tuple(bits), longest_pulse * 1e6, longest_gap * 1e6)
-        if longest_pulse >= self.interval_s / 2 or longest_gap > MAX_GAP_S:
-            raise OSError("Wiegand frame timing broke (a pulse of {:.0f} us, a gap of {:.0f} us): the panel will not "
-                          "read it".format(sent.longest_pulse_us, sent.longest_interval_us))
-        return sent
+        return Sent(tuple(bits), longest_pulse * 1e6, longest_gap * 1e6)
 
     def release(self) -> None:
         """Both lines idle (best effort)."""
