@@ -126,15 +126,11 @@ def _audio() -> List[Check]:
     return checks
 
 
-def _gate(config: Config) -> Check:
-    from kiosk.gate.drivers import GateUnavailable, open_gate_driver
+def _gate(config: Config) -> List[Check]:
+    """The relay driven closed and read back, the Wiegand lines, each header pin's mux, the JetPack note."""
+    from kiosk.gate.checks import driven_checks, hardware_checks
 
-    try:
-        driver = open_gate_driver(config.gate)
-        driver.close()
-    except GateUnavailable as exc:
-        return "gate", False, str(exc)
-    return "gate", True, "{} driver, {} ms pulse".format(config.gate.driver, config.gate.pulse_ms)
+    return driven_checks(config.gate) + hardware_checks(config.gate)
 
 
 def _font() -> Check:
@@ -214,7 +210,7 @@ def diagnose(home: Home) -> List[Check]:
     checks: List[Check] = [config_check, _keys(home), _operator_pin(home)] + _database(home)
     checks += [_disk(home), _font(), _window(), _backends()]
     if config is not None:
-        checks += [_camera(config), _vision(config, home), _voice(config, home), _gate(config)] + _audio()
+        checks += [_camera(config), _vision(config, home), _voice(config, home)] + _gate(config) + _audio()
     return checks
 
 
