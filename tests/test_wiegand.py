@@ -218,9 +218,16 @@ def test_the_driver_sends_a_card_and_a_failure_is_a_wiegand_fault_only(monkeypat
     gate.close()
 
 
-def test_wiegand_that_cannot_be_set_up_leaves_the_relay_working(monkeypatch):
+def test_wiegand_that_cannot_be_set_up_leaves_the_relay_working(monkeypatch, home):
+    from kiosk.gate.startup import open_gate_first
+
     fake_jetson(monkeypatch)
-    gate = open_gate_driver(GateConfig(driver="gpio", gpio_pin=29, guardian=False, **WIEGAND))
+    config = GateConfig(driver="gpio", gpio_pin=29, guardian=False, **WIEGAND)
+    opened = open_gate_first(home, config)
+    assert opened.problems == ["gate: Wiegand output unavailable: gate.wiegand_d0_pin = 29 is the relay's pin "
+                               "(gate.gpio_pin): a frame would pulse the relay"]
+    opened.driver.close()
+    gate = open_gate_driver(config)
     assert gate.state == "closed" and gate.wiegand is None
     assert "is the relay's pin" in gate.wiegand_fault
     assert gate.send_card(5) is False and gate.pulse(100) is True

@@ -54,6 +54,8 @@ def open_gate_first(home: Home, config: Optional[GateConfig] = None) -> OpenedGa
             save_last_good(home, config)
         except OSError as exc:
             log.warning("gate: cannot keep a copy of the gate settings: %s", exc)
+    if driver.wiegand_fault:  # the relay works; the panel behind it will not hear from the kiosk
+        problems.append("gate: {}".format(driver.wiegand_fault))
     return OpenedGate(driver, config, problems, notes + gate_notes(config))
 
 
