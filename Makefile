@@ -50,3 +50,15 @@ nemo-check:
 	if ! $(NEMO_VENV)/bin/pip show -q dabai-kiosk pytest >/dev/null 2>&1; then \
 		nice $(NEMO_VENV)/bin/pip install --progress-bar off -c out/nemo-constraints.txt -e . pytest >>$(NEMO_LOG) 2>&1; fi
 	OMP_NUM_THREADS=1 $(NEMO_VENV)/bin/python -m pytest tests/test_nemo_real.py -q -p no:warnings
+
+# On a Jetson (JetPack 5 or 6): the kiosk as a systemd service, in one command (kiosk/deploy, the system python3,
+# standard library only). `sudo make install`; `make install DRY_RUN=1` prints every step and runs none;
+# INSTALL_ARGS passes more (e.g. INSTALL_ARGS="--models ../shared/models --with-jetson-utils ~/jetson-utils").
+.PHONY: install jetson-deps
+install:
+	@unset QT_QPA_PLATFORM; python3 -m kiosk.deploy install $(if $(DRY_RUN),--dry-run) $(INSTALL_ARGS)
+
+# CI: pip resolves each JetPack's runtime requirements + constraints (deploy/jetson/) for aarch64 at that JetPack's
+# Python (3.8, 3.10) as a dry run that installs nothing, so a pin with no wheel there fails here, not on a device.
+jetson-deps: bootstrap
+	$(BIN)/python -m kiosk.deploy resolve --out out
