@@ -399,3 +399,46 @@ def test_doctor_says_which_backend_runs_each_model(gpu, tmp_path, monkeypatch):
     part, ok, detail = _vision(Config(), Home(tmp_path))
     assert ok and ("face detector + mask classifier: onnxruntime [CPUExecutionProvider] (tensorrt unavailable: "
                    "tensorrt is not installed") in detail, detail
+
+
+# -- on a real GPU (tools/device_check.sh); skipped elsewhere ------------------------------------------------------
+@pytest.fixture
+def real_gpu(monkeypatch):
+    pytest.importorskip("tensorrt", reason="TensorRT is not installed (it comes with JetPack)")
+    monkeypatch.setattr(trtb, "_probe", None)
+    if not trtb.available():
+        pytest.skip("TensorRT backend unavailable: {}".format(trtb.UNAVAILABLE_REASON))
+
+
+def test_real_kernel_matches_its_reference(real_gpu, frames):
+    cuda = trtb._Cuda()
+    with cuda:
+        kernel = cuda_preprocess.compile_kernel(cuda)
+        for frame in frames:
+            h, w = frame.shape[:2]
+            for (rw, rh), (pw, ph), area in (((320, 240), (320, 256), True), ((480, 360), (480, 384), True),
+                                             ((800, 600), (800, 608), False), ((640, 480), (640, 480), True)):
+                src, src_owner, src_ptr = cuda.alloc(frame.nbytes)
+                src[:frame.nbytes] = frame.reshape(-1)
+                cuda.to_device(src_ptr, src, frame.nbytes)
+                n = 3 * ph * pw * 4
+                dst, dst_owner, dst_ptr = cuda.alloc(n)
+                kernel.launch(src_ptr, w, h, w * 3, dst_ptr, rw, rh, pw, ph, area, cuda.handle)
+                cuda.to_host(dst, dst_ptr, n)
+                cuda.sync()
+                got = dst[:n].view(np.float32).reshape(1, 3, ph, pw)
+                want = cuda_preprocess.reference(frame, (rw, rh), (pw, ph), area)
+                assert np.abs(got - want).max() <= 1.0 and np.mean(got != want) < 0.01, (rw, rh)
+                cuda.free(src_owner)
+                cuda.free(dst_owner)
+
+
+def test_real_engine_chunks_and_matches_onnxruntime(real_gpu, tmp_path):
+    r = load_model(MASK, "tensorrt", cache_dir=str(tmp_path))
+    ref = load_model(MASK, "onnxruntime", use_gpu=False)
+    assert r.max_batch == 32
+    x = np.random.default_rng(3).standard_normal((40, 3, 64, 64)).astype(np.float32)
+    assert np.abs(r.run({"input": x})["probs"] - ref.run({"input": x})["probs"]).max() < 1e-2
+    inplace = r.input_array("input", (5, 3, 64, 64))
+    inplace[...] = x[:5]
+    assert np.abs(r.run({"input": inplace})["probs"] - ref.run({"input": x[:5]})["probs"]).max() < 1e-2
