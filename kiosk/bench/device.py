@@ -192,12 +192,15 @@ def _vision_step(face: str, mask: str, trt_runners: Dict[str, Any], frames: Sequ
                  warmup: int) -> Dict[str, Any]:
     """The vision step (MaskDetector.detect, as the kiosk runs it at detect_scale 0.5) per backend, the faces each
     finds, and the detector's input made on the GPU from a device copy of each frame."""
+    from kiosk.inference import load_model
     from kiosk.vision.faces import box_correction_for
     from kiosk.vision.mask import MaskDetector
 
     det = MaskDetector.for_mode(face, mask, "live", "onnxruntime", scale=0.5, min_long_side=320,
                                 box_correction=box_correction_for(face))
-    ort_face, ort_mask = det.faces.runner, det.classifier.runner
+    # the reference on the CPU (an onnxruntime-gpu's TensorRT provider would build engines of its own for minutes)
+    ort_face, ort_mask = load_model(face, "onnxruntime", use_gpu=False), load_model(mask, "onnxruntime", use_gpu=False)
+    det.faces.runner, det.classifier.runner = ort_face, ort_mask
     result = {}  # type: Dict[str, Any]
     found = {}  # type: Dict[str, List[int]]
 
