@@ -146,3 +146,15 @@ def test_gate_close_and_test_on_a_modbus_board(home, capsys, board):
     board.coils[0] = True
     assert main(["gate", "close"]) == 5  # exitcodes.GATE: the coil still reads on
     assert "still reads ON" in capsys.readouterr().err
+
+
+def test_config_check_names_a_missing_adapter_and_an_odd_baud_rate(home, capsys):
+    from kiosk.cli import main
+    from kiosk.config import Config, replace, save_config
+
+    save_config(replace(Config(), "gate", driver="modbus", serial_port="/dev/ttyNOPE7", modbus_baud=10000),
+                home.config)
+    assert main(["config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "gate.serial_port = '/dev/ttyNOPE7': no such device (is the RS485 adapter plugged in?)" in err
+    assert "gate.modbus_baud = 10000: not a baud rate relay boards use" in err
