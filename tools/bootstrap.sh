@@ -15,6 +15,14 @@ if [ -f /etc/nv_tegra_release ] && [[ ",$EXTRAS," == *",ui,"* ]]; then
   APT_PACKAGES+=(python3-pyqt5)
   EXTRAS=$(echo ",$EXTRAS," | sed 's/,ui,/,/; s/^,//; s/,$//')
 fi
+# JetPack 5 (L4T R35) or 6 (R36): pip installs under the Jetson installer's pins (deploy/jetson/, see `sudo make install`).
+JETPACK=""
+if [ -f /etc/nv_tegra_release ]; then
+  case "$(head -n 1 /etc/nv_tegra_release)" in
+    "# R35 "*) JETPACK=5 ;;
+    "# R36 "*) JETPACK=6 ;;
+  esac
+fi
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -43,10 +51,24 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.dabai-installed"
-want="$(cat setup.py tools/bootstrap.sh; echo "$EXTRAS")"
+want="$(cat setup.py tools/bootstrap.sh deploy/jetson/*; echo "$EXTRAS")"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install -q -e ".[${EXTRAS}]"
+  if [ -n "$JETPACK" ]; then
+    # Never shadow JetPack: the kiosk without its pip dependencies (opencv-python-headless has no GStreamer; the CPU
+    # onnxruntime would replace a Jetson onnxruntime-gpu), then the JetPack's runtime requirements, CUDA bindings and
+    # the extras' packages, all under its constraints (numpy < 1.24 on JetPack 5, < 2 on JetPack 6).
+    C="deploy/jetson/constraints-jp$JETPACK.txt"
+    "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel -c "$C" >/dev/null
+    "$VENV/bin/python" -m pip install -q --no-deps -e .
+    ort=""
+    "$VENV/bin/python" -c "import onnxruntime" 2>/dev/null || ort=onnxruntime
+    "$VENV/bin/python" -m pip install -q -c "$C" -r "deploy/jetson/requirements-jp$JETPACK.txt" cuda-python $ort
+    extra_reqs=$("$VENV/bin/python" -m kiosk.deploy requirements --extras "$EXTRAS" | grep -viE '^(opencv|pyqt5|onnxruntime)' || true)
+    if [ -n "$extra_reqs" ]; then printf '%s\n' "$extra_reqs" | "$VENV/bin/python" -m pip install -q -c "$C" -r /dev/stdin; fi
+  else
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e ".[${EXTRAS}]"
+  fi
   # Silero VAD's ONNX files (MIT). Its wheel declares torch, which the kiosk never imports: skip deps.
   "$VENV/bin/python" -m pip install -q --no-deps "silero-vad>=5"
   printf '%s' "$want" > "$stamp"
