@@ -149,7 +149,8 @@ class _NvrtcKernel:
         (err,) = nvrtc.nvrtcGetPTX(prog, ptx)
         self._check(nvrtc, err, "nvrtcGetPTX")
         nvrtc.nvrtcDestroyProgram(prog)
-        err, self.module = driver.cuModuleLoadData(np.char.array(ptx).ctypes.data)
+        self._ptx = np.char.array(ptx)  # held while the driver reads it
+        err, self.module = driver.cuModuleLoadData(self._ptx.ctypes.data)
         self._check(driver, err, "cuModuleLoadData")
         err, self.function = driver.cuModuleGetFunction(self.module, KERNEL_NAME.encode())
         self._check(driver, err, "cuModuleGetFunction")
@@ -194,7 +195,8 @@ class _PycudaKernel:
 
 def compile_kernel(cuda: Any) -> Any:
     """The preprocessing kernel for the runner's CUDA (``tensorrt_backend._Cuda``): an object with ``launch``.
-    Raises when it cannot be compiled here (no NVRTC, no nvcc)."""
+    Raises when it cannot be compiled here (no NVRTC, no nvcc). Call it from the thread that will launch it."""
     if getattr(cuda, "rt", None) is not None:
+        cuda.rt.cudaFree(0)  # binds the runtime's primary context to this thread, for the driver API calls below
         return _NvrtcKernel()
     return _PycudaKernel(cuda)

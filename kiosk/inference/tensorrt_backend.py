@@ -228,7 +228,8 @@ class _Cuda:
             dev = self.drv.mem_alloc(nbytes)
             return self.drv.pagelocked_empty(nbytes, np.uint8), dev, int(dev)
         if self.mapped:
-            hptr = self._ok(self.rt.cudaHostAlloc(nbytes, self.rt.cudaHostAllocMapped))
+            mapped_flag = getattr(self.rt, "cudaHostAllocMapped", 2)  # 0x02 in cuda_runtime_api.h
+            hptr = self._ok(self.rt.cudaHostAlloc(nbytes, mapped_flag))
             host = np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(hptr))
             return host, (hptr, None), int(self._ok(self.rt.cudaHostGetDevicePointer(hptr, 0)))
         hptr = self._ok(self.rt.cudaMallocHost(nbytes))
