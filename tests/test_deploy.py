@@ -205,6 +205,14 @@ def test_an_onnxruntime_the_system_has_is_kept_and_pycuda_is_built_with_nvcc(tmp
     assert "onnxruntime" not in runtime[0].argv and "cuda-python" not in runtime[0].argv
     pycuda = [op for op in runtime if "pycuda" in op.argv][0]
     assert pycuda.env["PATH"].startswith("/usr/local/cuda/bin:") and "-c" in pycuda.argv
+    assert "python3-dev" in [s for s in steps if s.name == "Debian packages"][0].done[0].packages
+    # an onnxruntime-gpu someone put into the venv is not overwritten by the CPU wheel either
+    facts = facts_for(str(tmp_path / "again"), 6)
+    gpu = {"onnxruntime": {"ok": True, "providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]}}
+    runtime = [c for c in pip_commands(P.plan(facts._replace(venv_modules=gpu), P.Options())) if "cuda-python" in c][0]
+    assert "onnxruntime" not in runtime
+    runtime = [c for c in pip_commands(P.plan(facts, P.Options())) if "cuda-python" in c][0]
+    assert "onnxruntime" in runtime
 
 
 @pytest.mark.parametrize("jetpack", [5, 6])

@@ -34,8 +34,12 @@ def cmd_install(args: argparse.Namespace) -> int:
     if not args.dry_run and args.root == "/" and hasattr(os, "geteuid") and os.geteuid() != 0:
         print("install: run it as root (sudo make install), or look first: make install DRY_RUN=1", file=sys.stderr)
         return 1
-    opts = Options(prefix=args.prefix, home=args.home, user=args.user, cuda=args.cuda, models_dir=args.models,
-                   jetson_utils_src=args.with_jetson_utils, wheels_dir=args.wheels, display=not args.headless)
+    def absolute(path: Optional[str]) -> Optional[str]:  # the commands run from /
+        return os.path.abspath(os.path.expanduser(path)) if path else None
+
+    opts = Options(prefix=args.prefix, home=args.home, user=args.user, cuda=args.cuda, models_dir=absolute(args.models),
+                   jetson_utils_src=absolute(args.with_jetson_utils), wheels_dir=absolute(args.wheels),
+                   display=not args.headless)
     try:
         facts = detect(args.root, args.prefix, args.source, args.python, args.jetpack)
     except DeployError as exc:

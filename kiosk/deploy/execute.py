@@ -47,7 +47,7 @@ def system_runner(argv: List[str], env: Dict[str, str]) -> int:
     full = dict(os.environ)
     full.update(env)
     try:
-        return subprocess.call(argv, env=full)
+        return subprocess.call(argv, env=full, cwd="/")  # not the checkout: `python -m` would import from it
     except OSError as exc:
         print("        cannot run {}: {}".format(argv[0], exc), file=sys.stderr)
         return 127

@@ -67,6 +67,7 @@ class Facts(NamedTuple):
     groups: FrozenSet[str]
     users: Dict[str, Set[str]]  # user -> groups it is a member of (primary group included)
     venv_system_site: Optional[bool]  # None: no venv at <prefix>/.venv
+    venv_modules: Dict[str, Dict[str, Any]]  # PROBE's answer from that venv's python ({} when there is none)
     has_gdm: bool
     has_dconf: bool
     source: str  # the checkout on this machine
@@ -76,6 +77,11 @@ class Facts(NamedTuple):
 
     def module(self, name: str) -> Dict[str, Any]:
         return self.modules.get(name, {"ok": False})
+
+    def has_gpu_onnxruntime(self) -> bool:
+        """An onnxruntime with a GPU provider (a Jetson onnxruntime-gpu wheel) in the system or the venv."""
+        gpu = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
+        return any(gpu & set(m.get("onnxruntime", {}).get("providers", [])) for m in (self.modules, self.venv_modules))
 
 
 def at(root: str, path: str) -> str:
@@ -100,11 +106,18 @@ def detect(root: str = "/", prefix: str = "/opt/dabai", source: Optional[str] = 
         with open(venv_cfg, encoding="utf-8") as f:
             venv_system_site = any(line.replace(" ", "").lower() == "include-system-site-packages=true"
                                    for line in f.read().splitlines())
+    venv_modules: Dict[str, Dict[str, Any]] = {}
+    venv_python = os.path.join(prefix, ".venv", "bin", "python")
+    if venv_system_site is not None and not fake_root and os.path.exists(venv_python):
+        try:
+            venv_modules = _probe(venv_python, None)["modules"]
+        except DeployError:
+            pass  # a broken venv: the plan installs into it again and the venv check judges it
     users, groups = read_accounts(root)
     return Facts(
         root=root, jetpack=jp, l4t=l4t, python=python, python_version=probe["python"], modules=probe["modules"],
         packages=frozenset(installed_packages(root)), groups=frozenset(groups), users=users,
-        venv_system_site=venv_system_site,
+        venv_system_site=venv_system_site, venv_modules=venv_modules,
         has_gdm=os.path.isdir(at(root, "/etc/gdm3")), has_dconf=os.path.exists(at(root, "/usr/bin/dconf")),
         source=source, source_digest=tree_digest(source),
         deploy_digest=tree_digest(os.path.join(source, "deploy", "jetson"), top_excludes=frozenset()),

@@ -23,6 +23,7 @@ APT_PACKAGES = ("libzbar0", "espeak-ng", "fonts-noto-cjk", "fontconfig", "libpor
 JETSON_UTILS_APT = ("cmake", "build-essential", "python3-dev", "libglew-dev", "libgstreamer1.0-dev",
                     "libgstreamer-plugins-base1.0-dev", "libglib2.0-dev", "libsoup2.4-dev", "libjson-glib-dev",
                     "libgstrtspserver-1.0-dev")
+PYCUDA_APT = ("build-essential", "python3-dev")  # pip builds pycuda (--cuda pycuda) with these and JetPack's nvcc
 KIOSK_GROUPS = ("video", "audio", "gpio", "dialout", "render")  # the ones that exist; gpio is created
 # JetPack ships the first (package jetson-gpio-common); the pip Jetson.GPIO wheel carries 99-gpio.rules for the rest.
 GPIO_RULES = ("/lib/udev/rules.d/60-jetson-gpio-common.rules", "/etc/udev/rules.d/99-gpio.rules",
@@ -230,6 +231,7 @@ def plan(facts: Facts, opts: Options) -> List[Step]:
                       problems=jetpack_module_problems(facts)))
 
     wanted = list(APT_PACKAGES) + (list(JETSON_UTILS_APT) if opts.jetson_utils_src else [])
+    wanted += [p for p in PYCUDA_APT if opts.cuda == "pycuda" and p not in wanted]
     missing = [p for p in wanted if p not in facts.packages] or wanted
     steps.append(Step("Debian packages", [
         Run(["apt-get", "update"]),
@@ -262,8 +264,10 @@ def plan(facts: Facts, opts: Options) -> List[Step]:
                           Write(stamp, key, source="a digest of its inputs")], [FileIs(stamp, key)]))
 
     extra = ["cuda-python"] if opts.cuda == "cuda-python" else []
-    if not facts.module("onnxruntime")["ok"]:
-        extra.append("onnxruntime")  # the CPU build from PyPI; an onnxruntime-gpu the system has is kept
+    if not facts.module("onnxruntime")["ok"] and not facts.has_gpu_onnxruntime():
+        # the CPU build from PyPI; an onnxruntime the system has, or an onnxruntime-gpu put in the venv, is kept
+        # (the CPU wheel would overwrite the GPU one's files: both are the module onnxruntime)
+        extra.append("onnxruntime")
     ops: List[Op] = [Run(pip + ["-r", req, "-c", con] + extra + index),
                      Run(pip + ["--no-deps", "-r", nodeps, "-c", con] + index)]
     if opts.cuda == "pycuda":
