@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from _fake_gpu import FakeKernel, cuda_image, fake_tensorrt, install_cuda
 
-from kiosk.inference import FallbackRunner, backend_summary, cuda_preprocess, load_model
+from kiosk.inference import FallbackRunner, ModelError, backend_summary, cuda_preprocess, load_model
 from kiosk.inference import tensorrt_backend as trtb
 from kiosk.vision.faces import FaceDetector
 from kiosk.vision.mask import MaskDetector, to_model_input
@@ -128,6 +128,22 @@ def test_run_failure_falls_back_once_and_reruns_that_input(gpu, tmp_path, caplog
     assert told == ["mask_classifier.onnx runs on onnxruntime (tensorrt failed while running: RuntimeError: CUDA error: "
                     "an illegal memory access was encountered)"]
     assert "tensorrt failed while running" in backend_summary(r)
+
+
+def test_when_no_backend_can_take_over_it_is_said_once(gpu, tmp_path, caplog):
+    r = load_model(MASK, cache_dir=str(tmp_path))
+    r._load_fallback = lambda: (_ for _ in ()).throw(MemoryError("no memory for a session"))
+
+    def broken(stream):
+        raise RuntimeError("CUDA error: unspecified launch failure")
+
+    r.primary._ctx.execute_async_v3 = broken
+    x = np.zeros((1, 3, 64, 64), np.float32)
+    with caplog.at_level(logging.WARNING, logger="kiosk.inference"):
+        for _ in range(3):
+            with pytest.raises(ModelError, match="no other backend can run it: MemoryError"):
+                r.run({"input": x})
+    assert len([rec for rec in caplog.records if rec.name == "kiosk.inference"]) == 1
 
 
 def test_vision_worker_says_degraded_and_keeps_detecting(gpu, tmp_path, frames, monkeypatch):

@@ -174,6 +174,7 @@ class FallbackRunner(Runner):
         self.on_fallback = on_fallback
         self.path = primary.path
         self.note = None  # type: Optional[str]
+        self._dead = None  # type: Optional[str]  # why neither backend can run it
 
     @property
     def backend(self) -> str:  # type: ignore[override]
@@ -207,6 +208,8 @@ class FallbackRunner(Runner):
     def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         if self.current is not self.primary:
             return self.current.run(feeds)
+        if self._dead is not None:
+            raise ModelError(self.path, self._dead)
         try:
             return self.primary.run(feeds)
         except Exception as exc:
@@ -226,10 +229,17 @@ class FallbackRunner(Runner):
             return None
 
     def _fall_back(self, exc: BaseException) -> None:
+        if self._dead is not None:  # said once already; the caller counts its failed frames
+            raise ModelError(self.path, self._dead)
         why = _one_line(exc)
         name = os.path.basename(self.path)
         _log.error("%s: %s failed while running (%s); loading it with the next backend", name, self.primary.backend, why)
-        self.current = self._load_fallback()  # raises (ModelError, ...) when no backend can: the caller's fault path
+        try:
+            self.current = self._load_fallback()
+        except Exception as second:  # no backend can run it: every later run fails at once, with this reason
+            self._dead = "{} failed while running ({}) and no other backend can run it: {}".format(
+                self.primary.backend, why, _one_line(second))
+            raise ModelError(self.path, self._dead) from second
         self.note = "{} failed while running: {}".format(self.primary.backend, why)
         if self.on_fallback is not None:
             self.on_fallback("{} runs on {} ({})".format(name, self.current.backend, self.note))
