@@ -517,3 +517,18 @@ def test_the_installer_and_the_venv_check_import_nothing_outside_the_standard_li
     done = subprocess.run([sys.executable, "-S", "-s", "-c", code], cwd=REPO, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
     assert done.returncode == 0, done.stdout
+
+
+def test_running_from_the_prefix_copies_nothing(tmp_path):
+    root = make_root(str(tmp_path), 6)
+    src = make_source(str(tmp_path))
+    shutil.move(src, os.path.join(root, "opt", "dabai"))
+    facts = detect(root, source=os.path.join(root, "opt", "dabai"))
+    assert not [s for s in P.plan(facts, P.Options()) if s.name.startswith("copy")]
+
+
+def test_bootstrap_gets_the_extras_packages_from_setup_py(capsys):
+    assert main(["requirements", "--extras", "dev,audio"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "sounddevice>=0.4" in lines and any(line.startswith("pytest") for line in lines)
+    assert not [line for line in lines if line.lower().startswith(("opencv", "pyqt5"))]
