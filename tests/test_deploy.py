@@ -323,7 +323,7 @@ class FakeSystem:
                 os.symlink("/etc/systemd/system/" + argv[2], link)
         elif argv == ["dconf", "update"]:
             _write(self.path("/etc/dconf/db/local"), "gvdb")
-        elif cmd not in ("apt-get", "runuser", "udevadm", "systemctl") and "kiosk.deploy.verify" not in argv:
+        elif cmd not in ("apt-get", "rm", "runuser", "udevadm", "systemctl") and "kiosk.deploy.verify" not in argv:
             raise AssertionError("unexpected command {}".format(argv))
         return 0
 

@@ -260,6 +260,8 @@ def plan(facts: Facts, opts: Options) -> List[Step]:
     key = _stamp("kiosk", facts.source_digest)
     steps.append(Step("the kiosk package, without its pip dependencies (they would shadow JetPack's cv2 and a "
                       "Jetson onnxruntime)", [
+                          # setuptools never empties build/: a module deleted from the checkout would stay in the wheel
+                          Run(["rm", "-rf", os.path.join(prefix, "build")]),
                           Run(pip + ["--no-deps", "--no-build-isolation", "--force-reinstall", "-c", con, prefix] + index),
                           Write(stamp, key, source="a digest of its inputs")], [FileIs(stamp, key)]))
 
