@@ -232,7 +232,8 @@ def _device_input(det: Any, runner: Any, frames: Sequence[np.ndarray], runs: int
     cuda = runner._cuda
     if runner._preprocessor() is None:
         return {"available": False, "why": runner._pre_failed}
-    copies = [_device_copy(cuda, f) for f in frames]
+    with cuda:  # pycuda: our context current around each CUDA call made here
+        copies = [_device_copy(cuda, f) for f in frames]
     worst = 0.0
     for frame, (image, _owner) in zip(frames, copies):
         h, w = frame.shape[:2]
@@ -240,15 +241,17 @@ def _device_input(det: Any, runner: Any, frames: Sequence[np.ndarray], runs: int
         runner.run_device_image(det.faces.input_name, image, (rw, rh), (pw, ph), not s > 1)
         host, dptr = runner._buf[det.faces.input_name][0], runner._buf[det.faces.input_name][2]
         n = 3 * ph * pw * 4
-        cuda.to_host(host, dptr, n)
-        cuda.sync()
+        with cuda:
+            cuda.to_host(host, dptr, n)
+            cuda.sync()
         gpu_blob = host[:n].view(np.float32).reshape(1, 3, ph, pw).copy()
         cpu_blob = np.array(det.faces._prepare(frame)[0])
         worst = max(worst, float(np.abs(gpu_blob - cpu_blob).max()))
     pairs = list(zip(frames, [c[0] for c in copies]))
     timing = _time(step_over(pairs, lambda p: det.detect(p[0], device=p[1])), runs, warmup)
-    for _image, (_host, owner) in copies:
-        cuda.free(owner)
+    with cuda:
+        for _image, (_host, owner) in copies:
+            cuda.free(owner)
     return {"available": True, "max_abs_diff_vs_cpu": worst, "pass": worst <= 1.0, "vision_step": timing}
 
 
