@@ -245,6 +245,17 @@ def test_banners_for_missing_devices_come_and_go(qtbot):
     assert window.banner_text("model") is not None
 
 
+def test_a_model_that_fell_back_to_onnxruntime_is_not_a_residents_problem(qtbot):
+    window, bridge = _window(qtbot)
+    bridge.report("model", "degraded: face detector runs on onnxruntime (tensorrt failed to load it: AttributeError)")
+    qtbot.waitUntil(lambda: "model" in window.problems, timeout=2000)
+    assert window.banner_text("model") is None  # masks are still checked: no red headline for the resident
+    assert window.problems["model"].startswith("degraded")  # the operator's system page shows it
+    bridge.report("model", "unavailable: no backend can run face_detector.onnx")
+    qtbot.waitUntil(lambda: window.banner_text("model") is not None, timeout=2000)
+    assert "识别模型不可用" in window.banner_text("model")
+
+
 def test_layout_follows_the_screen_orientation_and_fits_the_longest_sentences(qtbot):
     window, _ = _window(qtbot)
     longest = max((text for key, text in PROMPTS.items() if "{" not in key), key=len)

@@ -397,7 +397,8 @@ class KioskController(_Controller):
             "vision_ms_p50": _median(list(worker.step_ms)) if worker is not None else None,
             "frame_to_display_ms_p50": self.metrics.latency_p50(),
             "longest_ui_stall_ms": round(self.metrics.longest_stall_ms, 1),
-            "detector": detector,
+            "detector": detector if "model" not in self.window.problems or self.parts.detector is None
+            else "{} ({})".format(detector, self.window.problems["model"]),
             "backend": vision.backend,
             "camera": "{} ({})".format(cam, self.config.camera.source),
             "microphone": self.mic_text,

@@ -608,7 +608,9 @@ class KioskWindow(QWidget):
         label = self.banners.get(part)
         if label is None:
             return
-        if text == "ok":
+        # A model that fell back from TensorRT to ONNX Runtime still checks masks: the operator's system page
+        # says so, the resident is not told that masks cannot be checked.
+        if text == "ok" or (part == "model" and text.startswith("degraded")):
             label.hide()
             if part == "camera":
                 self.video.camera_ok = True
