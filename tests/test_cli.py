@@ -135,6 +135,26 @@ def test_doctor_names_what_to_fix(home, capsys):
     assert "FIX   config" in out and "camera.width = 5" in out
 
 
+def test_doctor_leaves_the_camera_and_relay_of_a_running_kiosk_alone(home, capsys, monkeypatch):
+    import kiosk.gate.checks
+    from kiosk.runtime.assemble import kiosk_running, open_store
+
+    def driven(config):
+        raise AssertionError("doctor drove the relay a running kiosk holds")
+
+    monkeypatch.setattr(kiosk.gate.checks, "driven_checks", driven)
+    store = open_store(home, writer=True)  # what the running kiosk holds
+    try:
+        assert kiosk_running(home)
+        _, out, _ = run(capsys, "doctor")
+    finally:
+        assert store.close()
+    lines = {line.split()[1]: line for line in out.splitlines() if line.split()}
+    assert "in use by the running kiosk" in lines["camera"]
+    assert lines["gate"].startswith("ok") and "held by the running kiosk" in lines["gate"]
+    assert not kiosk_running(home)
+
+
 def _log_some(home, n=15):
     from kiosk.core.events import Decision
     from kiosk.runtime.assemble import open_store

@@ -76,6 +76,25 @@ def _writer_lock(home: Home) -> Any:
     return fh
 
 
+def kiosk_running(home: Home) -> bool:
+    """Whether a kiosk process holds this home's access-log writer lock (it then owns the camera and the relay)."""
+    import fcntl
+
+    path = home.state / "accesslog.lock"
+    if not path.exists():
+        return False
+    try:
+        with open(str(path), "a") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    except OSError:  # cannot even open it (read-only home): no claim either way, so assume not
+        return False
+    return False
+
+
 def open_store(home: Home, writer: bool = False, check: bool = False, busy_timeout_s: float = 5.0) -> Store:
     """The database, registry and access log of a data home. Only a ``writer`` (the kiosk, or a command that
     records something while the kiosk is stopped) appends to the access log; ``check`` runs sqlite's

@@ -126,6 +126,12 @@ def _audio() -> List[Check]:
     return checks
 
 
+def _gate_hardware(config: Config) -> List[Check]:
+    from kiosk.gate.checks import hardware_checks
+
+    return hardware_checks(config.gate)
+
+
 def _gate(config: Config) -> List[Check]:
     """The relay driven closed and read back, the Wiegand lines, each header pin's mux, the JetPack note."""
     from kiosk.gate.checks import driven_checks, hardware_checks
@@ -210,7 +216,18 @@ def diagnose(home: Home) -> List[Check]:
     checks: List[Check] = [config_check, _keys(home), _operator_pin(home)] + _database(home)
     checks += [_disk(home), _font(), _window(), _backends()]
     if config is not None:
-        checks += [_camera(config), _vision(config, home), _voice(config, home)] + _gate(config) + _audio()
+        from kiosk.runtime.assemble import kiosk_running
+
+        if kiosk_running(home):
+            # The running kiosk owns the camera and the relay: opening them here would find the camera busy and
+            # drive (on JetPack 5 even unexport) the guardian's pin under it.
+            checks += [("camera", True, "{}: in use by the running kiosk (not opened)".format(config.camera.source)),
+                       _vision(config, home), _voice(config, home),
+                       ("gate", True, "{} driver: held by the running kiosk (not driven; dabai-kiosk gate status while "
+                        "it is stopped)".format(config.gate.driver))]
+            checks += _gate_hardware(config) + _audio()
+        else:
+            checks += [_camera(config), _vision(config, home), _voice(config, home)] + _gate(config) + _audio()
     return checks
 
 
