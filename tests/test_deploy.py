@@ -477,6 +477,7 @@ def test_verify_numpy_1_24_is_fine_on_jetpack_6_and_a_cv2_inside_the_venv_is_ref
     site = str(tmp_path / "site")
     system_modules(site, numpy="1.24.4", onnxruntime=True)
     assert run_verify(site, 6).returncode == 0
+    saved = dict(sys.modules)  # the stand-ins replace the real numpy, cv2, PyQt5 here only: later tests need them
     sys.path.insert(0, site)
     try:
         for name in ("cv2", "numpy", "tensorrt", "onnxruntime", "PyQt5", "PyQt5.QtCore", "cuda", "cuda.cudart"):
@@ -486,8 +487,8 @@ def test_verify_numpy_1_24_is_fine_on_jetpack_6_and_a_cv2_inside_the_venv_is_ref
         found, problems = check_venv(6, imp=importlib.import_module, prefix=site)
     finally:
         sys.path.remove(site)
-        for name in ("cv2", "numpy", "tensorrt", "onnxruntime", "PyQt5", "PyQt5.QtCore", "cuda", "cuda.cudart"):
-            sys.modules.pop(name, None)
+        sys.modules.clear()
+        sys.modules.update(saved)
     assert any("cv2 comes from the venv" in p for p in problems)
     assert any("PyQt5 comes from the venv" in p for p in problems)
 
