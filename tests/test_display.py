@@ -291,3 +291,13 @@ def test_doctor_window_check_uses_the_probe(monkeypatch):
     assert name == "kiosk window" and ok is False
     assert detail.startswith("xcb DISPLAY=:99 unusable: Qt aborted")
     assert detail.endswith("(dabai-kiosk run falls back to headless)")
+
+
+def test_a_headless_run_still_finds_the_sound_servers_runtime_dir(monkeypatch):
+    import kiosk.runtime.headless
+    from kiosk.cli import main
+
+    called = []
+    monkeypatch.setattr("kiosk.runtime.display.prepare_session_env", lambda: called.append(1) or ["XDG_RUNTIME_DIR=/x"])
+    monkeypatch.setattr(kiosk.runtime.headless, "run_headless", lambda home, duration=0.0, **kw: 0)
+    assert main(["run", "--headless"]) == 0 and called == [1]

@@ -81,6 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.demo:
         return cmd_demo(args)
     if args.headless:
+        from kiosk.runtime.display import prepare_session_env
+
+        for note in prepare_session_env():  # the sound server's runtime dir: a headless kiosk speaks too
+            print("dabai-kiosk: using {}".format(note), file=sys.stderr, flush=True)
         return run_headless(home_of(args), args.duration)
     wait = max(0.0, args.display_wait)
     why, later = _no_window(wait, every_s=min(3.0, args.display_recheck))
