@@ -65,7 +65,13 @@ class PolicyConfig:
         "cooldown do not make a queue wait); at least result_hold_s + cooldown_s turns this off", min=0.2, max=60.0)
     vote_window: int = _opt(5, "mask class is voted over this many recent frames of a face", min=1, max=30)
     vote_min: int = _opt(3, "frames in the window that must agree before the mask state is believed", min=1, max=30)
-    min_confidence: float = _opt(0.5, "mask classifications below this confidence do not vote", min=0.0, max=1.0)
+    min_confidence: float = _opt(
+        0.5, "mask classifications below this confidence do not vote (an unsure 'incorrect' always votes as unsure)",
+        min=0.0, max=1.0)
+    adjust_prompt_every_s: float = _opt(
+        6.0, "while a face's mask is voted unsure (an 'incorrect' below the classifier's calibrated threshold) the "
+        "kiosk says 「请调整口罩，戴好后稍等」 at most this often and keeps looking; only a sure 'incorrect' denies",
+        min=1.0, max=120.0)
     repeat_denial_log_s: float = _opt(
         30.0, "the same person denied again for the same reason within this time is told again but logged once",
         min=0.0, max=3600.0,

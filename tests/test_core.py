@@ -247,6 +247,123 @@ def test_low_confidence_frames_do_not_vote():
     assert g.state.mask is None and not g.logs()
 
 
+# ---- unsure masks (issue 12): an "incorrect" below the calibrated threshold never denies ----------------
+
+
+def unsure(conf: float = 0.6, **kw) -> FaceObservation:
+    return face(Mask.UNSURE, conf=conf, **kw)
+
+
+def test_unsure_votes_never_deny_and_ask_to_adjust():
+    g = Gate()
+    g.feed_many(seen(unsure()), 30)
+    assert g.state.mask == Mask.UNSURE and g.state.phase == Phase.ENGAGED
+    assert not g.logs() and g.opened() == 0
+    assert "adjust_mask" in g.said()
+    assert [a.text for a in g.actions if isinstance(a, Say) and a.key == "adjust_mask"][0] == "请调整口罩，戴好后稍等"
+    assert "mask_incorrect" not in g.said()
+
+
+def test_unsure_votes_count_even_below_min_confidence():
+    g = Gate()
+    g.feed_many(seen(unsure(conf=0.35)), 3)
+    assert g.state.mask == Mask.UNSURE and "adjust_mask" in g.said()
+
+
+def test_unsure_then_with_mask_grants():
+    g = Gate()
+    g.feed(PassPresented(VALID))
+    g.feed_many(seen(unsure()), 5)
+    assert g.state.mask == Mask.UNSURE and g.opened() == 0
+    g.feed_many(seen(face(Mask.WITH)), 3)  # the resident pulled the mask up
+    assert decided(g) == ("granted", "ok") and g.opened() == 1
+    assert g.logs()[0].mask == "with_mask"
+
+
+def test_sure_incorrect_still_denies_after_an_unsure_start():
+    g = Gate()
+    g.feed_many(seen(unsure()), 3)
+    assert g.state.mask == Mask.UNSURE and not g.logs()
+    g.feed_many(seen(face(Mask.INCORRECT)), 3)
+    assert decided(g) == ("denied", "mask_incorrect")
+
+
+def test_adjust_prompt_is_rate_limited_per_person():
+    g = Gate(replace(POLICY, adjust_prompt_every_s=5.0, engaged_timeout_s=60.0))
+    told_at = []
+    for _ in range(120):  # 12 s of unsure frames at 10 fps
+        if any(isinstance(a, Say) and a.key == "adjust_mask" for a in g.feed(seen(unsure()))):
+            told_at.append(g.now)
+    assert len(told_at) == 3  # at about 0.3 s, 5.3 s and 10.3 s
+    assert all(later - earlier >= 5.0 - 1e-9 for earlier, later in zip(told_at, told_at[1:]))
+    assert told_at[0] < 0.5  # the first time as soon as the vote settles
+
+
+def test_a_new_person_is_told_at_once():
+    g = Gate()
+    g.feed_many(seen(unsure()), 3)
+    assert g.said().count("adjust_mask") == 1
+    g.feed(seen(), dt=POLICY.left_after_s)  # gone
+    g.feed_many(seen(unsure(track=2)), 3)
+    assert g.said().count("adjust_mask") == 2
+
+
+def test_staying_unsure_ends_in_the_usual_timeout_not_a_denial():
+    g = Gate()
+    g.feed_many(seen(unsure()), int(POLICY.engaged_timeout_s / 0.5) + 4, dt=0.5)
+    assert decided(g) == ("abandoned", "timeout")
+    assert g.logs()[0].mask == "mask_unsure" and g.opened() == 0
+    assert "mask_incorrect" not in g.said()
+
+
+@pytest.mark.parametrize("window, expected", [
+    ((Mask.UNSURE, Mask.WITH, Mask.UNSURE, Mask.WITH, Mask.UNSURE), Mask.UNSURE),  # unsure reaches vote_min
+    ((Mask.INCORRECT, Mask.UNSURE, Mask.WITH, Mask.UNSURE, Mask.WITH), Mask.UNSURE),  # off, but not surely
+    ((Mask.INCORRECT, Mask.UNSURE, Mask.INCORRECT, Mask.UNSURE, Mask.INCORRECT), Mask.INCORRECT),  # sure majority
+    ((Mask.UNSURE, Mask.WITH, Mask.WITH, Mask.UNSURE, Mask.WITH), Mask.WITH),
+])
+def test_mixed_windows(window, expected):
+    g = Gate()
+    for m in window:
+        g.feed(seen(face(m, conf=0.6)))
+    if expected == Mask.INCORRECT:
+        assert decided(g) == ("denied", "mask_incorrect")
+    else:
+        assert g.state.mask == expected and all(d.outcome != "denied" for d in g.logs())
+
+
+def test_unsure_and_with_mask_alternating_never_denies_and_grants_with_a_pass():
+    g = Gate()
+    for i in range(12):
+        g.feed(seen(face(Mask.WITH) if i % 2 else unsure()))
+    assert not [d for d in g.logs() if d.outcome == "denied"]
+    g.feed_many(seen(face(Mask.WITH)), 3)
+    g.feed(PassPresented(VALID))
+    assert decided(g) == ("granted", "ok")
+
+
+def test_unsure_when_incorrect_is_allowed_still_waits_for_a_sure_reading():
+    g = Gate(replace(POLICY, incorrect_counts_as_unmasked=False))
+    g.feed(PassPresented(VALID))
+    g.feed_many(seen(unsure()), 5)
+    assert g.opened() == 0 and not g.logs()
+    g.feed_many(seen(face(Mask.INCORRECT)), 3)
+    assert decided(g) == ("granted", "ok")
+
+
+def test_without_mask_still_denies_next_to_unsure_votes():
+    g = Gate()
+    g.feed_many(seen(unsure()), 2)
+    g.feed_many(seen(face(Mask.WITHOUT)), 3)
+    assert decided(g) == ("denied", "no_mask")
+
+
+def test_mask_not_required_never_asks_to_adjust():
+    g = Gate(replace(POLICY, mask_required=False, pass_required=True))
+    g.feed_many(seen(unsure()), 10)
+    assert "adjust_mask" not in g.said()
+
+
 # ---- passes ---------------------------------------------------------------------------------------
 
 

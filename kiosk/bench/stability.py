@@ -53,7 +53,7 @@ Scene = Tuple[str, np.ndarray, np.ndarray, Mask, bool]  # name, image, face box,
 
 def demo_scenes(detector: Any) -> Iterator[Scene]:
     for person in PEOPLE:
-        for mask in Mask:
+        for mask in (Mask.WITH, Mask.WITHOUT, Mask.INCORRECT):  # the model's classes (not UNSURE)
             frame = render([Shot(0, 1, person=(person, mask.value))], 1)[0]
             found = detector.detect(frame)
             if found:

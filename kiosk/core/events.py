@@ -14,11 +14,15 @@ Box = Tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
 
 
 class Mask(str, Enum):
-    """The three classes of the mask model (names as in the Kaggle dataset)."""
+    """The three classes of the mask model (names as in the Kaggle dataset), and UNSURE: the kiosk's reading
+    of a face the model calls "incorrect" without being sure (its calibrated probability is below the
+    threshold, ``kiosk.vision.mask.Calibration``). The model never outputs UNSURE; the gate asks the
+    resident to adjust the mask and keeps looking instead of denying."""
 
     WITH = "with_mask"
     WITHOUT = "without_mask"
     INCORRECT = "mask_weared_incorrect"
+    UNSURE = "mask_unsure"
 
 
 @dataclass(frozen=True)

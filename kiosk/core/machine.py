@@ -10,6 +10,9 @@ idle → engaged → checking → granted / denied → cooldown → idle (or str
 * Engaged: waiting for what the policy requires (mask, pass, spoken request).
   Checking: a valid pass is in, still waiting for the mask vote or the request.
 * A confirmed bad mask or an invalid pass denies at once with its reason; all requirements met grants.
+  A face voted UNSURE (the model's "incorrect" below its calibrated threshold) is not a confirmed bad
+  mask: the kiosk asks the resident to adjust the mask (at most once per ``adjust_prompt_every_s``)
+  and keeps looking; with_mask votes then grant, and a face that stays unsure times out as usual.
   The gate opens before the greeting is spoken.
 * Nobody seen for ``left_after_s``, or no progress for ``engaged_timeout_s``: back to idle (logged as
   abandoned when the person had got anywhere).
@@ -69,6 +72,7 @@ class State:
     check: Optional[PassCheck] = None
     intent: Optional[str] = None
     said: Tuple[str, ...] = ()  # prompt keys already said to this person
+    adjust_said_at: Optional[float] = None  # when this person was last asked to adjust an unsure mask
     others: int = 0  # faces in view besides the primary
     granted_track: Optional[int] = None  # a granted person walking through is not engaged again
     last_denial: Optional[Tuple[Optional[int], str, float]] = None  # (track, reason, when) last logged
@@ -141,7 +145,7 @@ def _active(
 
     if state.check is not None and state.check.valid and state.phase == Phase.ENGAGED:
         state = replace(state, phase=Phase.CHECKING, since=now)
-    state, said = _prompt_next(state, policy)
+    state, said = _prompt_next(state, now, policy)
     actions.extend(said)
     if said or (state.mask, state.check, state.intent) != before or primary_hint is not None:
         actions.append(_show(state))
@@ -213,24 +217,31 @@ def _observe(
         return state
     face = mine[0]
     votes = state.votes
-    if face.confidence >= policy.min_confidence:
+    # an unsure reading is low-confidence by definition; it votes as unsure (it never denies)
+    if face.confidence >= policy.min_confidence or face.mask == Mask.UNSURE:
         votes = (votes + (face.mask,))[-policy.vote_window :]
     return replace(state, last_face_at=now, votes=votes, mask=voted_mask(votes, state.mask, policy))
 
 
 def voted_mask(votes: Tuple[Mask, ...], current: Optional[Mask], policy: PolicyConfig) -> Optional[Mask]:
-    """The class with at least ``vote_min`` votes in the window; otherwise keep what we believed."""
+    """The class with at least ``vote_min`` votes in the window; else UNSURE when sure and unsure "incorrect"
+    votes together reach ``vote_min`` (a mask that looks off, but not surely); otherwise keep what we believed."""
     if not votes:
         return current
-    label, count = Counter(votes).most_common(1)[0]
-    return label if count >= policy.vote_min else current
+    counts = Counter(votes)
+    label, count = counts.most_common(1)[0]
+    if count >= policy.vote_min:
+        return label
+    if counts[Mask.INCORRECT] + counts[Mask.UNSURE] >= policy.vote_min:
+        return Mask.UNSURE
+    return current
 
 
 def _mask_ok(mask: Optional[Mask], policy: PolicyConfig) -> Optional[bool]:
     """True/False once the vote has settled, None while it has not."""
     if not policy.mask_required:
         return True
-    if mask is None:
+    if mask is None or mask == Mask.UNSURE:  # unsure is never a verdict: the kiosk keeps looking
         return None
     if mask == Mask.INCORRECT:
         return not policy.incorrect_counts_as_unmasked
@@ -251,8 +262,12 @@ def _verdict(state: State, policy: PolicyConfig) -> Optional[Tuple[str, str]]:
     return None
 
 
-def _prompt_next(state: State, policy: PolicyConfig) -> Tuple[State, List[Action]]:
-    """Tell the person what is still missing, each hint once per person."""
+def _prompt_next(state: State, now: float, policy: PolicyConfig) -> Tuple[State, List[Action]]:
+    """Tell the person what is still missing: each hint once per person; "adjust your mask" while the mask is
+    voted unsure, at most once per ``adjust_prompt_every_s``."""
+    if policy.mask_required and state.mask == Mask.UNSURE and (
+            state.adjust_said_at is None or now - state.adjust_said_at >= policy.adjust_prompt_every_s):
+        return replace(state, adjust_said_at=now), [Say("adjust_mask", PROMPTS["adjust_mask"])]
     if policy.pass_required and state.check is None:
         key = "welcome"
     elif policy.request_required and state.intent != "enter":

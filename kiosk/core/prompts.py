@@ -13,6 +13,8 @@ PROMPTS: Dict[str, str] = {
     "show_pass": "请出示通行二维码",
     "say_request": "请说：你好大白，请让我进入小区",
     "help": "如需帮助，请联系物业",
+    # the mask looks off but the model is not sure: not a denial, the kiosk keeps looking
+    "adjust_mask": "请调整口罩，戴好后稍等",
     # granted
     "granted": "您好，{name}，欢迎回家，二维码有效请您通过",
     "granted_anonymous": "您好，欢迎回家，请您通过",

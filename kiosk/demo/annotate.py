@@ -14,6 +14,7 @@ COLOURS = {  # BGR
     Mask.WITH: (60, 180, 60),
     Mask.WITHOUT: (40, 40, 220),
     Mask.INCORRECT: (0, 160, 240),
+    Mask.UNSURE: (0, 116, 227),
 }
 SCREEN_COLOURS = {"granted": (60, 170, 60), "denied": (50, 50, 210)}
 

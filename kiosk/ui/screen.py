@@ -17,7 +17,8 @@ WAITING, OK, FAILED, OFF = "waiting", "ok", "failed", "off"
 STEP_NAMES = (("mask", "口罩"), ("pass", "通行码"), ("request", "语音请求"))
 STEP_WORDS = {WAITING: "等待", OK: "通过", FAILED: "未通过", OFF: "无需"}
 
-MASK_LABELS = {Mask.WITH: "已戴口罩", Mask.WITHOUT: "未戴口罩", Mask.INCORRECT: "口罩未戴好"}
+# UNSURE: the model's "incorrect" below its calibrated threshold; the kiosk asks to adjust and keeps looking
+MASK_LABELS = {Mask.WITH: "已戴口罩", Mask.WITHOUT: "未戴口罩", Mask.INCORRECT: "口罩未戴好", Mask.UNSURE: "请调整口罩"}
 
 ATTRACT_TITLE = "请说：你好大白"
 ATTRACT_PASS = "或直接出示通行二维码"
@@ -46,7 +47,7 @@ def steps_of(state: Any, policy: PolicyConfig) -> Steps:
     mask: Optional[Mask] = getattr(state, "mask", None)
     if not policy.mask_required:
         mask_step = OK if mask == Mask.WITH else OFF
-    elif mask is None:
+    elif mask is None or mask == Mask.UNSURE:  # unsure is not a verdict: still waiting for a sure reading
         mask_step = WAITING
     elif mask == Mask.WITH or (mask == Mask.INCORRECT and not policy.incorrect_counts_as_unmasked):
         mask_step = OK

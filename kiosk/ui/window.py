@@ -53,7 +53,8 @@ RED = QColor(197, 34, 31)
 ORANGE = QColor(227, 116, 0)
 NAVY = QColor(22, 33, 48)
 GREY = QColor(120, 130, 140)
-CLASS_COLOURS = {Mask.WITH: QColor(52, 199, 89), Mask.WITHOUT: QColor(235, 64, 52), Mask.INCORRECT: QColor(255, 159, 10)}
+CLASS_COLOURS = {Mask.WITH: QColor(52, 199, 89), Mask.WITHOUT: QColor(235, 64, 52), Mask.INCORRECT: QColor(255, 159, 10),
+                 Mask.UNSURE: ORANGE}
 PAGE_COLOURS = {"granted": GREEN, "denied": RED}
 
 BANNERS = {  # part → what the resident (and the operator) reads; the technical detail follows in small print
@@ -147,7 +148,7 @@ class VideoView(QWidget):
             ty = y0 + y1 - th if y1 - th >= 0 else y0 + y2
             chip = QRectF(x0 + x1 - 1, ty, tw, th)
             p.fillRect(chip, colour)
-            p.setPen(QColor(255, 255, 255) if face.mask != Mask.INCORRECT else QColor(20, 20, 20))
+            p.setPen(QColor(20, 20, 20) if face.mask in (Mask.INCORRECT, Mask.UNSURE) else QColor(255, 255, 255))
             p.drawText(chip, Qt.AlignCenter, text)
         if self._fresh:  # the frame has reached the screen now: the latency ends here
             self._fresh = False

@@ -175,8 +175,10 @@ class VisionWorker(threading.Thread):
             return ()
         timings["detect_ms"] = (time.perf_counter() - t0) * 1000
         ids = self.tracker.update([tuple(d.box) for d in detections])
+        # the reading: the class, or UNSURE for an "incorrect" below the calibrated threshold (kiosk.vision.mask)
         return tuple(
-            FaceObservation(track, d.mask, float(d.confidence), tuple(int(v) for v in d.box))  # type: ignore[arg-type]
+            FaceObservation(track, getattr(d, "reading", d.mask), float(d.confidence),
+                            tuple(int(v) for v in d.box))  # type: ignore[arg-type]
             for track, d in zip(ids, detections)
         )
 

@@ -24,6 +24,7 @@ POLICY_LABELS = {
     "vote_window": "口罩投票窗口（帧）",
     "vote_min": "投票最少一致帧数",
     "min_confidence": "最低置信度",
+    "adjust_prompt_every_s": "提示调整口罩间隔（秒）",
     "repeat_denial_log_s": "重复拒绝只记一次（秒）",
     "min_face_px": "最小人脸高度（像素）",
 }
