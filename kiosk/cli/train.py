@@ -1,4 +1,5 @@
-"""``dabai-kiosk train detector | keyword``: the project's own training pipelines (need the train extra)."""
+"""``dabai-kiosk train detector | keyword | calibrate``: the project's own training pipelines (detector and keyword
+need the train extra; calibrate needs only the kiosk's own numpy + OpenCV + ONNX Runtime)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import sys
 from typing import Optional
 
-from kiosk.cli.common import Add
+from kiosk.cli.common import Add, home_of
 
 
 def _err(msg: str) -> None:
@@ -32,7 +33,49 @@ def cmd_train_detector(data: str, out: str = "engines", epochs: int = 40, work: 
     return 0
 
 
+def cmd_train_calibrate(data_root: str, face_model: str = "engines/face_detector.onnx", mask_model: str = "",
+                        target: float = 0.02, report: bool = False, write: bool = True, backend: str = "auto",
+                        models_dir: str = "models") -> int:
+    """Fit the mask classifier's temperature and "incorrect is sure" threshold on the fitting splits (facemask val,
+    mask_wearing_train; photos and kiosk frames) and write them into the classifier's JSON sidecar; ``report``:
+    score the withheld splits too, with the fitted values. Prints the report as JSON."""
+    from kiosk.inference import BackendUnavailable, ModelError
+    from kiosk.models.catalog import ModelNotInstalled
+    from kiosk.models.selection import detector_files, engines_dir
+    from kiosk.train.calibrate import calibrate, write_sidecar
+    from kiosk.vision.mask import MaskDetector
+
+    for name in ("facemask", "mask_wearing"):
+        if not os.path.isdir(os.path.join(data_root, name, "annotations")):
+            _err("{} has no {}/annotations folder (expected ../shared/data)".format(data_root, name))
+            return 2
+    if not 0.0 < target < 1.0:
+        _err("--target is a share of masked faces, between 0 and 1")
+        return 2
+    try:
+        face, mask, correction = detector_files(face_model, mask_model, models_dir)
+        # detect_arrays (what calibrate reads) gives the model's own probabilities: an earlier sidecar plays no part
+        photo = MaskDetector.for_mode(face, mask, "photo", backend, flip_tta=False, box_correction=correction)
+        # the kiosk's own live detector (kiosk.runtime.assemble.build_detector at detect_scale 0.5)
+        kiosk = MaskDetector.for_mode(face, mask, "live", backend, scale=0.5, min_long_side=320,
+                                      box_correction=correction)
+    except (ModelError, ModelNotInstalled, BackendUnavailable, ValueError) as exc:
+        _err(str(exc))
+        return 2
+    result = calibrate(photo, kiosk, data_root, str(engines_dir() / "splits"), target, report)
+    if write:
+        command = "dabai-kiosk train calibrate --data-root {} --face-model {}{} --target {}".format(
+            data_root, face_model, " --mask-model " + mask_model if mask_model else "", target)
+        result["sidecar"] = write_sidecar(mask, result, "{} (box correction {})".format(
+            os.path.basename(face), correction), command)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.what == "calibrate":
+        return cmd_train_calibrate(args.data_root, args.face_model, args.mask_model, args.target, args.report,
+                                   not args.dry_run, models_dir=str(home_of(args).models))
     if args.what == "keyword":
         from kiosk.train.keyword import run as train_keyword
 
@@ -49,6 +92,20 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     a.add_argument("--out", default="engines", help="where the ONNX model and card go")
     a.add_argument("--epochs", type=int, default=30)
     a.add_argument("--resume", action="store_true")
+    a = ts.add_parser("calibrate", parents=[common],
+                      help="calibrate the mask classifier's 'incorrect' (temperature + sure threshold) on facemask val "
+                           "and mask_wearing_train, and write it into the classifier's JSON sidecar")
+    a.add_argument("--data-root", default="../shared/data", help="folder with facemask/ and mask_wearing/")
+    a.add_argument("--face-model", default="engines/face_detector.onnx",
+                   help="face model (catalogue name or file); its box correction follows from its sidecar")
+    a.add_argument("--mask-model", default="", help="classifier to calibrate (default: the one the face model's "
+                                                    "sidecar names)")
+    a.add_argument("--target", type=float, default=0.02,
+                   help="largest share of correctly masked faces read as a sure 'incorrect' on every fitting set")
+    a.add_argument("--report", action="store_true",
+                   help="also score the withheld splits (facemask test, mask_wearing_check) with the fitted values; "
+                        "they never choose them")
+    a.add_argument("--dry-run", action="store_true", help="print the result, do not write the sidecar")
     a = ts.add_parser("keyword", help="train the request-phrase keyword model (dabai-kws) from synthesized speech",
                       parents=[common])
     from kiosk.train.keyword import add_arguments as keyword_arguments

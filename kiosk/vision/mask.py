@@ -7,10 +7,18 @@ face crops: the face box grown by :data:`CROP_MARGIN` on every side, resampled t
 Crop extraction is one vectorized bilinear gather for all faces of a frame (with box-filter
 supersampling when a face is much larger than the crop), and the same function makes the
 training crops, so training and run time see identical pixels.
+
+Calibration (issue 12): the classifier's probabilities go through a temperature, and an arg-max
+"incorrect" below the calibrated threshold ``incorrect_sure`` is read as :attr:`Mask.UNSURE` (the kiosk
+asks the resident to adjust and keeps looking; only a sure "incorrect" denies). Both come from the JSON
+sidecar next to the classifier (``engines/mask_classifier_ft.json``, written by ``dabai-kiosk train
+calibrate``); without one every "incorrect" is sure and the probabilities are the model's, as before.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -22,6 +30,7 @@ from kiosk.vision.faces import DEFAULT_SCORE_THRESHOLD, FaceDetector
 from kiosk.vision.image import to_bgr
 
 CLASSES = (Mask.WITH, Mask.WITHOUT, Mask.INCORRECT)  # output order of the model
+_INCORRECT = CLASSES.index(Mask.INCORRECT)
 CROP_SIZE = 64
 CROP_MARGIN = 0.15  # fraction of the box width / height added on each side
 MEAN = 0.5
@@ -42,16 +51,74 @@ MODES: Dict[str, Dict[str, object]] = {
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """How the classifier's probabilities are read: ``softmax(log p / temperature)``, and an arg-max
+    ``incorrect`` is sure only when its calibrated probability is at least ``incorrect_sure`` (τ).
+    The defaults change nothing (every "incorrect" is sure)."""
+
+    temperature: float = 1.0
+    incorrect_sure: float = 0.0
+
+    def apply(self, probs: np.ndarray) -> np.ndarray:
+        """(N,3) probabilities -> (N,3) calibrated probabilities (the arg-max does not change)."""
+        p = np.asarray(probs, np.float32)
+        if self.temperature == 1.0 or len(p) == 0:
+            return p
+        return _softmax(np.log(np.clip(p, 1e-12, 1.0)) / np.float32(self.temperature))
+
+    def readings(self, calibrated: np.ndarray) -> List[Tuple[Mask, bool]]:
+        """(class, sure) of each row of calibrated probabilities; only an ``incorrect`` can be unsure."""
+        out = []
+        for row in np.asarray(calibrated).reshape(-1, len(CLASSES)):
+            cls = CLASSES[int(row.argmax())]
+            out.append((cls, cls != Mask.INCORRECT or float(row[_INCORRECT]) >= self.incorrect_sure))
+        return out
+
+
+def calibration_path(model_path: str) -> str:
+    """``engines/mask_classifier_ft.onnx`` -> ``engines/mask_classifier_ft.json``."""
+    return os.path.splitext(str(model_path))[0] + ".json"
+
+
+def read_calibration(model_path: str) -> Calibration:
+    """The calibration in the classifier's JSON sidecar, the defaults (no change) when there is none. A
+    sidecar that is present but unreadable or out of range is an error: a wrong threshold denies residents."""
+    side = calibration_path(model_path)
+    if not os.path.isfile(side):
+        return Calibration()
+    try:
+        with open(side, "r", encoding="utf-8") as f:
+            meta = json.load(f)
+        if not isinstance(meta, dict):
+            raise ValueError("expected a JSON object")
+        temperature = float(meta.get("temperature", 1.0))
+        tau = float(meta.get("incorrect_sure", 0.0))
+    except (OSError, TypeError, ValueError) as exc:
+        raise ModelError(side, "cannot read the mask classifier's calibration: {}".format(exc)) from None
+    if not 0.01 <= temperature <= 100.0 or not 0.0 <= tau <= 1.0:
+        raise ModelError(side, "calibration out of range: temperature {} (0.01..100), incorrect_sure {} (0..1)".format(
+            temperature, tau))
+    return Calibration(temperature, tau)
+
+
+@dataclass(frozen=True)
 class Detection:
     box: Tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
-    mask: Mask
-    confidence: float  # probability of ``mask`` from the classifier
+    mask: Mask  # the classifier's arg-max class (never UNSURE; see ``reading``)
+    confidence: float  # calibrated probability of ``mask``
     face_score: float  # YuNet face score
     landmarks: Tuple[Tuple[float, float], ...]
+    probs: Tuple[float, ...] = ()  # calibrated probabilities in CLASSES order
+    sure: bool = True  # False: an "incorrect" below the calibrated threshold
 
     @property
     def height(self) -> int:
         return self.box[3] - self.box[1]
+
+    @property
+    def reading(self) -> Mask:
+        """What the gate acts on: the class, or :attr:`Mask.UNSURE` for an "incorrect" that is not sure."""
+        return self.mask if self.sure else Mask.UNSURE
 
 
 def crop_boxes(
@@ -153,9 +220,12 @@ def check_mask_model(runner: Runner, path: str) -> str:
 
 class MaskClassifier:
     """Batch of face crops -> (class, confidence) with classes ``with_mask``, ``without_mask``,
-    ``mask_weared_incorrect`` (:class:`kiosk.core.events.Mask`)."""
+    ``mask_weared_incorrect`` (:class:`kiosk.core.events.Mask`). ``calibration``: the model's sidecar
+    (:func:`read_calibration`) unless given."""
 
-    def __init__(self, model_path: str, backend: str = "auto", runner: Optional[Runner] = None) -> None:
+    def __init__(self, model_path: str, backend: str = "auto", runner: Optional[Runner] = None,
+                 calibration: Optional[Calibration] = None) -> None:
+        self.calibration = calibration if calibration is not None else read_calibration(str(model_path))
         self.runner = runner if runner is not None else load_model(model_path, backend)
         self.model_path = str(model_path)
         self.output_name = check_mask_model(self.runner, self.model_path)
@@ -185,7 +255,8 @@ class MaskClassifier:
         return p
 
     def classify(self, crops_bgr: Sequence[np.ndarray]) -> List[Tuple[Mask, float]]:
-        """Whole-image face crops (each any size, BGR/grey/BGRA) -> [(class, confidence)]."""
+        """Whole-image face crops (each any size, BGR/grey/BGRA) -> [(reading, calibrated confidence)]; the
+        reading is :attr:`Mask.UNSURE` for an "incorrect" below the calibrated threshold."""
         batch = []
         for c in crops_bgr:
             bgr = to_bgr(c)
@@ -198,9 +269,9 @@ class MaskClassifier:
             batch.append(to_model_input(crop_boxes(bgr, box, self.size)))
         if not batch:
             return []
-        p = self.probabilities(np.concatenate(batch))
-        idx = p.argmax(1)
-        return [(CLASSES[i], float(p[j, i])) for j, i in enumerate(idx)]
+        p = self.calibration.apply(self.probabilities(np.concatenate(batch)))
+        return [(cls if sure else Mask.UNSURE, float(row.max()))
+                for (cls, sure), row in zip(self.calibration.readings(p), p)]
 
 
 class MaskDetector:
@@ -276,20 +347,24 @@ class MaskDetector:
         return boxes, scores, self.classifier.classify_boxes(bgr, boxes, self.flip_tta), kps
 
     def detect(self, frame_bgr: np.ndarray, device: Any = None) -> List[Detection]:
+        """Faces with their calibrated classification (``detect_arrays`` gives the model's own probabilities)."""
         boxes, scores, probs, kps = self.detect_arrays(frame_bgr, device)
         if len(boxes) == 0:
             return []
-        cls = probs.argmax(1)
+        calibration = self.classifier.calibration
+        probs = calibration.apply(probs)
         ib = np.round(boxes).astype(np.int64)
         dets = [
             Detection(
                 box=(int(b[0]), int(b[1]), int(b[2]), int(b[3])),
-                mask=CLASSES[int(ci)],
-                confidence=float(p[ci]),
+                mask=cls,
+                confidence=float(p.max()),
                 face_score=float(s),
                 landmarks=tuple((float(x), float(y)) for x, y in k),
+                probs=tuple(float(v) for v in p),
+                sure=sure,
             )
-            for b, ci, p, s, k in zip(ib, cls, probs, scores, kps)
+            for b, (cls, sure), p, s, k in zip(ib, calibration.readings(probs), probs, scores, kps)
         ]
         dets.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return dets
