@@ -14,38 +14,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-import cv2
 import numpy as np
 
 from kiosk.bench import timing_summary
-from kiosk.inference import load_model
-from kiosk.vision.faces import nms
+from kiosk.train.peers import UltraFaceMasked  # the peer (kiosk.train.peers has both peers)
 
 PEER_FILE = "RFB-640-masked_face-v2.onnx"
-
-
-class UltraFaceMasked:
-    """The peer: input [1,3,480,640] RGB (x-127)/128; scores [1,N,3] (bg, face, masked_face), boxes [1,N,4] 0..1."""
-
-    def __init__(self, path: str, backend: str = "onnxruntime", threshold: float = 0.6) -> None:
-        self.runner = load_model(path, backend)
-        self.input = self.runner.input_names[0]
-        self.threshold = threshold
-
-    def detect(self, frame_bgr: np.ndarray) -> List[Any]:
-        h, w = frame_bgr.shape[:2]
-        image = cv2.resize(frame_bgr, (640, 480)) if (w, h) != (640, 480) else frame_bgr
-        blob = (cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) - 127.0) / 128.0
-        out = self.runner.run({self.input: blob.transpose(2, 0, 1)[None]})
-        scores, boxes = out["scores"][0], out["boxes"][0]
-        best = scores[:, 1:].max(axis=1)
-        keep = best > self.threshold
-        if not keep.any():
-            return []
-        picked = boxes[keep] * np.array([w, h, w, h], np.float32)
-        order = nms(picked, best[keep], 0.3)
-        labels = scores[keep][order, 1:].argmax(axis=1)
-        return [(picked[i], "masked_face" if label else "face") for i, label in zip(order, labels)]
 
 
 def demo_frames(n: int = 60) -> List[np.ndarray]:
