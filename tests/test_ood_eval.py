@@ -182,7 +182,8 @@ def test_image_level_metric_on_a_handmade_case():
             _ann([FACE], [0]),  # masked, only an eye found (a fragment, not the face): the gate reads the eye
             _ann([FACE], [2])]  # incorrectly worn, called incorrect: counted apart
     eye = [120, 130, 140, 145]
-    dets = [_dets([FACE], [0]), _dets([FACE], [2]), _dets([FACE], [1], op=[False]), _dets([FACE], [1]),
+    unsure = dict(_dets([FACE], [2]), sure=np.array([False]))  # a calibrated "incorrect" below its threshold
+    dets = [_dets([FACE], [0]), unsure, _dets([FACE], [1], op=[False]), _dets([FACE], [1]),
             _dets([FACE], [2]), _dets([eye], [1]), _dets([FACE], [2])]
     im = ood.image_level(anns, dets, 0.5)
     assert (im["images"], im["with_mask_images"], im["without_mask_images"], im["incorrect_images"]) == (7, 3, 3, 1)
@@ -191,6 +192,7 @@ def test_image_level_metric_on_a_handmade_case():
     assert im["no_face_rate"] == round(1 / 7, 4) and im["wrong_face_rate"] == round(1 / 7, 4)
     assert im["masked_called_incorrect"] == round(1 / 3, 4)
     assert im["unmasked_called_incorrect"] == round(1 / 3, 4)
+    assert im["masked_sure_incorrect"] == 0.0 and im["unmasked_sure_incorrect"] == round(1 / 3, 4)
     assert im["incorrect_called_incorrect"] == 1.0
 
 
@@ -316,3 +318,21 @@ def test_evaluate_sets_reports_every_figure_for_a_model(tmp_path):
     line = ood.summary_line("oracle", {"tiny": rep})
     assert line.startswith("oracle: gate bal.acc mean 1.0")
     assert "| tiny | oracle |" in ood.markdown_tables({"sets": {"tiny": {}}, "models": {"oracle": {"tiny": rep}}})
+
+
+def test_kiosk_model_reads_the_classifier_as_the_gate_does():
+    from kiosk.vision.mask import Calibration
+
+    class Det:
+        classifier = type("C", (), {"calibration": Calibration(1.0, 0.8)})()
+
+        def detect_arrays(self, img):
+            boxes = np.array([[0, 0, 50, 60], [100, 0, 150, 60], [200, 0, 250, 60]], np.float32)
+            probs = np.array([[0.2, 0.1, 0.7], [0.05, 0.05, 0.9], [0.1, 0.8, 0.1]], np.float32)
+            return boxes, np.array([0.9, 0.3, 0.6], np.float32), probs, np.zeros((3, 5, 2), np.float32)
+
+    m = peers.KioskModel(Det(), operating_face_score=0.5)
+    preds, op, sure = m.predict_full(np.zeros((80, 300, 3), np.uint8))
+    assert [c for _, c, _ in preds] == ["mask_weared_incorrect", "mask_weared_incorrect", "without_mask"]
+    assert op == [True, False, True] and sure == [False, True, True]
+    assert abs(preds[0][2] - 0.9 * 0.7) < 1e-6

@@ -24,7 +24,8 @@ Per set and model (:func:`score_set`):
   else the largest prediction (the gate reads the largest face: "wrong face"), else "no face".
   ``balanced_accuracy`` = mean of the mask and no-mask recalls (a miss, a wrong face's class if it differs,
   or an "incorrect" call count as wrong); ``no_face_rate``; ``masked_called_incorrect`` and
-  ``unmasked_called_incorrect`` (share of those images); images whose largest face is worn incorrectly are
+  ``unmasked_called_incorrect`` (share of those images; ``*_sure_incorrect``: only the "incorrect" calls a
+  calibrated classifier is sure of, the ones that deny); images whose largest face is worn incorrectly are
   counted apart (``incorrect_images``, ``incorrect_called_incorrect``).
 
 :func:`evaluate_sets` runs one model over sets; :func:`evaluate_models` several, with
@@ -47,7 +48,7 @@ WITH, WITHOUT, INCORRECT = 0, 1, 2
 MODEL_NAMES = ("kiosk", "kiosk_live", "ultraface", "aizoo")
 SETS = ("facemask", "mask_wearing", "facemask_frame", "facemask_paste", "facemask_crop",
         "mask_wearing_frame", "mask_wearing_paste", "mask_wearing_crop")
-Dets = Dict[str, np.ndarray]  # boxes (N,4), labels (N,) class index, scores (N,), op (N,) bool
+Dets = Dict[str, np.ndarray]  # boxes (N,4), labels (N,) class index, scores (N,), op (N,) bool, sure (N,) bool
 
 
 @dataclasses.dataclass
@@ -63,21 +64,26 @@ class EvalSet:
 # ----------------------------------------------------------------------------------------------- running
 
 
-def _split_predict(model: Any, img: np.ndarray) -> Tuple[List[Any], List[bool]]:
+def _full_predict(model: Any, img: np.ndarray) -> Tuple[List[Any], List[bool], List[bool]]:
+    """(predictions, acted on, sure): from ``predict_full``, ``predict_split`` or ``predict``."""
+    if hasattr(model, "predict_full"):
+        preds, op, sure = model.predict_full(img)
+        return list(preds), [bool(x) for x in op], [bool(x) for x in sure]
     if hasattr(model, "predict_split"):
         preds, op = model.predict_split(img)
-        return list(preds), [bool(x) for x in op]
+        return list(preds), [bool(x) for x in op], [True] * len(preds)
     preds = list(model.predict(img))
-    return preds, [True] * len(preds)
+    return preds, [True] * len(preds), [True] * len(preds)
 
 
-def to_dets(preds: Sequence[Any], op: Optional[Sequence[bool]] = None) -> Dets:
+def to_dets(preds: Sequence[Any], op: Optional[Sequence[bool]] = None, sure: Optional[Sequence[bool]] = None) -> Dets:
     """[(box, class name, score)] -> arrays."""
     n = len(preds)
     return {"boxes": np.asarray([p[0] for p in preds], np.float32).reshape(n, 4),
             "labels": np.asarray([CLASS_INDEX[p[1]] for p in preds], np.int64).reshape(n),
             "scores": np.asarray([p[2] for p in preds], np.float32).reshape(n),
-            "op": np.asarray(op if op is not None else [True] * n, bool).reshape(n)}
+            "op": np.asarray(op if op is not None else [True] * n, bool).reshape(n),
+            "sure": np.asarray(sure if sure is not None else [True] * n, bool).reshape(n)}
 
 
 def run_model(model: Any, s: EvalSet) -> Tuple[List[Annotation], List[Dets], float, Dict[str, object]]:
@@ -92,10 +98,10 @@ def run_model(model: Any, s: EvalSet) -> Tuple[List[Annotation], List[Dets], flo
             bad += 1
             continue
         t = time.perf_counter()
-        preds, op = _split_predict(model, img)
+        preds, op, sure = _full_predict(model, img)
         secs += time.perf_counter() - t
         kept.append(a)
-        dets.append(to_dets(preds, op))
+        dets.append(to_dets(preds, op, sure))
     if bad:
         skipped = dict(skipped, unreadable_images=bad)
     return kept, dets, secs, skipped
@@ -192,26 +198,32 @@ def on_face(gt_box: np.ndarray, boxes: np.ndarray, iou: float) -> np.ndarray:
     return (ious >= iou) | ((inter / area >= 0.8) & (area >= 0.2 * garea))
 
 
-def gate_prediction(gt_box: np.ndarray, d: Dets, iou: float) -> Tuple[str, int]:
-    """What the gate reads for the face ``gt_box``: ("match" | "wrong_face" | "no_face", class index or -1).
-    Among the acted-on predictions :func:`on_face`, the one with the highest IoU; if none, the largest
+def gate_prediction(gt_box: np.ndarray, d: Dets, iou: float) -> Tuple[str, int, bool]:
+    """What the gate reads for the face ``gt_box``: ("match" | "wrong_face" | "no_face", class index or -1,
+    sure). Among the acted-on predictions :func:`on_face`, the one with the highest IoU; if none, the largest
     prediction (the gate reads the largest face: "wrong_face"); if there is no prediction, "no_face"."""
     d = _op(d)
     b = d["boxes"]
     if len(b) == 0:
-        return "no_face", -1
+        return "no_face", -1, True
     ok = on_face(gt_box, b, iou)
     if ok.any():
         ious = iou_matrix(b, np.asarray(gt_box, np.float32)[None])[:, 0]
-        return "match", int(d["labels"][int(np.argmax(np.where(ok, ious, -1.0)))])
-    return "wrong_face", int(d["labels"][int(np.argmax((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])))])
+        j, how = int(np.argmax(np.where(ok, ious, -1.0))), "match"
+    else:
+        j, how = int(np.argmax((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))), "wrong_face"
+    sure = bool(d["sure"][j]) if "sure" in d else True
+    return how, int(d["labels"][j]), sure
 
 
 def image_level(anns: Sequence[Annotation], dets: Sequence[Dets], iou: float) -> Dict[str, object]:
-    """The gate's view of each image: the class read for its largest ground-truth face (see module doc)."""
+    """The gate's view of each image: the class read for its largest ground-truth face (see module doc).
+    ``*_called_incorrect``: the arg-max was "incorrect"; ``*_sure_incorrect``: and the calibrated classifier
+    was sure of it (only that denies; an unsure one makes the kiosk ask to adjust and keep looking)."""
     n = np.zeros(3, np.int64)
     right = np.zeros(3, np.int64)
     said_incorrect = np.zeros(3, np.int64)
+    sure_incorrect = np.zeros(3, np.int64)
     no_face = wrong_face = images = 0
     for a, d in zip(anns, dets):
         if len(a.boxes) == 0:
@@ -219,23 +231,29 @@ def image_level(anns: Sequence[Annotation], dets: Sequence[Dets], iou: float) ->
         images += 1
         g = int(np.argmax((a.boxes[:, 2] - a.boxes[:, 0]) * (a.boxes[:, 3] - a.boxes[:, 1])))
         t = int(a.labels[g])
-        how, pred = gate_prediction(a.boxes[g], d, iou)
+        how, pred, sure = gate_prediction(a.boxes[g], d, iou)
         n[t] += 1
         no_face += how == "no_face"
         wrong_face += how == "wrong_face"
         right[t] += pred == t
         said_incorrect[t] += pred == INCORRECT
+        sure_incorrect[t] += pred == INCORRECT and sure
     rec = [right[c] / n[c] for c in (WITH, WITHOUT) if n[c]]
+
+    def rate(x: np.ndarray, c: int) -> Optional[float]:
+        return _r(x[c] / n[c]) if n[c] else None
+
     return {"images": images, "with_mask_images": int(n[WITH]), "without_mask_images": int(n[WITHOUT]),
             "incorrect_images": int(n[INCORRECT]),
             "balanced_accuracy": _r(float(np.mean(rec))) if rec else None,
-            "with_mask_recall": _r(right[WITH] / n[WITH]) if n[WITH] else None,
-            "without_mask_recall": _r(right[WITHOUT] / n[WITHOUT]) if n[WITHOUT] else None,
+            "with_mask_recall": rate(right, WITH), "without_mask_recall": rate(right, WITHOUT),
             "no_face_rate": _r(no_face / images) if images else None,
             "wrong_face_rate": _r(wrong_face / images) if images else None,
-            "masked_called_incorrect": _r(said_incorrect[WITH] / n[WITH]) if n[WITH] else None,
-            "unmasked_called_incorrect": _r(said_incorrect[WITHOUT] / n[WITHOUT]) if n[WITHOUT] else None,
-            "incorrect_called_incorrect": _r(said_incorrect[INCORRECT] / n[INCORRECT]) if n[INCORRECT] else None}
+            "masked_called_incorrect": rate(said_incorrect, WITH),
+            "unmasked_called_incorrect": rate(said_incorrect, WITHOUT),
+            "masked_sure_incorrect": rate(sure_incorrect, WITH),
+            "unmasked_sure_incorrect": rate(sure_incorrect, WITHOUT),
+            "incorrect_called_incorrect": rate(said_incorrect, INCORRECT)}
 
 
 def fit_box_conversion(anns: Sequence[Annotation], dets: Sequence[Dets], iou: float = 0.3
@@ -339,18 +357,24 @@ def _mean(xs: Sequence[Optional[float]]) -> Optional[float]:
 
 
 def summary_line(model: str, reps: Dict[str, Dict[str, object]]) -> str:
-    """One line across every set: gate balanced accuracy (mean, worst), no face (mean), masked called
-    incorrect (worst), mask/no-mask mAP (mean over sets at their IoU)."""
+    """One line across every set: gate balanced accuracy (mean, worst), no face (mean, worst), masked called
+    incorrect (worst; sure only in brackets), mask/no-mask mAP (mean over sets at their IoU)."""
     img = {k: v["image"] for k, v in reps.items()}  # type: Dict[str, Any]
-    bal = [x["balanced_accuracy"] for x in img.values()]
-    worst = min(((x, k) for k, x in zip(img, bal) if x is not None), default=(None, ""))
-    inc = max(((x["masked_called_incorrect"], k) for k, x in img.items() if x["masked_called_incorrect"] is not None),
-              default=(None, ""))
+
+    def worst(key: str, low: bool) -> Tuple[Optional[float], str]:
+        xs = [(x[key], k) for k, x in img.items() if x.get(key) is not None]
+        if not xs:
+            return None, ""
+        return min(xs) if low else max(xs)
+
+    bal, nof, inc, sure = worst("balanced_accuracy", True), worst("no_face_rate", False), \
+        worst("masked_called_incorrect", False), worst("masked_sure_incorrect", False)
     maps = [r["ap"]["map_2class"] for r in reps.values()]  # type: ignore[index]
-    return ("{}: gate bal.acc mean {} (worst {} on {}), no face mean {}, masked->incorrect worst {} ({}), "
-            "mask/no-mask mAP mean {} over {} sets").format(
-        model, _mean(bal), worst[0], worst[1], _mean([x["no_face_rate"] for x in img.values()]),
-        inc[0], inc[1], _mean(maps), len(reps))
+    return ("{}: gate bal.acc mean {} (worst {} on {}), no face mean {} (worst {} on {}), masked->incorrect worst "
+            "{} on {} (sure {}), mask/no-mask mAP mean {} over {} sets").format(
+        model, _mean([x["balanced_accuracy"] for x in img.values()]), bal[0], bal[1],
+        _mean([x["no_face_rate"] for x in img.values()]), nof[0], nof[1], inc[0], inc[1], sure[0],
+        _mean(maps), len(reps))
 
 
 def _f(x: Any, pct: bool = False) -> str:
@@ -390,17 +414,18 @@ def markdown_tables(result: Dict[str, Any]) -> str:
                 s, m, fd["faces"], _f(fd["recall"]), _f(fd["class_accuracy"]), _f(fd["called_incorrect"], True),
                 fd["false_per_image"]))
     lines += ["", "| set | model | images (mask / no mask / incorrect) | **balanced acc.** | no face | wrong face "
-                  "| masked → incorrect | unmasked → incorrect |", "|---|---|---|---|---|---|---|---|"]
+                  "| masked → incorrect (sure) | unmasked → incorrect (sure) |", "|---|---|---|---|---|---|---|---|"]
     for s in sets:
         for m, reps in models.items():
             r = reps.get(s)
             if r is None:
                 continue
             im = r["image"]
-            lines.append("| {} | {} | {} ({} / {} / {}) | {} | {} | {} | {} | {} |".format(
+            lines.append("| {} | {} | {} ({} / {} / {}) | {} | {} | {} | {} ({}) | {} ({}) |".format(
                 s, m, im["images"], im["with_mask_images"], im["without_mask_images"], im["incorrect_images"],
                 _f(im["balanced_accuracy"]), _f(im["no_face_rate"], True), _f(im["wrong_face_rate"], True),
-                _f(im["masked_called_incorrect"], True), _f(im["unmasked_called_incorrect"], True)))
+                _f(im["masked_called_incorrect"], True), _f(im.get("masked_sure_incorrect"), True),
+                _f(im["unmasked_called_incorrect"], True), _f(im.get("unmasked_sure_incorrect"), True)))
     return "\n".join(lines)
 
 

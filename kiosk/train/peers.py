@@ -424,9 +424,11 @@ class AizooMask:
 
 class KioskModel:
     """A :class:`kiosk.vision.mask.MaskDetector` as a model of this module: every face with its arg-max class,
-    score = face score x that class's probability. ``operating_face_score``: the face score the kiosk acts on
-    (``vision.face_score``); faces below it (photo mode keeps them for AP) are not acted on
-    (:meth:`predict_split`)."""
+    score = face score x that class's (calibrated) probability. ``operating_face_score``: the face score the
+    kiosk acts on (``vision.face_score``); faces below it (photo mode keeps them for AP) are not acted on.
+    With a calibrated classifier (its JSON sidecar: a temperature and the threshold above which an "incorrect"
+    is sure), an "incorrect" below that threshold is marked not sure, as the gate reads it
+    (:meth:`predict_full`)."""
 
     classes = 3
 
@@ -434,19 +436,30 @@ class KioskModel:
         self.detector = detector
         self.name = name
         self.operating_face_score = float(operating_face_score)
+        self.calibration = getattr(getattr(detector, "classifier", None), "calibration", None)
 
-    def predict_split(self, image_bgr: np.ndarray) -> Tuple[List[Prediction], List[bool]]:
+    def predict_full(self, image_bgr: np.ndarray) -> Tuple[List[Prediction], List[bool], List[bool]]:
+        """(predictions, acted on, sure) of every face."""
         boxes, scores, probs, _ = self.detector.detect_arrays(image_bgr)
         if len(boxes) == 0:
-            return [], []
+            return [], [], []
+        if self.calibration is not None:
+            probs = self.calibration.apply(probs)
+            sure = [bool(ok) for _, ok in self.calibration.readings(probs)]
+        else:
+            sure = [True] * len(boxes)
         lab = probs.argmax(1)
         face = np.asarray(scores, np.float32).reshape(-1)
         s = face * probs[np.arange(len(lab)), lab]
         preds = _as_predictions(np.asarray(boxes, np.float32), [CLASSES[int(i)] for i in lab], s)
-        return preds, [bool(f >= self.operating_face_score) for f in face]
+        return preds, [bool(f >= self.operating_face_score) for f in face], sure
+
+    def predict_split(self, image_bgr: np.ndarray) -> Tuple[List[Prediction], List[bool]]:
+        preds, op, _ = self.predict_full(image_bgr)
+        return preds, op
 
     def predict(self, image_bgr: np.ndarray) -> List[Prediction]:
-        return self.predict_split(image_bgr)[0]
+        return self.predict_full(image_bgr)[0]
 
 
 def ultraface_available(peers: Optional[str] = None) -> bool:
