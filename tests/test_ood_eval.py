@@ -317,7 +317,9 @@ def test_evaluate_sets_reports_every_figure_for_a_model(tmp_path):
     assert rep["ap"]["ap_2class"]["with_mask"] == 1.0 and rep["ap"]["ap_2class"]["without_mask"] == 0.0
     line = ood.summary_line("oracle", {"tiny": rep})
     assert line.startswith("oracle: gate bal.acc mean 1.0")
-    assert "| tiny | oracle |" in ood.markdown_tables({"sets": {"tiny": {}}, "models": {"oracle": {"tiny": rep}}})
+    result = {"sets": {"tiny": {"iou": 0.5}}, "models": {"oracle": {"tiny": rep}}}
+    assert "| tiny | oracle |" in ood.markdown_tables(result)
+    assert "| tiny | 1.000 / 0.0 % / 0.0 % |" in ood.side_by_side(result)
 
 
 def test_kiosk_model_reads_the_classifier_as_the_gate_does():

@@ -223,6 +223,8 @@ def cmd_eval_sets(args: argparse.Namespace, config: object, models_dir: str) -> 
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
+        print(ood.side_by_side(result))
+        print()
         print(ood.markdown_tables(result))
         print()
         for line in result["summary"].values():  # type: ignore[union-attr]

@@ -429,6 +429,40 @@ def markdown_tables(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def side_by_side(result: Dict[str, Any]) -> str:
+    """Two compact tables, a row per set and a column per model: the gate's image-level view (balanced
+    accuracy / no face / masked called incorrect) and detection (mask/no-mask mAP at the set's IoU; recall;
+    class accuracy on found faces; the head-converted mAP@0.5 where fitted)."""
+    models = result["models"]  # type: Dict[str, Dict[str, Dict[str, Any]]]
+    names = list(models)
+    head = "| set | " + " | ".join(names) + " |"
+    rule = "|---|" + "---|" * len(names)
+    out = ["gate, image level (largest face): balanced mask/no-mask accuracy / no face / masked called incorrect",
+           "", head, rule]
+    for s in result["sets"]:
+        cells = []
+        for m in names:
+            im = models[m].get(s, {}).get("image")
+            cells.append("{} / {} / {}".format(_f(im["balanced_accuracy"]), _f(im["no_face_rate"], True),
+                                               _f(im["masked_called_incorrect"], True)) if im else "")
+        out.append("| {} | {} |".format(s, " | ".join(cells)))
+    out += ["", "detection: mask/no-mask mAP at the set's IoU / recall of faces / mask-no-mask accuracy on found "
+                "faces [/ head-converted mAP@0.5]", "", head, rule]
+    for s in result["sets"]:
+        cells = []
+        for m in names:
+            r = models[m].get(s)
+            if r is None:
+                cells.append("")
+                continue
+            conv = r.get("converted")
+            cells.append("{} / {} / {}{}".format(_f(r["ap"]["map_2class"]), _f(r["found"]["recall"]),
+                                                 _f(r["found"]["class_accuracy"]),
+                                                 " / {}".format(_f(conv["map_2class"])) if conv else ""))
+        out.append("| {} (IoU {}) | {} |".format(s, result["sets"][s].get("iou", ""), " | ".join(cells)))
+    return "\n".join(out)
+
+
 def split_names(split: str, splits_dir: Optional[str] = None) -> List[str]:
     from kiosk.models.selection import engines_dir
 
