@@ -146,6 +146,19 @@ def test_ultraface_postprocessing_on_a_synthetic_output():
     assert list(c) == [2, 1, 1] and np.allclose(s, [0.85, 0.8, 0.65])
     np.testing.assert_allclose(b[0], [64, 48, 192, 192], atol=1e-4)
     assert [peers.UltraFaceMasked.CLASS_OF[int(x)] for x in c] == ["with_mask", "without_mask", "without_mask"]
+    # for AP every box down to 0.1 is kept; those above its own threshold are exactly what it reports
+    lb, lc, ls = _bare_ultraface().postprocess(scores, boxes, 640, 480, 0.1)
+    assert len(ls) > len(s)
+    np.testing.assert_array_equal(lb[ls > 0.6], b)
+
+
+def test_low_threshold_nms_keeps_exactly_the_operating_boxes_above_it():
+    rng = np.random.default_rng(2)
+    xy = rng.uniform(0, 0.8, (300, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(0.05, 0.2, (300, 2))], 1).astype(np.float32)
+    conf = rng.uniform(0, 1, 300)
+    low = peers.aizoo_nms(boxes, conf, 0.1, 0.4)
+    assert list(low[conf[low] > 0.5]) == list(peers.aizoo_nms(boxes, conf, 0.5, 0.4))
 
 
 @pytest.mark.skipif(not peers.ultraface_available(str(PEERS)), reason=NO_ULTRAFACE)

@@ -2,7 +2,9 @@
 
 Every model here answers ``predict(image_bgr) -> [(box, class, score)]``: ``box`` (x1, y1, x2, y2) in
 image pixels, ``class`` one of :data:`kiosk.train.data.CLASSES` (``with_mask``, ``without_mask``,
-``mask_weared_incorrect``), ``score`` the detection's confidence. The out-of-distribution evaluation
+``mask_weared_incorrect``), ``score`` the detection's confidence; the detections the model acts on, at its
+own thresholds. ``predict_split`` also gives those down to :data:`AP_THRESHOLD` for AP (the same rule for
+every model), with a flag for the ones it acts on. The out-of-distribution evaluation
 (:mod:`kiosk.train.ood`) scores all of them the same way.
 
 Peers (MIT, ``../shared/peers``, for comparison only; see its SOURCE.md). Both know only mask / no mask:
@@ -40,6 +42,10 @@ import numpy as np
 from kiosk.train.data import CLASSES
 from kiosk.vision.faces import nms
 
+# Detections down to this score are kept for AP (as the kiosk's photo mode keeps faces down to 0.1); each
+# model acts only on those above its own threshold (``predict``; ``predict_split`` says which).
+AP_THRESHOLD = 0.1
+
 Box = Tuple[float, float, float, float]
 Prediction = Tuple[Box, str, float]  # (box, class in CLASSES, score)
 
@@ -75,7 +81,7 @@ class UltraFaceMasked:
     CLASS_OF = {1: WITHOUT, 2: WITH}
 
     def __init__(self, path: str, backend: str = "onnxruntime", threshold: float = 0.6, iou: float = 0.3,
-                 candidate_size: int = 200) -> None:
+                 candidate_size: int = 200, ap_threshold: float = AP_THRESHOLD) -> None:
         from kiosk.inference import load_model
 
         self.runner = load_model(path, backend)
@@ -83,6 +89,7 @@ class UltraFaceMasked:
         self.threshold = threshold
         self.iou = iou
         self.candidate_size = candidate_size
+        self.ap_threshold = ap_threshold
 
     def raw(self, frame_bgr: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """(scores (N,3), boxes (N,4) relative) of the network on ``frame_bgr``."""
@@ -92,15 +99,16 @@ class UltraFaceMasked:
         out = self.runner.run({self.input: np.ascontiguousarray(blob.transpose(2, 0, 1)[None])})
         return np.asarray(out["scores"][0], np.float32), np.asarray(out["boxes"][0], np.float32)
 
-    def postprocess(self, scores: np.ndarray, boxes: np.ndarray, w: int, h: int
+    def postprocess(self, scores: np.ndarray, boxes: np.ndarray, w: int, h: int, threshold: Optional[float] = None
                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(boxes in pixels, class index 1|2, probability), best first: per class, probability > threshold,
-        the ``candidate_size`` best, hard NMS (the repository's ``Predictor.predict``)."""
+        """(boxes in pixels, class index 1|2, probability), best first: per class, probability > ``threshold``
+        (default its own), the ``candidate_size`` best, hard NMS (the repository's ``Predictor.predict``)."""
         out_b, out_c, out_s = [], [], []
         scale = np.array([w, h, w, h], np.float32)
+        thr = self.threshold if threshold is None else threshold
         for c in (1, 2):
             p = scores[:, c]
-            keep = np.nonzero(p > self.threshold)[0]
+            keep = np.nonzero(p > thr)[0]
             if len(keep) == 0:
                 continue
             b = boxes[keep] * scale
@@ -119,6 +127,13 @@ class UltraFaceMasked:
         h, w = frame_bgr.shape[:2]
         b, c, _ = self.postprocess(*self.raw(frame_bgr), w, h)
         return [(bb, self.LABELS[int(cc)]) for bb, cc in zip(b, c)]
+
+    def predict_split(self, image_bgr: np.ndarray) -> Tuple[List[Prediction], List[bool]]:
+        """Every detection above ``ap_threshold`` (for AP), and which of them pass its own threshold. NMS is
+        greedy from the best box down, so the boxes above its threshold are exactly those it reports."""
+        h, w = image_bgr.shape[:2]
+        b, c, s = self.postprocess(*self.raw(image_bgr), w, h, min(self.ap_threshold, self.threshold))
+        return _as_predictions(b, [self.CLASS_OF[int(x)] for x in c], s), [bool(x > self.threshold) for x in s]
 
     def predict(self, image_bgr: np.ndarray) -> List[Prediction]:
         h, w = image_bgr.shape[:2]
@@ -374,7 +389,7 @@ class AizooMask:
     CLASS_OF = (WITH, WITHOUT)
 
     def __init__(self, prototxt: str, caffemodel: str, engine: str = "auto", conf_thresh: float = 0.5,
-                 iou_thresh: float = 0.4) -> None:
+                 iou_thresh: float = 0.4, ap_threshold: float = AP_THRESHOLD) -> None:
         if engine == "auto":
             engine = "opencv" if has_caffe_importer() else "numpy"
         self.engine = engine
@@ -387,6 +402,7 @@ class AizooMask:
         self.anchors = aizoo_anchors()
         self.conf_thresh = conf_thresh
         self.iou_thresh = iou_thresh
+        self.ap_threshold = ap_threshold
 
     @staticmethod
     def blob(image_bgr: np.ndarray) -> np.ndarray:
@@ -405,13 +421,21 @@ class AizooMask:
             loc, cls = out["loc_branch_concat"], out["cls_branch_concat"]
         return np.asarray(loc, np.float32).reshape(-1, 4), np.asarray(cls, np.float32).reshape(-1, 2)
 
-    def postprocess(self, loc: np.ndarray, cls: np.ndarray, w: int, h: int
+    def postprocess(self, loc: np.ndarray, cls: np.ndarray, w: int, h: int, conf_thresh: Optional[float] = None
                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes in pixels, class index 0 Mask | 1 NoMask, confidence), best first."""
         boxes = aizoo_decode(self.anchors, loc)
         conf, label = cls.max(1), cls.argmax(1)
-        keep = aizoo_nms(boxes, conf, self.conf_thresh, self.iou_thresh)
+        keep = aizoo_nms(boxes, conf, self.conf_thresh if conf_thresh is None else conf_thresh, self.iou_thresh)
         b = np.clip(boxes[keep], 0.0, 1.0) * np.array([w, h, w, h], np.float32)  # clipped as its scripts do
         return b, label[keep], conf[keep]
+
+    def predict_split(self, image_bgr: np.ndarray) -> Tuple[List[Prediction], List[bool]]:
+        """Every detection above ``ap_threshold`` (for AP), and which of them pass its own threshold (NMS is
+        greedy from the best box down: those are exactly the boxes it reports)."""
+        h, w = image_bgr.shape[:2]
+        b, c, s = self.postprocess(*self.raw(image_bgr), w, h, min(self.ap_threshold, self.conf_thresh))
+        return _as_predictions(b, [self.CLASS_OF[int(x)] for x in c], s), [bool(x > self.conf_thresh) for x in s]
 
     def predict(self, image_bgr: np.ndarray) -> List[Prediction]:
         h, w = image_bgr.shape[:2]
@@ -459,7 +483,8 @@ class KioskModel:
         return preds, op
 
     def predict(self, image_bgr: np.ndarray) -> List[Prediction]:
-        return self.predict_full(image_bgr)[0]
+        preds, op, _ = self.predict_full(image_bgr)
+        return [p for p, ok in zip(preds, op) if ok]
 
 
 def ultraface_available(peers: Optional[str] = None) -> bool:
