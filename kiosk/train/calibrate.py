@@ -27,7 +27,10 @@ calibration (they are the detector's figures). Each split is used twice:
 - ``kiosk``: every face at least :data:`MIN_SOURCE_PX` tall is cropped, with the photo around it, into a
   640x480 frame at a gate camera's distance (face 96-192 px tall, at most 4x upscaled), and the kiosk's
   own live detector (``detect_scale`` 0.5) reads that frame. Close faces are where the model over-calls
-  "incorrect" (issue 12); the crowd photos alone hide it.
+  "incorrect" (issue 12); the crowd photos alone hide it;
+- ``frame`` / ``paste`` / ``crop``: the kiosk-framed variants of the out-of-distribution evaluation
+  (:mod:`kiosk.train.framing`, the same generator and seed as ``dabai-kiosk eval detector``), generated
+  for the fitting splits too and read by the kiosk's live detector.
 
 The result goes into the JSON sidecar next to the classifier (``engines/mask_classifier_ft.json``), which
 :func:`kiosk.vision.mask.read_calibration` reads when the kiosk loads the model.
@@ -61,21 +64,25 @@ class EvalSet:
     split: str  # engines/splits/<split>.txt
     iou: float  # one-to-one match of detections to ground truth
     use: str  # "fit" or "report"
-    framed: bool = False  # True: each face cropped into a 640x480 kiosk frame, the kiosk's live detector
+    variant: str = ""  # "": the photos; "kiosk": own kiosk frames; "frame" / "paste" / "crop": kiosk.train.framing
+
+    @property
+    def framed(self) -> bool:
+        return bool(self.variant)
 
 
-FIT_SETS = (
-    EvalSet("facemask_val", "facemask", "val", 0.5, "fit"),
-    EvalSet("facemask_val_kiosk", "facemask", "val", 0.5, "fit", True),
-    EvalSet("mask_wearing_train", "mask_wearing", "mask_wearing_train", 0.3, "fit"),
-    EvalSet("mask_wearing_train_kiosk", "mask_wearing", "mask_wearing_train", 0.3, "fit", True),
-)
-REPORT_SETS = (
-    EvalSet("facemask_test", "facemask", "test", 0.5, "report"),
-    EvalSet("facemask_test_kiosk", "facemask", "test", 0.5, "report", True),
-    EvalSet("mask_wearing_check", "mask_wearing", "mask_wearing_check", 0.3, "report"),
-    EvalSet("mask_wearing_check_kiosk", "mask_wearing", "mask_wearing_check", 0.3, "report", True),
-)
+VARIANTS = ("", "kiosk", "frame", "paste", "crop")
+
+
+def _sets(dataset: str, split: str, name: str, iou: float, use: str) -> Tuple[EvalSet, ...]:
+    return tuple(EvalSet(name + ("_" + v if v else ""), dataset, split, iou, use, v) for v in VARIANTS)
+
+
+FIT_SETS = _sets("facemask", "val", "facemask_val", 0.5, "fit") + _sets(
+    "mask_wearing", "mask_wearing_train", "mask_wearing_train", 0.3, "fit")
+REPORT_SETS = _sets("facemask", "test", "facemask_test", 0.5, "report") + _sets(
+    "mask_wearing", "mask_wearing_check", "mask_wearing_check", 0.3, "report")
+FRAMES_DIR = os.path.join("out", "calibrate", "frames")  # where the framing variants are generated (a cache)
 NEVER_FIT = ("test", "mask_wearing_check")  # the withheld splits: reporting only
 
 
@@ -113,7 +120,7 @@ def split_names(split: str, splits_dir: str) -> List[str]:
         return [ln.strip() for ln in f if ln.strip()]
 
 
-def collect(detector, data_dir: str, names: Sequence[str], iou: float) -> Faces:  # type: ignore[no-untyped-def]
+def collect(detector, data_dir: str, names: Optional[Sequence[str]], iou: float) -> Faces:  # type: ignore[no-untyped-def]
     """Run ``detector`` (a :class:`kiosk.vision.mask.MaskDetector`) on the listed images of a VOC folder and keep
     the raw probabilities of the detections matched to a ground-truth face."""
     from kiosk.train.evaluate import load_eval_set, run_detector
@@ -182,11 +189,20 @@ def collect_framed(detector, data_dir: str, names: Sequence[str], iou: float, se
                  np.asarray(heights, np.float32), images, gt)
 
 
-def collect_set(s: EvalSet, photo_detector, kiosk_detector, data_root: str, splits_dir: str) -> Faces:  # type: ignore[no-untyped-def]
+def collect_set(s: EvalSet, photo_detector, kiosk_detector, data_root: str, splits_dir: str,  # type: ignore[no-untyped-def]
+                frames_dir: str = FRAMES_DIR) -> Faces:
     names = split_names(s.split, splits_dir)
     folder = os.path.join(data_root, s.dataset)
-    if s.framed:
+    if s.variant == "kiosk":
         return collect_framed(kiosk_detector, folder, names, s.iou)
+    if s.variant:
+        from kiosk.train.evaluate import load_eval_set
+        from kiosk.train.framing import cached_variant
+
+        anns, _ = load_eval_set(folder, names)
+        out = os.path.join(frames_dir, "{}_{}".format(s.split, s.variant))
+        cached_variant(folder, anns, s.variant, out, 0)
+        return collect(kiosk_detector, out, None, s.iou)
     return collect(photo_detector, folder, names, s.iou)
 
 
@@ -295,8 +311,7 @@ def calibrate(photo_detector, kiosk_detector, data_root: str, splits_dir: str,  
         "temperature": temperature, "incorrect_sure": tau, "target_masked_to_incorrect": target,
         "nll_before": round(nll(probs, labels, 1.0), 4), "nll_after": round(nll(probs, labels, temperature), 4),
         "ece_before": round(ece(before.apply(probs), labels), 4), "ece_after": round(ece(after.apply(probs), labels), 4),
-        "sets": {}, "curve": {name: curve(fit[name], temperature, sorted(set(list(taus) + [tau])))
-                              for name in ("facemask_val", "facemask_val_kiosk", "mask_wearing_train_kiosk")},
+        "sets": {}, "curve": {name: curve(fit[name], temperature, sorted(set(list(taus) + [tau]))) for name in fit},
     }
     sets = dict(fit)
     if report:
@@ -327,7 +342,8 @@ def write_sidecar(mask_model: str, result: Dict[str, object], detector_desc: str
                     "probability is below incorrect_sure is read as unsure (the kiosk asks to adjust the mask and keeps "
                     "looking; it denies only a sure 'incorrect'). Issue 12; engines/MODEL_CARD.md",
             "fitted_on": [s.name + " (engines/splits/{}.txt, {}, IoU {})".format(
-                s.split, "kiosk frames, live detector" if s.framed else "photos", s.iou) for s in FIT_SETS],
+                s.split, "{} variant, live detector".format(s.variant) if s.framed else "photos", s.iou)
+                for s in FIT_SETS],
             "never_fitted_on": [s + ".txt" for s in NEVER_FIT],
             "detector": detector_desc,
             "target_masked_to_incorrect": result["target_masked_to_incorrect"],
