@@ -11,7 +11,17 @@ import pytest
 from kiosk.config import PolicyConfig
 from kiosk.core.events import Mask
 from kiosk.inference import ModelError
-from kiosk.train.calibrate import Faces, choose_tau, fit_temperature, match_one_to_one, nll, rates, write_sidecar
+from kiosk.train.calibrate import (
+    TAU_MAX,
+    Faces,
+    choose_tau,
+    fit_temperature,
+    match_one_to_one,
+    meets,
+    nll,
+    rates,
+    write_sidecar,
+)
 from kiosk.ui.screen import MASK_LABELS, WAITING, steps_of
 from kiosk.vision.mask import CLASSES, Calibration, Detection, MaskClassifier, read_calibration
 
@@ -174,7 +184,9 @@ def test_tau_is_the_smallest_that_meets_the_target_on_every_set():
     r = rates(a, Calibration(1.0, tau))
     assert r["masked_to_incorrect"] == 0.01 and r["masked_to_unsure"] == 0.02
     assert r["incorrect_recall_sure"] == round(2 / 3, 4) and r["incorrect_to_unsure"] == round(1 / 3, 4)  # 0.7: unsure
-    assert choose_tau([_faces([0.999] * 5)], 1.0, 0.02) == 1.0  # sure mistakes: no threshold below 1 meets it
+    # sure mistakes: no threshold meets the target; the fit stops at TAU_MAX rather than switch "incorrect" off
+    assert choose_tau([_faces([0.999] * 5)], 1.0, 0.02) == TAU_MAX == 0.95
+    assert not meets([_faces([0.999] * 5)], Calibration(1.0, TAU_MAX), 0.02)
 
 
 def test_match_one_to_one_takes_each_box_once_best_first():

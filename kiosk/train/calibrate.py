@@ -51,6 +51,10 @@ from kiosk.vision.tracker import iou_matrix
 
 WITH, WITHOUT, INCORRECT = 0, 1, 2  # class indices (kiosk.vision.mask.CLASSES order)
 TARGET = 0.02  # masked faces read as a sure "incorrect", at most, on every fitting set (the goal is 3 %)
+# The highest τ the fit may choose. Above it the threshold would not calibrate "incorrect" but switch it off (a
+# classifier that is sure of its mistakes cannot be fixed by a threshold): the fit stops here and says the target
+# was not met.
+TAU_MAX = 0.95
 
 
 MIN_SOURCE_PX = 32  # faces smaller than this in the photo are not framed (they would be upscaled past 4x)
@@ -274,14 +278,19 @@ def rates(faces: Faces, calibration: Calibration, min_height: float = 0.0) -> Di
     }
 
 
-def choose_tau(sets: Sequence[Faces], temperature: float, target: float = TARGET) -> float:
-    """The smallest τ (0.01 steps) at which every set has at most ``target`` of its masked faces read as a sure
-    "incorrect". The smallest keeps as much of the true "incorrect" recall as the target allows."""
-    for tau in np.round(np.arange(0.0, 1.0001, 0.01), 2):
-        cal = Calibration(temperature, float(tau))
-        if all((rates(f, cal)["masked_to_incorrect"] or 0.0) <= target for f in sets):
+def meets(sets: Sequence[Faces], calibration: Calibration, target: float) -> bool:
+    """At most ``target`` of the masked faces of every set read as a sure "incorrect"."""
+    return all((rates(f, calibration)["masked_to_incorrect"] or 0.0) <= target for f in sets)
+
+
+def choose_tau(sets: Sequence[Faces], temperature: float, target: float = TARGET, tau_max: float = TAU_MAX) -> float:
+    """The smallest τ (0.01 steps, at most ``tau_max``) at which every set has at most ``target`` of its masked
+    faces read as a sure "incorrect"; ``tau_max`` when none does (see :data:`TAU_MAX`). The smallest keeps as
+    much of the true "incorrect" recall as the target allows."""
+    for tau in np.round(np.arange(0.0, tau_max + 1e-9, 0.01), 2):
+        if meets(sets, Calibration(temperature, float(tau)), target):
             return float(tau)
-    return 1.0
+    return float(tau_max)
 
 
 def curve(faces: Faces, temperature: float, taus: Sequence[float]) -> List[Dict[str, object]]:
@@ -306,9 +315,11 @@ def calibrate(photo_detector, kiosk_detector, data_root: str, splits_dir: str,  
     temperature = fit_temperature(probs, labels)
     tau = choose_tau(list(fit.values()), temperature, target)
     after = Calibration(temperature, tau)
+    target_met = meets(list(fit.values()), after, target)
     before = Calibration()
     out: Dict[str, object] = {
         "temperature": temperature, "incorrect_sure": tau, "target_masked_to_incorrect": target,
+        "target_met_on_fitting_sets": target_met, "tau_max": TAU_MAX,
         "nll_before": round(nll(probs, labels, 1.0), 4), "nll_after": round(nll(probs, labels, temperature), 4),
         "ece_before": round(ece(before.apply(probs), labels), 4), "ece_after": round(ece(after.apply(probs), labels), 4),
         "sets": {}, "curve": {name: curve(fit[name], temperature, sorted(set(list(taus) + [tau]))) for name in fit},
@@ -347,6 +358,7 @@ def write_sidecar(mask_model: str, result: Dict[str, object], detector_desc: str
             "never_fitted_on": [s + ".txt" for s in NEVER_FIT],
             "detector": detector_desc,
             "target_masked_to_incorrect": result["target_masked_to_incorrect"],
+            "target_met_on_fitting_sets": result.get("target_met_on_fitting_sets"),
             "nll": [result["nll_before"], result["nll_after"]],
             "ece": [result["ece_before"], result["ece_after"]],
             "rates": {name: {"use": e["use"], "before": _short(e["before"]), "after": _short(e["after"])}  # type: ignore[index]
