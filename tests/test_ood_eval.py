@@ -351,3 +351,31 @@ def test_kiosk_model_reads_the_classifier_as_the_gate_does():
     assert [c for _, c, _ in preds] == ["mask_weared_incorrect", "mask_weared_incorrect", "without_mask"]
     assert op == [True, False, True] and sure == [False, True, True]
     assert abs(preds[0][2] - 0.9 * 0.7) < 1e-6
+
+
+@pytest.mark.skipif(not peers.ultraface_available(str(PEERS)), reason=NO_ULTRAFACE)
+def test_eval_detector_over_every_set_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """The multi-set report end to end on tiny synthetic sets (splits from $DABAI_ENGINES), one peer."""
+    import json
+
+    from kiosk.cli import main
+
+    anns = _voc_set(str(tmp_path / "src"))
+    splits = tmp_path / "engines" / "splits"
+    splits.mkdir(parents=True)
+    for name in ("test", "mask_wearing_check", "mask_wearing_train"):
+        (splits / (name + ".txt")).write_text("\n".join(a.image for a in anns) + "\n")
+    monkeypatch.setenv("DABAI_ENGINES", str(tmp_path / "engines"))
+    argv = ["--home", str(tmp_path / "home"), "eval", "detector", "--models", "ultraface", "--peers", str(PEERS),
+            "--facemask-data", str(tmp_path / "src"), "--mask-wearing-data", str(tmp_path / "src"),
+            "--frames-dir", str(tmp_path / "frames"), "--quiet", "--json"]
+    assert main(argv) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert list(rep["sets"]) == ["facemask_test", "mask_wearing_check", "facemask_test_frame", "facemask_test_paste",
+                                 "facemask_test_crop", "mask_wearing_check_frame", "mask_wearing_check_paste",
+                                 "mask_wearing_check_crop"]
+    assert rep["sets"]["mask_wearing_check"]["iou"] == 0.3 and rep["sets"]["facemask_test"]["iou"] == 0.5
+    uf = rep["models"]["ultraface"]
+    assert "converted" in uf["mask_wearing_check"] and "converted" not in uf["facemask_test"]
+    assert uf["facemask_test_paste"]["images"] == 6 and rep["summary"]["ultraface"].startswith("ultraface: ")
+    assert main(argv[:-1] + ["--models", "kiosk_live,nope"]) == 2  # an unknown model is an error
