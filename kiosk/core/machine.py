@@ -10,10 +10,10 @@ idle → engaged → checking → granted / denied → cooldown → idle (or str
 * Engaged: waiting for what the policy requires (mask, pass, spoken request).
   Checking: a valid pass is in, still waiting for the mask vote or the request.
 * A confirmed bad mask or an invalid pass denies at once with its reason; all requirements met grants.
-  A face voted UNSURE (the model's "incorrect" below its calibrated threshold) is not a confirmed bad
+  The gate opens before the greeting is spoken.
+* A face voted UNSURE (the model's "incorrect" below its calibrated threshold) is not a confirmed bad
   mask: the kiosk asks the resident to adjust the mask (at most once per ``adjust_prompt_every_s``)
   and keeps looking; with_mask votes then grant, and a face that stays unsure times out as usual.
-  The gate opens before the greeting is spoken.
 * Nobody seen for ``left_after_s``, or no progress for ``engaged_timeout_s``: back to idle (logged as
   abandoned when the person had got anywhere).
 * A queue does not wait for the result screen: ``next_person_after_s`` after a result, a different person
