@@ -4,6 +4,10 @@
 - :mod:`kiosk.train.data`: VOC parsing, the deterministic split by image, the dataset hash.
 - :mod:`kiosk.train.evaluate`: test-split metrics through the kiosk's own ONNX runtime path.
 - :mod:`kiosk.train.detector_offset`: YuNet recall/speed per variant and the box correction.
+- :mod:`kiosk.train.peers`: the kiosk and the two peer detectors behind one ``predict`` (out-of-distribution checks).
+- :mod:`kiosk.train.framing`: kiosk-framed variants of a labelled set (faces at gate distances in 640x480 frames).
+- :mod:`kiosk.train.ood`: every set scored the same way for every model, side by side (``eval detector``).
+- :mod:`kiosk.train.calibrate`: the classifier's temperature and its "incorrect is sure" threshold.
 
 Importing this package does not import torch.
 """
