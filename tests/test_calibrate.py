@@ -194,3 +194,24 @@ def test_match_one_to_one_takes_each_box_once_best_first():
     gt = np.array([[0, 0, 10, 10], [100, 100, 110, 110]], np.float32)
     assert match_one_to_one(det, gt, 0.3) == [(0, 0)]
     assert match_one_to_one(det[:0], gt, 0.3) == []
+
+
+def test_the_vision_worker_hands_the_core_the_reading():
+    from kiosk.vision.worker import VisionWorker
+
+    class FakeDetector:
+        def detect(self, image):
+            return [Detection((10, 10, 110, 110), Mask.INCORRECT, 0.6, 0.9, (), (0.3, 0.1, 0.6), sure=False),
+                    Detection((200, 10, 300, 110), Mask.INCORRECT, 0.97, 0.9, (), (0.02, 0.01, 0.97))]
+
+    worker = VisionWorker(None, FakeDetector(), None, lambda code: None, lambda *a: None)  # type: ignore[arg-type]
+    faces = worker._faces(np.zeros((240, 320, 3), np.uint8), {})
+    assert [f.mask for f in faces] == [Mask.UNSURE, Mask.INCORRECT]
+    assert faces[0].confidence == pytest.approx(0.6)
+
+
+def test_calibrate_command_refuses_a_folder_without_the_data(tmp_path, capsys):
+    from kiosk.cli.train import cmd_train_calibrate
+
+    assert cmd_train_calibrate(str(tmp_path)) == 2
+    assert "facemask/annotations" in capsys.readouterr().err
