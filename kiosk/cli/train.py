@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Optional
+from typing import Optional, Sequence
 
 from kiosk.cli.common import Add, home_of
 
@@ -18,7 +18,9 @@ def _err(msg: str) -> None:
 
 def cmd_train_detector(data: str, out: str = "engines", epochs: int = 40, work: str = "out/train_mask",
                        face_model: Optional[str] = None, resume: bool = False, seed: int = 0,
-                       threads: int = 2, batch_size: int = 128, lr: float = 3e-3) -> int:
+                       threads: int = 2, batch_size: int = 128, lr: float = 3e-3,
+                       extra_data: Sequence[str] = (), extra_weight: float = 1.0, augment: bool = False,
+                       init_onnx: str = "") -> int:
     """Train the mask classifier (the detector's second stage) and export ONNX into ``out``."""
     try:
         from kiosk.train.mask_classifier import train
@@ -28,7 +30,12 @@ def cmd_train_detector(data: str, out: str = "engines", epochs: int = 40, work: 
     if not os.path.isdir(os.path.join(data, "annotations")):
         _err("{} has no annotations/ folder (expected a Pascal VOC folder)".format(data))
         return 2
-    rep = train(data, out, epochs, work, face_model, batch_size, lr, seed, resume, threads)
+    pairs = [tuple(e.split("=", 1)) for e in extra_data]
+    if any(len(p) != 2 for p in pairs):
+        _err("--extra-data takes DIR=LIST (a VOC folder and a file naming its images)")
+        return 2
+    rep = train(data, out, epochs, work, face_model, batch_size, lr, seed, resume, threads,
+                extra_data=pairs, extra_weight=extra_weight, augment=augment, init_onnx=init_onnx)  # type: ignore[arg-type]
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "val")}))
     return 0
 
@@ -80,7 +87,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from kiosk.train.keyword import run as train_keyword
 
         return train_keyword(args)
-    return cmd_train_detector(args.data, args.out, args.epochs, resume=args.resume)
+    return cmd_train_detector(args.data, args.out, args.epochs, resume=args.resume, extra_data=args.extra_data,
+                              extra_weight=args.extra_weight, augment=args.augment, init_onnx=args.init_onnx)
 
 
 def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
@@ -92,6 +100,13 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     a.add_argument("--out", default="engines", help="where the ONNX model and card go")
     a.add_argument("--epochs", type=int, default=30)
     a.add_argument("--resume", action="store_true")
+    a.add_argument("--extra-data", action="append", default=[], metavar="DIR=LIST",
+                   help="more training crops: detector boxes on a VOC folder's listed images, matched at IoU 0.3 "
+                        "(e.g. ../shared/data/mask_wearing=engines/splits/mask_wearing_fit.txt)")
+    a.add_argument("--extra-weight", type=float, default=1.0, help="sampling weight of an --extra-data crop")
+    a.add_argument("--augment", action="store_true",
+                   help="tight crops, sunglasses, a hand over the mouth, a band below the chin, lighting")
+    a.add_argument("--init-onnx", default="", metavar="ONNX", help="fine-tune this exported classifier")
     a = ts.add_parser("calibrate", parents=[common],
                       help="calibrate the mask classifier's 'incorrect' (temperature + sure threshold) on facemask val "
                            "and mask_wearing_train, and write it into the classifier's JSON sidecar")

@@ -27,7 +27,7 @@ import os
 import platform
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -37,6 +37,7 @@ from kiosk.vision.mask import CROP_MARGIN, CROP_SIZE, MEAN, STD, crop_boxes
 
 ONNX_NAME = "mask_classifier.onnx"
 SPLIT_SEED = 0  # engines/splits/ was made with it
+EXTRA_MIN_IOU = 0.3  # detector boxes vs whole-head GT boxes (mask_wearing's scoring rule)
 CURVE_NAME = "mask_classifier_curve.png"
 
 
@@ -65,6 +66,14 @@ class CropSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def extend(self, other: "CropSet") -> None:
+        """Append ``other``'s images and crops (their image indices shifted)."""
+        off = len(self.images)
+        self.images.extend(other.images)
+        self.img_idx.extend(i + off for i in other.img_idx)
+        for name in ("boxes", "labels", "source", "landmarks", "paint"):
+            getattr(self, name).extend(getattr(other, name))
+
     @property
     def label_array(self) -> np.ndarray:
         return np.asarray(self.labels, np.int64)
@@ -77,14 +86,16 @@ DETECTOR_SETTINGS = ({"score_threshold": 0.5, "min_long_side": 640}, {"score_thr
 
 def build_set(data_dir: str, names: List[str], face_model: Optional[str] = None, min_iou: float = 0.4,
               box_correction: Union[str, Sequence[float], None] = None, synthetic: bool = False,
-              extra_face_models: Sequence[str] = ()) -> CropSet:
+              extra_face_models: Sequence[str] = (), gt_crops: bool = True, det_source: str = "yunet") -> CropSet:
     """GT boxes of ``names``, plus (with ``face_model``) that detector's boxes, under each of
     :data:`DETECTOR_SETTINGS`, matched to a GT box at IoU >= ``min_iou``. ``box_correction``: the
     detector's correction; None = the one that goes with the model file (:func:`kiosk.vision.faces.box_correction_for`:
     its JSON sidecar, else learned). ``extra_face_models``: more detectors whose boxes are added the
     same way, each with its own file's correction. ``synthetic``: every ``without_mask`` GT face a
     detector found is added twice more with a painted mask (:mod:`kiosk.train.synthetic_masks`), worn
-    correctly (label with_mask) and wrongly (label mask_weared_incorrect)."""
+    correctly (label with_mask) and wrongly (label mask_weared_incorrect). ``gt_crops`` False: detector
+    boxes only (a set whose GT boxes follow another convention, e.g. mask_wearing's whole heads);
+    ``det_source``: the source tag of the detector crops."""
     from kiosk.train.synthetic_masks import CORRECT, INCORRECT
 
     anns = {a.image: a for a in load_dataset(data_dir)}
@@ -103,7 +114,7 @@ def build_set(data_dir: str, names: List[str], face_model: Optional[str] = None,
             continue
         cs.images.append(img)
         i = len(cs.images) - 1
-        for b, lab in zip(a.boxes, a.labels):
+        for b, lab in zip(a.boxes, a.labels) if gt_crops else ():
             cs.add(i, b, lab, "gt")
         if not len(a.boxes):
             continue
@@ -116,7 +127,7 @@ def build_set(data_dir: str, names: List[str], face_model: Optional[str] = None,
             for j in range(len(boxes)):
                 g = int(np.argmax(iou[j]))
                 if iou[j, g] >= min_iou:
-                    cs.add(i, boxes[j], a.labels[g], "yunet")
+                    cs.add(i, boxes[j], a.labels[g], det_source)
                     if g not in gt_landmarks or iou[j, g] > gt_landmarks[g][0]:
                         gt_landmarks[g] = (float(iou[j, g]), kps[j])
         if synthetic:
@@ -125,6 +136,25 @@ def build_set(data_dir: str, names: List[str], face_model: Optional[str] = None,
                     cs.add(i, a.boxes[g], CLASSES.index("with_mask"), "synthetic", kp, CORRECT)
                     cs.add(i, a.boxes[g], CLASSES.index("mask_weared_incorrect"), "synthetic", kp, INCORRECT)
     return cs
+
+
+def series_block(name: str) -> Tuple[str, int]:
+    """mask_wearing's photo series: images ``mw_<part>_NNN`` in blocks of four source numbers
+    (engines/splits/MASK_WEARING.md)."""
+    stem = os.path.splitext(os.path.basename(name))[0]
+    part, num = stem.rsplit("_", 1)
+    return part, (int(num) - 1) // 4
+
+
+def split_blocks(names: Sequence[str], every: int = 5) -> Tuple[List[str], List[str]]:
+    """``names`` -> (fit, select): every ``every``-th series block (in order of first appearance, the 5th,
+    10th, ...) to ``select``, the rest to ``fit``: a 4:1 split that keeps each photo series on one side."""
+    order = []  # type: List[Tuple[str, int]]
+    for n in names:
+        if series_block(n) not in order:
+            order.append(series_block(n))
+    chosen = set(order[every - 1::every])
+    return [n for n in names if series_block(n) not in chosen], [n for n in names if series_block(n) in chosen]
 
 
 def jitter_box(
@@ -140,28 +170,57 @@ def jitter_box(
     return np.array([cx - nw / 2, cy - nh / 2, cx + nw / 2, cy + nh / 2], np.float32)
 
 
-def make_batch(cs: CropSet, idx: np.ndarray, rng: Optional[np.random.RandomState], size: int = CROP_SIZE) -> np.ndarray:
-    """(B,3,S,S) float32 in 0..1, RGB (not yet normalized). ``rng`` None = no geometric augmentation."""
+# ``augment`` (issue 12): how often a training crop is cut tight (the face fills it, as in a close-up or a
+# published face crop), gets sunglasses, a flat band below the chin, or (unmasked faces only) a hand over the mouth.
+TIGHT_P, TIGHT_SCALE = 0.25, (0.6, 0.9)
+SUNGLASSES_P, CHIN_BAND_P, HAND_P = 0.1, 0.1, 0.3
+
+
+def occlude(crop: np.ndarray, face: Tuple[float, float, float, float], label: int, painted: bool,
+            rng: np.random.RandomState) -> np.ndarray:
+    """The ``augment`` occluders on one (S,S,3) BGR 0..255 crop whose face box is ``face`` (crop pixels);
+    labels never change: sunglasses and a band below the chin say nothing about the mask, a hand is no mask."""
+    from kiosk.train.synthetic_masks import paint_chin_band, paint_hand, paint_sunglasses
+
+    if rng.rand() < SUNGLASSES_P:
+        crop = paint_sunglasses(crop, face, rng)
+    if rng.rand() < CHIN_BAND_P:
+        crop = paint_chin_band(crop, face, rng)
+    if CLASSES[label] == "without_mask" and not painted and rng.rand() < HAND_P:
+        crop = paint_hand(crop, face, rng)
+    return crop
+
+
+def make_batch(cs: CropSet, idx: np.ndarray, rng: Optional[np.random.RandomState], size: int = CROP_SIZE,
+               augment: bool = False) -> np.ndarray:
+    """(B,3,S,S) float32 in 0..1, RGB (not yet normalized). ``rng`` None = no geometric augmentation.
+    ``augment`` (with ``rng``): tight crops and occluders (:func:`occlude`); False draws exactly the random
+    numbers it always drew, so earlier models retrain the same."""
     from kiosk.train.synthetic_masks import crop_landmarks, paint_mask
 
     out = np.empty((len(idx), size, size, 3), np.float32)
     for k, i in enumerate(idx):
         box = cs.boxes[i]
         if rng is not None:
-            box = jitter_box(box, rng)
+            tight = augment and rng.rand() < TIGHT_P
+            box = jitter_box(box, rng, scale=TIGHT_SCALE) if tight else jitter_box(box, rng)
         out[k] = crop_boxes(cs.images[cs.img_idx[i]], box[None], size, CROP_MARGIN)[0]
         if cs.paint[i]:
             paint_rng = rng if rng is not None else np.random.RandomState(i)
             m = size * CROP_MARGIN / (1 + 2 * CROP_MARGIN)  # the face box inside its crop
             lm = crop_landmarks(cs.landmarks[i], box, size, CROP_MARGIN)  # type: ignore[arg-type]
             out[k] = paint_mask(out[k], lm, (m, m, size - m, size - m), cs.paint[i], paint_rng)
+        if rng is not None and augment:
+            face = crop_landmarks(cs.boxes[i].reshape(2, 2), box, size, CROP_MARGIN).ravel()
+            out[k] = occlude(out[k], tuple(float(v) for v in face), cs.labels[i], bool(cs.paint[i]), rng)  # type: ignore[arg-type]
         if rng is not None and rng.rand() < 0.5:
             out[k] = out[k, :, ::-1]
     return np.ascontiguousarray(out[..., ::-1].transpose(0, 3, 1, 2) / 255.0)
 
 
-def photometric(x, gen):  # type: ignore[no-untyped-def]
-    """Colour / resolution augmentation on a (B,3,S,S) 0..1 torch batch."""
+def photometric(x, gen, strong: bool = False):  # type: ignore[no-untyped-def]
+    """Colour / resolution augmentation on a (B,3,S,S) 0..1 torch batch. ``strong`` (issue 12) first adds
+    lighting: gamma, a colour cast (white balance), and low light with sensor noise."""
     import torch
     import torch.nn.functional as F
 
@@ -169,6 +228,12 @@ def photometric(x, gen):  # type: ignore[no-untyped-def]
 
     def u(lo: float, hi: float):  # type: ignore[no-untyped-def]
         return torch.empty(b, 1, 1, 1).uniform_(lo, hi, generator=gen)
+
+    if strong:
+        x = x.clamp(1e-4, 1) ** torch.exp(u(math.log(0.5), math.log(2.0)))  # gamma 0.5..2
+        x = x * torch.empty(b, 3, 1, 1).uniform_(0.85, 1.15, generator=gen)  # colour cast
+        dark = (torch.rand(b, 1, 1, 1, generator=gen) < 0.15).float()  # dim light: dark and noisy
+        x = dark * (x * u(0.15, 0.45) + torch.randn(x.shape, generator=gen) * 0.03) + (1 - dark) * x
 
     grey = x.mean(1, keepdim=True)
     x = grey + (x - grey) * u(0.6, 1.4)  # saturation
@@ -188,11 +253,14 @@ def photometric(x, gen):  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------------------------- model
-def build_model(num_classes: int = 3, width: int = 1):  # type: ignore[no-untyped-def]
+def build_model(num_classes: int = 3, width: int = 1, fused: bool = False):  # type: ignore[no-untyped-def]
+    """The from-scratch CNN. ``fused``: each convolution with a bias and no batch norm, the form the ONNX
+    export has (batch norm folded in), so an exported model's weights load into it (:func:`load_onnx_weights`)."""
     import torch.nn as nn
 
     def block(cin: int, cout: int, stride: int) -> nn.Sequential:
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        norm = nn.Identity() if fused else nn.BatchNorm2d(cout)
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=fused), norm, nn.ReLU(inplace=True))
 
     c = [24, 32, 48, 48, 96, 96, 128]
     c = [v * width for v in c]
@@ -209,6 +277,38 @@ def build_model(num_classes: int = 3, width: int = 1):  # type: ignore[no-untype
         nn.Dropout(0.2),
         nn.Linear(c[6], num_classes),
     )
+
+
+def load_onnx_weights(model, path: str) -> None:  # type: ignore[no-untyped-def]
+    """Put the weights of an exported classifier (``path``: Conv ... Gemm, batch norm folded) into a
+    ``build_model(fused=True)`` of the same width, and check that both give the same probabilities."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from onnx import numpy_helper
+
+    g = onnx.load(path).graph
+    init = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    onnx_convs = [n for n in g.node if n.op_type == "Conv"]
+    onnx_gemms = [n for n in g.node if n.op_type == "Gemm"]
+    if len(convs) != len(onnx_convs) or len(linears) != 1 or len(onnx_gemms) != 1:
+        raise ValueError("{} does not have this network's layers".format(path))
+    with torch.no_grad():
+        for m, n in zip(convs, onnx_convs):
+            m.weight.copy_(torch.from_numpy(init[n.input[1]].copy()))
+            m.bias.copy_(torch.from_numpy(init[n.input[2]].copy()))
+        n = onnx_gemms[0]
+        trans_b = any(a.name == "transB" and a.i for a in n.attribute)
+        w = init[n.input[1]]
+        linears[0].weight.copy_(torch.from_numpy((w if trans_b else w.T).copy()))
+        linears[0].bias.copy_(torch.from_numpy(init[n.input[2]].copy()))
+        x = torch.rand(4, 3, CROP_SIZE, CROP_SIZE) * 4 - 2
+        mine = torch.softmax(model.eval()(x), 1).numpy()
+    theirs = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {g.input[0].name: x.numpy()})[0]
+    if not np.allclose(mine, theirs, atol=1e-4):
+        raise ValueError("weights of {} loaded but the outputs differ by {:.2g}".format(path, np.abs(mine - theirs).max()))
 
 
 def yunet_classifier(face_model: str, num_classes: int = 3):  # type: ignore[no-untyped-def]
@@ -426,6 +526,10 @@ def train(
     train_fraction: float = 1.0,
     crop_size: int = CROP_SIZE,
     backbone: str = "",
+    extra_data: Sequence[Tuple[str, str]] = (),
+    extra_weight: float = 1.0,
+    augment: bool = False,
+    init_onnx: str = "",
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
@@ -439,7 +543,16 @@ def train(
     below 1 trains on that stratified part of the train split only (a learning curve; val is unchanged).
     ``crop_size``: the side of the square input; the kiosk reads it from the exported model.
     ``backbone``: a YuNet ONNX whose pretrained backbone replaces the network from scratch
-    (:func:`yunet_classifier`; it trains at a tenth of ``lr``, the new layer at ``lr``)."""
+    (:func:`yunet_classifier`; it trains at a tenth of ``lr``, the new layer at ``lr``).
+
+    Issue 12 (all off by default, so the documented commands retrain the shipped models):
+    ``extra_data``: (VOC folder, image-list file) pairs, e.g. mask_wearing's training part, whose images
+    give crops of ``face_model``'s (and ``extra_face_models``') boxes matched to their GT at IoU >= 0.3
+    (:data:`EXTRA_MIN_IOU`; no GT crops, no painted masks: their GT boxes are whole heads);
+    ``extra_weight``: their sampling weight relative to a facemask crop of the same class;
+    ``augment``: tight crops, occluders (:func:`occlude`) and lighting (``photometric(strong=True)``);
+    ``init_onnx``: start from this exported classifier's weights (:func:`load_onnx_weights`: the network
+    without batch norm, as exported) instead of from scratch: a fine-tune of a shipped model."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -469,19 +582,31 @@ def train(
     print("train images: {} of {}".format(len(train_names), len(splits["train"])), flush=True)
     tr = build_set(data_dir, train_names, face_model, box_correction=box_correction, synthetic=synthetic,
                    extra_face_models=extra_face_models)
+    for extra_dir, list_file in extra_data:
+        with open(list_file) as f:
+            extra_names = [ln.strip() for ln in f if ln.strip()]
+        ex = build_set(extra_dir, extra_names, face_model, min_iou=EXTRA_MIN_IOU, box_correction=box_correction,
+                       extra_face_models=extra_face_models, gt_crops=False, det_source="extra")
+        print("extra crops from {} ({} images): {}".format(extra_dir, len(extra_names),
+              dict(zip(CLASSES, np.bincount(ex.label_array, minlength=3).tolist()))), flush=True)
+        tr.extend(ex)
     va = build_set(data_dir, splits["val"], None)
     val_det = ValDetections(data_dir, splits["val"], face_model, box_correction, crop_size) if face_model else None
     select_by = "val_map50" if val_det is not None else "val_bal_acc"
     ytr = tr.label_array
     counts = np.bincount(ytr, minlength=3).astype(np.float64)
     print("train crops per class:", dict(zip(CLASSES, counts.astype(int).tolist())),
-          "sources:", {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic")},
+          "sources:", {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic", "extra")},
           "| val:", np.bincount(va.label_array, minlength=3).tolist())
     inv = (counts.sum() / np.maximum(counts, 1)) ** 0.5
-    sample_w = inv[ytr] / inv[ytr].sum()
+    sample_w = inv[ytr] * np.where(np.asarray(tr.source) == "extra", extra_weight, 1.0)
+    sample_w = sample_w / sample_w.sum()
     class_w = torch.tensor(inv / (inv * counts / counts.sum()).sum(), dtype=torch.float32)
 
-    model = yunet_classifier(backbone) if backbone else build_model(width=width)
+    model = yunet_classifier(backbone) if backbone else build_model(width=width, fused=bool(init_onnx))
+    if init_onnx:
+        load_onnx_weights(model, init_onnx)
+        print("initialized from", init_onnx, flush=True)
     groups = ([{"params": model.body.parameters(), "lr": lr / 10}, {"params": model.head.parameters()}] if backbone
               else [{"params": model.parameters()}])
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=5e-4)
@@ -516,7 +641,7 @@ def train(
             for g in opt.param_groups:  # the pretrained backbone's group at a tenth (see above)
                 g["lr"] = lr_at(epoch * steps_per_epoch + step) * g.setdefault("scale", g["lr"] / lr)
             idx = order[step * batch_size : (step + 1) * batch_size]
-            x = photometric(torch.from_numpy(make_batch(tr, idx, rng, crop_size)), gen)
+            x = photometric(torch.from_numpy(make_batch(tr, idx, rng, crop_size, augment)), gen, augment)
             x = (x - MEAN) / STD
             y = torch.from_numpy(ytr[idx])
             loss = F.cross_entropy(model(x), y, weight=class_w, label_smoothing=0.05)
@@ -546,7 +671,7 @@ def train(
         improved = h[select_by] > best
         if improved:
             best = h[select_by]
-            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val": sm, "width": width,
+            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val": sm, "width": width, "fused": bool(init_onnx),
                         "val_detection": {k: v for k, v in h.items() if k.startswith("val_")}}, best_path)
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1, "best": best,
                     "history": history}, last_path + ".tmp")
@@ -577,7 +702,11 @@ def train(
         "crop_size": crop_size,
         "backbone": backbone or None,
         "train_crops": {c: int(n) for c, n in zip(CLASSES, counts)},
-        "train_sources": {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic")},
+        "train_sources": {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic", "extra")},
+        "extra_data": [list(e) for e in extra_data],
+        "extra_weight": extra_weight,
+        "augment": augment,
+        "init_onnx": init_onnx or None,
         "face_model": face_model,
         "extra_face_models": list(extra_face_models),
         "box_correction": box_correction if isinstance(box_correction, (str, type(None))) else list(box_correction),
@@ -594,9 +723,62 @@ def train(
     return report
 
 
+SELECT_VARIANTS = ("", "frame", "paste", "crop")
+
+
+def evaluate_selection(mask_models: Sequence[str], face_model: str = "engines/face_detector.onnx",
+                       data_dir: str = os.path.join("..", "shared", "data", "mask_wearing"),
+                       names_file: str = os.path.join("engines", "splits", "mask_wearing_select.txt"),
+                       frames_root: str = os.path.join("out", "ood", "frames"),
+                       log: Optional[Callable[[str], None]] = None) -> Dict[str, Dict[str, Dict[str, object]]]:
+    """Model choice on held-out mask_wearing photos (``names_file``: the selection part, never trained on):
+    each classifier in ``mask_models`` with ``face_model``, photo mode and the gate's live settings, on the
+    photos (IoU 0.3) and their kiosk-framed variants (:mod:`kiosk.train.framing`), scored by
+    :func:`kiosk.train.ood.score_set`. Returns model -> "kiosk"/"kiosk_live" -> set -> report."""
+    from kiosk.cli.evaluate import kiosk_factories
+    from kiosk.config import VisionConfig
+    from kiosk.train import ood
+    from kiosk.train.evaluate import load_eval_set
+    from kiosk.train.framing import cached_variant
+    from kiosk.vision.faces import box_correction_for
+
+    with open(names_file) as f:
+        names = [ln.strip() for ln in f if ln.strip()]
+    stem = os.path.splitext(os.path.basename(names_file))[0]
+    base = ood.EvalSet(stem, data_dir, names, 0.3, True)
+    sets = [base]
+    anns, _ = load_eval_set(data_dir, names)
+    for variant in SELECT_VARIANTS[1:]:
+        folder = os.path.join(frames_root, "{}_{}".format(stem, variant))
+        cached_variant(data_dir, anns, variant, folder, 0)
+        sets.append(ood.EvalSet("{}_{}".format(stem, variant), folder, None, 0.3, True))
+    v = VisionConfig()
+    out = {}  # type: Dict[str, Dict[str, Dict[str, object]]]
+    for m in mask_models:
+        facs = kiosk_factories(face_model, m, box_correction_for(face_model), "onnxruntime", v.face_score, v.detect_scale)
+        out[m] = {k: ood.evaluate_sets(fac, sets, log) for k, fac in facs.items()}
+    return out
+
+
+def selection_table(result: Dict[str, Dict[str, Dict[str, object]]]) -> str:
+    """One markdown row per classifier, mode and set: image-level balanced accuracy, masked -> "incorrect"
+    (arg-max), no face found, face recall and class accuracy at IoU 0.3."""
+    rows = ["| classifier | mode | set | images / faces | image bal. acc. | masked → incorrect | no face | face recall "
+            "| class acc. | found called incorrect |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for m, modes in result.items():
+        for mode, sets in modes.items():
+            for name, r in sets.items():
+                im, fo = r["image"], r["found"]  # type: ignore[index]
+                rows.append("| {} | {} | {} | {} / {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |".format(
+                    m, mode, name, r["images"], r["faces"], im["balanced_accuracy"] or 0,  # type: ignore[index]
+                    im["masked_called_incorrect"] or 0, im["no_face_rate"] or 0, fo["recall"] or 0,  # type: ignore[index]
+                    fo["class_accuracy"] or 0, fo["called_incorrect"] or 0))  # type: ignore[index]
+    return "\n".join(rows)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="VOC folder with images/ and annotations/")
+    ap.add_argument("--data", help="VOC folder with images/ and annotations/ (needed to train)")
     ap.add_argument("--out", default="engines", help="where the ONNX model, splits/ and the curve go")
     ap.add_argument("--work", default="out/train_mask", help="checkpoints and report")
     ap.add_argument("--face-model", default=None,
@@ -620,17 +802,38 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--crop-size", type=int, default=CROP_SIZE, help="input side in pixels (the kiosk reads it from the model)")
     ap.add_argument("--train-fraction", type=float, default=1.0,
                     help="train on this stratified part of the train split (learning curve); val/test unchanged")
+    ap.add_argument("--extra-data", action="append", default=[], metavar="DIR=LIST",
+                    help="a VOC folder and a file listing its images to add as detector-box crops (IoU 0.3, no GT crops), "
+                         "e.g. ../shared/data/mask_wearing=engines/splits/mask_wearing_fit.txt (repeatable)")
+    ap.add_argument("--extra-weight", type=float, default=1.0, help="sampling weight of an --extra-data crop vs a facemask one")
+    ap.add_argument("--augment", action="store_true",
+                    help="tight crops, sunglasses, hand over the mouth, band below the chin, gamma/colour cast/low light")
+    ap.add_argument("--init-onnx", default="", metavar="ONNX",
+                    help="fine-tune this exported classifier (same --width) instead of training from scratch")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--ensemble", nargs="+", metavar="CKPT",
                     help="no training: export the mean of these trained classifiers (best.pt files) as --out/--onnx-name")
+    ap.add_argument("--evaluate-selection", nargs="+", metavar="ONNX",
+                    help="no training: score these classifiers with --face-model (default the repository's) on "
+                         "engines/splits/mask_wearing_select.txt and its kiosk frames; JSON to --work/selection.json")
     a = ap.parse_args(argv)
+    if a.evaluate_selection:
+        res = evaluate_selection(a.evaluate_selection, a.face_model or "engines/face_detector.onnx",
+                                 log=lambda line: print(line, file=sys.stderr))
+        os.makedirs(a.work, exist_ok=True)
+        with open(os.path.join(a.work, "selection.json"), "w") as f:
+            json.dump(res, f, indent=1, default=float)
+        print(selection_table(res))
+        return 0
     if a.ensemble:
         path = os.path.join(a.out, a.onnx_name)
         export_onnx(mean_of(a.ensemble), path)
         print(json.dumps({"onnx": path, "members": a.ensemble, "onnx_bytes": os.path.getsize(path)}))
         return 0
+    if not a.data:
+        ap.error("--data is needed to train")
     corr = None
     if a.box_correction is not None:
         from kiosk.vision.faces import parse_box_correction
@@ -639,7 +842,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     rep = train(a.data, a.out, a.epochs, a.work, a.face_model, a.batch_size, a.lr, a.seed, a.resume, a.threads,
                 not a.no_progress, box_correction=corr, onnx_name=a.onnx_name, synthetic=not a.no_synthetic,
                 samples_per_epoch=a.samples_per_epoch, extra_face_models=a.extra_crops_from, width=a.width,
-                train_fraction=a.train_fraction, crop_size=a.crop_size, backbone=a.backbone)
+                train_fraction=a.train_fraction, crop_size=a.crop_size, backbone=a.backbone,
+                extra_data=[tuple(e.split("=", 1)) for e in a.extra_data], extra_weight=a.extra_weight,  # type: ignore[misc]
+                augment=a.augment, init_onnx=a.init_onnx)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 

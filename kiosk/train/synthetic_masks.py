@@ -93,3 +93,64 @@ def paint_mask(crop: np.ndarray, lm: np.ndarray, face: Tuple[float, float, float
             tex = tex * (1 - 0.25 * band)
     tex = tex + rng.normal(0, 3.0, tex.shape).astype(np.float32)
     return np.clip(crop * (1 - a) + tex * a, 0, 255).astype(np.float32)
+
+
+# ------------------------------------------------------------------------- occluders (issue 12)
+# Face geometry as fractions of the face box (the detector's face-tight box), used where a crop has no
+# landmarks: the eye line and the mouth of a frontal face.
+EYE_BAND = (0.28, 0.48)  # top, bottom of a sunglasses band
+MOUTH_REGION = (0.58, 0.98)  # top, bottom of a hand over the mouth
+
+
+def paint_sunglasses(crop: np.ndarray, face: Tuple[float, float, float, float], rng: np.random.RandomState) -> np.ndarray:
+    """A dark, slightly glossy band over the eyes of a (S,S,3) float crop (0..255, BGR); label unchanged:
+    sunglasses say nothing about the mask."""
+    x1, y1, x2, y2 = face
+    w, h = x2 - x1, y2 - y1
+    top = y1 + h * (EYE_BAND[0] + rng.uniform(-0.04, 0.04))
+    bot = y1 + h * (EYE_BAND[1] + rng.uniform(-0.04, 0.04))
+    cy, ry = (top + bot) / 2, (bot - top) / 2
+    alpha = np.zeros(crop.shape[:2], np.float32)
+    for side in (-1, 1):  # two lenses, joined by a bridge
+        cx = (x1 + x2) / 2 + side * w * rng.uniform(0.18, 0.24)
+        cv2.ellipse(alpha, (int(round(cx * _SUPER)), int(round(cy * _SUPER))),
+                    (int(w * 0.17 * _SUPER), int(ry * _SUPER)), 0, 0, 360, 1.0, -1, shift=2)
+    cv2.line(alpha, (int((x1 + w * 0.4) * _SUPER), int(cy * _SUPER)), (int((x1 + w * 0.6) * _SUPER), int(cy * _SUPER)),
+             1.0, max(1, int(h * 0.03)), shift=2)  # thickness is not shifted
+    alpha = cv2.GaussianBlur(alpha, (3, 3), 0)[..., None]
+    lens = np.float32(rng.uniform(10, 60)) + rng.uniform(0, 25, 3).astype(np.float32)
+    return crop * (1 - alpha) + lens * alpha
+
+
+def paint_hand(crop: np.ndarray, face: Tuple[float, float, float, float], rng: np.random.RandomState) -> np.ndarray:
+    """A skin-coloured blob (palm and fingers, the face's own skin tone from its cheeks) over the mouth of a
+    (S,S,3) float crop: a hand is not a mask, so the label stays ``without_mask``."""
+    x1, y1, x2, y2 = face
+    w, h = x2 - x1, y2 - y1
+    cheek = crop[int(y1 + h * 0.45):int(y1 + h * 0.6), int(x1 + w * 0.15):int(x2 - w * 0.15)]
+    skin = cheek.reshape(-1, 3).mean(0) if cheek.size else np.array([120, 150, 190], np.float32)
+    skin = skin * rng.uniform(0.85, 1.15)
+    top = y1 + h * (MOUTH_REGION[0] + rng.uniform(-0.05, 0.05))
+    bot = y1 + h * MOUTH_REGION[1]
+    cx = (x1 + x2) / 2 + w * rng.uniform(-0.1, 0.1)
+    alpha = np.zeros(crop.shape[:2], np.float32)
+    s = _SUPER
+    cv2.ellipse(alpha, (int(cx * s), int((top + bot) / 2 * s)), (int(w * rng.uniform(0.22, 0.32) * s),
+                int((bot - top) / 2 * s)), float(rng.uniform(-20, 20)), 0, 360, 1.0, -1, shift=2)
+    for k in range(4):  # fingers reaching sideways across the cheek
+        fy = top + (bot - top) * (0.15 + 0.2 * k)
+        cv2.line(alpha, (int(cx * s), int(fy * s)), (int((cx + rng.choice([-1, 1]) * w * 0.35) * s), int(fy * s)),
+                 1.0, max(1, int(h * 0.07)), shift=2)
+    alpha = cv2.GaussianBlur(alpha, (3, 3), 0)[..., None]
+    shade = np.linspace(1.1, 0.85, crop.shape[0], dtype=np.float32)[:, None, None]  # lit from above
+    return np.clip(crop * (1 - alpha) + skin * shade * alpha, 0, 255)
+
+
+def paint_chin_band(crop: np.ndarray, face: Tuple[float, float, float, float], rng: np.random.RandomState) -> np.ndarray:
+    """A flat band of one colour (a collar, a wall, a table edge) across the crop below the chin; label
+    unchanged. Unmasked faces above such a band were read as "incorrect" (issue 12)."""
+    y2 = face[3]
+    top = int(round(y2 - (face[3] - face[1]) * rng.uniform(-0.02, 0.08)))
+    out = crop.copy()
+    out[max(top, 0):] = rng.uniform(20, 235, 3).astype(np.float32)
+    return out
