@@ -489,7 +489,7 @@ def mean_of(checkpoints: Sequence[str]):  # type: ignore[no-untyped-def]
     members = []
     for path in checkpoints:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-        m = build_model(width=int(ck.get("width", 1)))
+        m = build_model(width=int(ck.get("width", 1)), fused=bool(ck.get("fused", False)))
         m.load_state_dict(ck["model"])
         members.append(m.eval())
     return MeanOfClassifiers(members).eval()
