@@ -14,6 +14,15 @@ if [ -f /etc/nv_tegra_release ] && [[ ",$EXTRAS," == *",ui,"* ]]; then
   # On a Jetson, PyQt5 comes from Debian (pip would build it from source); the venv sees system site-packages.
   APT_PACKAGES+=(python3-pyqt5)
   EXTRAS=$(echo ",$EXTRAS," | sed 's/,ui,/,/; s/^,//; s/,$//')
+elif [[ ",$EXTRAS," == *",ui,"* ]]; then
+  # The libraries the PyQt5 wheel's xcb platform plugin loads (a fresh Debian lacks icccm, keysyms and xinerama:
+  # Qt then aborts with "could not load the Qt platform plugin xcb").
+  APT_PACKAGES+=(libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0
+                 libxcb-sync1 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libx11-xcb1 libxcb-shm0
+                 libxcb-util1 libdbus-1-3 libfontconfig1)
+fi
+if [[ ",$EXTRAS," == *",dev,"* ]]; then
+  APT_PACKAGES+=(xvfb)  # the tests open the window on a real X server too, not only on Qt's offscreen platform
 fi
 # JetPack 5 (L4T R35) or 6 (R36): pip installs under the Jetson installer's pins (deploy/jetson/, see `sudo make install`).
 JETPACK=""
