@@ -31,10 +31,11 @@ import threading
 import time
 import tty
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 DEFAULT_ON = "A00101A2"  # gate.serial_open_hex's default (LCUS-1 relay 1 on)
 DEFAULT_OFF = "A00100A1"
+Board = TypeVar("Board", bound="_PtyBoard")
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,14 @@ class RelayEvent:
     data: bytes
 
 
-class RelayRecorder:
-    """A pty relay board that records every command (see the module's documentation)."""
+class _PtyBoard:
+    """A pseudo-terminal whose slave side a driver opens with pyserial; a thread reads the master side and hands
+    each chunk to :meth:`_received`. Events are appended to ``events`` under ``_changed`` (notified)."""
 
-    def __init__(self, open_hex: str = DEFAULT_ON, close_hex: str = DEFAULT_OFF) -> None:
-        self.open_hex, self.close_hex = open_hex, close_hex
-        self._commands = {"on": bytes.fromhex(open_hex), "off": bytes.fromhex(close_hex)}
-        self.events: List[RelayEvent] = []
+    thread_name = "pty-board"
+
+    def __init__(self) -> None:
+        self.events: List[Any] = []
         self.port = ""  # the slave's name (/dev/pts/N) once started
         self._master = -1
         self._slave = -1
@@ -59,13 +61,68 @@ class RelayRecorder:
         self._thread: Optional[threading.Thread] = None
         self._changed = threading.Condition()
 
-    def start(self) -> "RelayRecorder":
+    def start(self: Board) -> Board:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # bytes pass unchanged (pyserial sets raw mode as well)
         self.port = os.ttyname(self._slave)
-        self._thread = threading.Thread(target=self._read_loop, name="relay-recorder", daemon=True)
+        self._thread = threading.Thread(target=self._read_loop, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                os.close(fd)
+        self._master = self._slave = -1
+
+    def __enter__(self: Board) -> Board:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _wait(self, matches: Callable[[Any], bool], after: Any, timeout: float) -> Any:
+        """The first event (later than the event ``after``) that ``matches``, waited for up to ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                start = 0 if after is None else next(i + 1 for i, e in enumerate(self.events) if e is after)
+                for event in self.events[start:]:
+                    if matches(event):
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._changed.wait(left)
+
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self._master, 1024)
+            except OSError:  # cannot happen while the slave is open here; end quietly if it does
+                return
+            self._received(chunk)
+
+    def _received(self, chunk: bytes) -> None:
+        raise NotImplementedError
+
+
+class RelayRecorder(_PtyBoard):
+    """A pty relay board that records every command (see the module's documentation)."""
+
+    thread_name = "relay-recorder"
+
+    def __init__(self, open_hex: str = DEFAULT_ON, close_hex: str = DEFAULT_OFF) -> None:
+        super().__init__()
+        self.open_hex, self.close_hex = open_hex, close_hex
+        self._commands = {"on": bytes.fromhex(open_hex), "off": bytes.fromhex(close_hex)}
+        self.events: List[RelayEvent] = []
 
     def gate_settings(self) -> Dict[str, Any]:
         """The ``[gate]`` keys that point a kiosk at this relay."""
@@ -94,50 +151,15 @@ class RelayRecorder:
 
         An event's time is when the recorder read it, which a busy machine can delay: to find the command that
         followed another one, ask with ``after`` (e.g. the "off" after an "on"), not with a time."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                start = 0
-                if after is not None:
-                    start = next(i + 1 for i, e in enumerate(self.events) if e is after)
-                for event in self.events[start:]:
-                    if event.command == command and event.t >= since:
-                        return event
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._changed.wait(left)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2)
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
-
-    def __enter__(self) -> "RelayRecorder":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        return self._wait(lambda e: e.command == command and e.t >= since, after, timeout)
 
     # ---- the reader thread ------------------------------------------------------------------------
 
-    def _read_loop(self) -> None:
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.05)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self._master, 1024)
-            except OSError:  # cannot happen while the slave is open here; end quietly if it does
-                return
-            with self._changed:
-                self._buffer += chunk
-                self._parse(time.time())
-                self._changed.notify_all()
+    def _received(self, chunk: bytes) -> None:
+        with self._changed:
+            self._buffer += chunk
+            self._parse(time.time())
+            self._changed.notify_all()
 
     def _parse(self, now: float) -> None:
         while self._buffer:
@@ -165,7 +187,7 @@ class ModbusEvent:
     answered: str  # "echo", "status", "exception", "bad crc", "silent"
 
 
-class ModbusSlave:
+class ModbusSlave(_PtyBoard):
     """A pty that answers like a Modbus RTU relay board (address ``address``, coils 0-7), for the real
     :class:`~kiosk.gate.drivers.ModbusRelayGate` opened with pyserial. Faults to inject, by setting ``mode``:
     ``"ok"``, ``"silent"`` (no answer: a timeout), ``"bad crc"`` (a damaged answer), ``"exception"`` (exception 4,
@@ -177,26 +199,14 @@ class ModbusSlave:
             assert board.coils[0] is False and board.writes()[-1].value is False
     """
 
+    thread_name = "modbus-slave"
+
     def __init__(self, address: int = 1) -> None:
+        super().__init__()
         self.address = address
         self.coils = [False] * 8
         self.mode = "ok"
         self.events: List[ModbusEvent] = []
-        self.port = ""
-        self._master = -1
-        self._slave = -1
-        self._buffer = b""
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._changed = threading.Condition()
-
-    def start(self) -> "ModbusSlave":
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
-        self._thread = threading.Thread(target=self._serve, name="modbus-slave", daemon=True)
-        self._thread.start()
-        return self
 
     def gate_settings(self) -> Dict[str, Any]:
         """The ``[gate]`` keys that point a kiosk at this board (short timeout: the tests wait for it)."""
@@ -210,70 +220,38 @@ class ModbusSlave:
     def wait_for(self, value: bool, coil: int = 0, timeout: float = 2.0,
                  after: Optional[ModbusEvent] = None) -> Optional[ModbusEvent]:
         """The first write of ``value`` to ``coil`` (after the event ``after``), waited for up to ``timeout`` s."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                start = 0 if after is None else next(i + 1 for i, e in enumerate(self.events) if e is after)
-                for event in self.events[start:]:
-                    if event.function == 5 and event.coil == coil and event.value is value:
-                        return event
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._changed.wait(left)
+        return self._wait(lambda e: e.function == 5 and e.coil == coil and e.value is value, after, timeout)
 
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2)
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
-
-    def __enter__(self) -> "ModbusSlave":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def _serve(self) -> None:
+    def _received(self, chunk: bytes) -> None:
         from kiosk.gate.modbus import crc16, with_crc
 
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.05)
-            if not ready:
-                continue
-            try:
-                self._buffer += os.read(self._master, 256)
-            except OSError:
-                return
-            while len(self._buffer) >= 8:  # both requests the gate sends are 8 bytes
-                frame, self._buffer = self._buffer[:8], self._buffer[8:]
-                if crc16(frame[:6]) != frame[6] | frame[7] << 8 or frame[0] != self.address:
-                    continue  # a real slave ignores a damaged frame or another address's
-                function, coil, value = frame[1], frame[2] << 8 | frame[3], frame[4] << 8 | frame[5]
-                answer = b""
-                written: Optional[bool] = None
-                if function == 5:
-                    written = value == 0xFF00
-                    if self.mode not in ("exception", "silent") and coil < len(self.coils):
-                        self.coils[coil] = written or (self.mode == "stuck" and self.coils[coil])
-                    answer = frame
-                    kind = "echo"
-                elif function == 1:
-                    answer = with_crc(bytes((self.address, 1, 1, int(self.coils[coil]) if coil < len(self.coils) else 0)))
-                    kind = "status"
-                else:
-                    answer, kind = with_crc(bytes((self.address, function | 0x80, 1))), "exception"
-                if self.mode == "exception":
-                    answer, kind = with_crc(bytes((self.address, function | 0x80, 4))), "exception"
-                elif self.mode == "bad crc":
-                    answer, kind = answer[:-1] + bytes(((answer[-1] + 1) & 0xFF,)), "bad crc"
-                elif self.mode == "silent":
-                    answer, kind = b"", "silent"
-                with self._changed:  # recorded before the answer goes out: whoever got the answer sees the event
-                    self.events.append(ModbusEvent(time.time(), function, coil, written, kind))
-                    self._changed.notify_all()
-                if answer:
-                    os.write(self._master, answer)
+        self._buffer += chunk
+        while len(self._buffer) >= 8:  # both requests the gate sends are 8 bytes
+            frame, self._buffer = self._buffer[:8], self._buffer[8:]
+            if crc16(frame[:6]) != frame[6] | frame[7] << 8 or frame[0] != self.address:
+                continue  # a real slave ignores a damaged frame or another address's
+            function, coil, value = frame[1], frame[2] << 8 | frame[3], frame[4] << 8 | frame[5]
+            answer = b""
+            written: Optional[bool] = None
+            if function == 5:
+                written = value == 0xFF00
+                if self.mode not in ("exception", "silent") and coil < len(self.coils):
+                    self.coils[coil] = written or (self.mode == "stuck" and self.coils[coil])
+                answer = frame
+                kind = "echo"
+            elif function == 1:
+                answer = with_crc(bytes((self.address, 1, 1, int(self.coils[coil]) if coil < len(self.coils) else 0)))
+                kind = "status"
+            else:
+                answer, kind = with_crc(bytes((self.address, function | 0x80, 1))), "exception"
+            if self.mode == "exception":
+                answer, kind = with_crc(bytes((self.address, function | 0x80, 4))), "exception"
+            elif self.mode == "bad crc":
+                answer, kind = answer[:-1] + bytes(((answer[-1] + 1) & 0xFF,)), "bad crc"
+            elif self.mode == "silent":
+                answer, kind = b"", "silent"
+            with self._changed:  # recorded before the answer goes out: whoever got the answer sees the event
+                self.events.append(ModbusEvent(time.time(), function, coil, written, kind))
+                self._changed.notify_all()
+            if answer:
+                os.write(self._master, answer)
