@@ -167,6 +167,27 @@ class _Context:
         return True
 
 
+class BuilderConfig:
+    """TensorRT's IBuilderConfig as the backend uses it: what was asked is kept for the tests to read."""
+
+    def __init__(self):
+        self.flags, self.profiles, self.pool = [], [], None
+
+    def set_memory_pool_limit(self, pool, size):
+        self.pool = (pool, size)
+
+    def set_flag(self, f):
+        self.flags.append(f)
+
+    def add_optimization_profile(self, p):
+        self.profiles.append(p)
+
+
+class OptimizationProfile(dict):
+    def set_shape(self, name, lo, opt, hi):
+        self[name] = (list(lo), list(opt), list(hi))
+
+
 def fake_tensorrt(wrong: bool = False, version: str = "10.0.0.fake", fail_build: Exception = None) -> types.ModuleType:
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
@@ -193,23 +214,6 @@ def fake_tensorrt(wrong: bool = False, version: str = "10.0.0.fake", fail_build:
             onnx, profile = _PLANS[data[8:].decode()]
             return _Engine(onnx, profile, wrong)
 
-    class Config:
-        def __init__(self):
-            self.flags, self.profiles, self.pool = [], [], None
-
-        def set_memory_pool_limit(self, pool, size):
-            self.pool = (pool, size)
-
-        def set_flag(self, f):
-            self.flags.append(f)
-
-        def add_optimization_profile(self, p):
-            self.profiles.append(p)
-
-    class Profile(dict):
-        def set_shape(self, name, lo, opt, hi):
-            self[name] = (list(lo), list(opt), list(hi))
-
     class Parser:
         def __init__(self, network, logger):
             self.network, self.num_errors = network, 0
@@ -232,8 +236,8 @@ def fake_tensorrt(wrong: bool = False, version: str = "10.0.0.fake", fail_build:
             net.get_input = lambda i: net.inputs[i]
             return net
 
-        create_builder_config = Config
-        create_optimization_profile = Profile
+        create_builder_config = BuilderConfig
+        create_optimization_profile = OptimizationProfile
 
         def build_serialized_network(self, network, config):
             if fail_build is not None:

@@ -15,6 +15,7 @@ import types
 
 import numpy as np
 import pytest
+from _fake_gpu import BuilderConfig, OptimizationProfile
 
 from kiosk.cli.engine import cmd_engine_build
 from kiosk.inference import BackendUnavailable, ModelError, available_backends, load_model
@@ -256,23 +257,6 @@ def _fake_trt(binding_api=False):
                 return None
             return _EngineV2() if binding_api else _Engine(bytes(data))
 
-    class Config:
-        def __init__(self):
-            self.flags, self.profiles, self.pool = [], [], None
-
-        def set_memory_pool_limit(self, pool, size):
-            self.pool = (pool, size)
-
-        def set_flag(self, f):
-            self.flags.append(f)
-
-        def add_optimization_profile(self, p):
-            self.profiles.append(p)
-
-    class Profile(dict):
-        def set_shape(self, name, lo, opt, hi):
-            self[name] = (list(lo), list(opt), list(hi))
-
     class Builder:
         platform_has_fast_fp16 = True
 
@@ -283,8 +267,8 @@ def _fake_trt(binding_api=False):
             inp = ns(name="input", shape=[-1, 3, 64, 64])
             return ns(num_inputs=1, get_input=lambda i: inp)
 
-        create_builder_config = Config
-        create_optimization_profile = Profile
+        create_builder_config = BuilderConfig
+        create_optimization_profile = OptimizationProfile
 
         def build_serialized_network(self, network, config):
             trt.builds.append(config)
