@@ -21,6 +21,29 @@ def home(tmp_path, monkeypatch):
     return resolve_home()
 
 
+@pytest.fixture
+def run_home(tmp_path):
+    """A data home for the real ``dabai-kiosk run`` process that starts fast: a still image looped as the camera,
+    no face model, no voice, no microphone, a community key."""
+    import cv2
+    import numpy as np
+
+    from kiosk.config import Config, Home, replace, save_config
+    from kiosk.store.passes import create_keys
+
+    home = Home(tmp_path / "home")
+    home.root.mkdir(parents=True)
+    image = tmp_path / "lobby.png"
+    cv2.imwrite(str(image), np.full((120, 160, 3), 90, np.uint8))
+    config = replace(Config(), "speech", tts="none")
+    config = replace(config, "listen", enabled=False)
+    config = replace(config, "vision", face_model=str(tmp_path / "missing.onnx"))  # fast: no models
+    config = replace(config, "camera", source=str(image), loop=True)  # a camera that never ends
+    save_config(config, home.config)
+    create_keys(home.private_key, home.public_key)
+    return home
+
+
 def _silero_installed() -> bool:
     from kiosk.audio.vad import VadModelMissing, silero_model_path
 

@@ -229,30 +229,10 @@ def test_display_watch_asks_at_most_every_interval(monkeypatch):
     assert watch.probes == 3 and seen.index(True) == 89 and seen.count(True) == 1
 
 
-def _home_for_run(tmp_path: Path):
-    import cv2
-    import numpy as np
-
-    from kiosk.config import Config, Home, replace, save_config
-    from kiosk.store.passes import create_keys
-
-    home = Home(tmp_path / "home")
-    home.root.mkdir(parents=True)
-    image = tmp_path / "lobby.png"
-    cv2.imwrite(str(image), np.full((120, 160, 3), 90, np.uint8))
-    config = replace(Config(), "speech", tts="none")
-    config = replace(config, "listen", enabled=False)
-    config = replace(config, "vision", face_model=str(tmp_path / "missing.onnx"))  # fast: no models
-    config = replace(config, "camera", source=str(image), loop=True)
-    save_config(config, home.config)
-    create_keys(home.private_key, home.public_key)
-    return home
-
-
-def test_run_with_an_unreachable_display_waits_then_runs_headless_and_says_why(tmp_path):
+def test_run_with_an_unreachable_display_waits_then_runs_headless_and_says_why(run_home):
     """The real ``dabai-kiosk run`` process, as systemd starts it, with X not reachable: it neither aborts
     nor loops; it waits, then runs headless with the reason in the journal."""
-    home = _home_for_run(tmp_path)
+    home = run_home
     env = _unreachable_display()
     env.update(DABAI_HOME=str(home.root), PYTHONUNBUFFERED="1")
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
@@ -267,11 +247,11 @@ def test_run_with_an_unreachable_display_waits_then_runs_headless_and_says_why(t
     assert "kiosk running (camera" in proc.stdout.decode("utf-8")
 
 
-def test_headless_fallback_exits_0_once_a_window_can_open(tmp_path, monkeypatch, capsys):
+def test_headless_fallback_exits_0_once_a_window_can_open(run_home, monkeypatch, capsys):
     """systemd then restarts the kiosk, into the window (Restart=always), instead of it staying headless."""
     from kiosk.runtime import headless
 
-    home = _home_for_run(tmp_path)
+    home = run_home
     monkeypatch.setattr("kiosk.runtime.display.prepare_session_env", lambda: [])
     monkeypatch.setattr(headless.signal, "signal", lambda *args: None)  # leave pytest's Ctrl-C alone
     answers = ["no window: not yet", None]

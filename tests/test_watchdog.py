@@ -13,11 +13,9 @@ import uuid
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-import cv2
-import numpy as np
 import pytest
 
-from kiosk.config import Config, Home, replace, save_config
+from kiosk.config import Config, Home
 from kiosk.runtime.watchdog import Notifier, Watchdog, heartbeat_of, stop_supervision, supervise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,22 +208,6 @@ def test_a_stuck_decider_stops_the_pings_and_status_names_it(notify):
 # ---- the real kiosk process under a notify socket ------------------------------------------------------------
 
 
-def _headless_home(tmp_path: Path) -> Home:
-    from kiosk.store.passes import create_keys
-
-    home = Home(tmp_path / "home")
-    home.root.mkdir(parents=True)
-    image = tmp_path / "lobby.png"
-    cv2.imwrite(str(image), np.full((120, 160, 3), 90, np.uint8))
-    config = replace(Config(), "speech", tts="none")
-    config = replace(config, "listen", enabled=False)
-    config = replace(config, "vision", face_model=str(tmp_path / "missing.onnx"))  # fast: no models
-    config = replace(config, "camera", source=str(image), loop=True)  # a camera that never ends
-    save_config(config, home.config)
-    create_keys(home.private_key, home.public_key)
-    return home
-
-
 def _kiosk_env(home: Home, **extra: str) -> dict:
     env = dict(os.environ, DABAI_HOME=str(home.root), PYTHONUNBUFFERED="1")
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "DISPLAY", "WAYLAND_DISPLAY"):
@@ -234,8 +216,8 @@ def _kiosk_env(home: Home, **extra: str) -> dict:
     return env
 
 
-def test_the_kiosk_process_says_ready_then_pings_then_stopping(tmp_path, notify):
-    home = _headless_home(tmp_path)
+def test_the_kiosk_process_says_ready_then_pings_then_stopping(run_home, notify):
+    home = run_home
     env = _kiosk_env(home, NOTIFY_SOCKET=notify.env, WATCHDOG_USEC="400000")  # a ping every 0.2 s
     proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--headless"], cwd=str(REPO), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -260,11 +242,11 @@ def test_the_kiosk_process_says_ready_then_pings_then_stopping(tmp_path, notify)
         proc.stderr.close()
 
 
-def test_the_window_app_says_ready_and_pings_too(tmp_path, notify):
+def test_the_window_app_says_ready_and_pings_too(run_home, notify):
     """``run`` with a window (Qt's offscreen platform here): the same READY=1 and pings, with the GUI thread
     among the watched parts; STOPPING=1 when the window closes."""
     pytest.importorskip("PyQt5.QtWidgets")
-    home = _headless_home(tmp_path)
+    home = run_home
     env = _kiosk_env(home, NOTIFY_SOCKET=notify.env, WATCHDOG_USEC="400000", QT_QPA_PLATFORM="offscreen")
     proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--window", "320x240", "--duration", "4"],
                             cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
