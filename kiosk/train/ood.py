@@ -386,46 +386,34 @@ def _f(x: Any, pct: bool = False) -> str:
 def markdown_tables(result: Dict[str, Any]) -> str:
     """Three tables (detection AP, faces found, the gate's image-level view), a row per set and model."""
     models = result["models"]  # type: Dict[str, Dict[str, Dict[str, Any]]]
-    sets = list(result["sets"])
+    reports = [(s, m, reps[s]) for s in result["sets"] for m, reps in models.items() if reps.get(s) is not None]
     lines = ["| set | model | IoU | mAP mask/no-mask | AP with / without | 3-class mAP | AP incorrect "
              "| head-converted mAP@0.5 / recall | ms/img |", "|---|---|---|---|---|---|---|---|---|"]
-    for s in sets:
-        for m, reps in models.items():
-            r = reps.get(s)
-            if r is None:
-                continue
-            ap, conv = r["ap"], r.get("converted") or {}
-            a2 = ap["ap_2class"]
-            a3 = ap.get("ap_3class") or {}
-            lines.append("| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} |".format(
-                s, m, ap["iou"], _f(ap["map_2class"]), _f(a2["with_mask"]), _f(a2["without_mask"]),
-                _f(ap.get("map_3class")), _f(a3.get("mask_weared_incorrect")),
-                "{} / {}".format(_f(conv.get("map_2class")), _f(conv.get("recall"))) if conv else "",
-                r["ms_per_image"]))
+    for s, m, r in reports:
+        ap, conv = r["ap"], r.get("converted") or {}
+        a2 = ap["ap_2class"]
+        a3 = ap.get("ap_3class") or {}
+        lines.append("| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} |".format(
+            s, m, ap["iou"], _f(ap["map_2class"]), _f(a2["with_mask"]), _f(a2["without_mask"]),
+            _f(ap.get("map_3class")), _f(a3.get("mask_weared_incorrect")),
+            "{} / {}".format(_f(conv.get("map_2class")), _f(conv.get("recall"))) if conv else "",
+            r["ms_per_image"]))
     lines += ["", "| set | model | faces | recall | mask/no-mask acc. on found | found called incorrect "
                   "| false det./img |", "|---|---|---|---|---|---|---|"]
-    for s in sets:
-        for m, reps in models.items():
-            r = reps.get(s)
-            if r is None:
-                continue
-            fd = r["found"]
-            lines.append("| {} | {} | {} | {} | {} | {} | {} |".format(
-                s, m, fd["faces"], _f(fd["recall"]), _f(fd["class_accuracy"]), _f(fd["called_incorrect"], True),
-                fd["false_per_image"]))
+    for s, m, r in reports:
+        fd = r["found"]
+        lines.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+            s, m, fd["faces"], _f(fd["recall"]), _f(fd["class_accuracy"]), _f(fd["called_incorrect"], True),
+            fd["false_per_image"]))
     lines += ["", "| set | model | images (mask / no mask / incorrect) | **balanced acc.** | no face | wrong face "
                   "| masked → incorrect (sure) | unmasked → incorrect (sure) |", "|---|---|---|---|---|---|---|---|"]
-    for s in sets:
-        for m, reps in models.items():
-            r = reps.get(s)
-            if r is None:
-                continue
-            im = r["image"]
-            lines.append("| {} | {} | {} ({} / {} / {}) | {} | {} | {} | {} ({}) | {} ({}) |".format(
-                s, m, im["images"], im["with_mask_images"], im["without_mask_images"], im["incorrect_images"],
-                _f(im["balanced_accuracy"]), _f(im["no_face_rate"], True), _f(im["wrong_face_rate"], True),
-                _f(im["masked_called_incorrect"], True), _f(im.get("masked_sure_incorrect"), True),
-                _f(im["unmasked_called_incorrect"], True), _f(im.get("unmasked_sure_incorrect"), True)))
+    for s, m, r in reports:
+        im = r["image"]
+        lines.append("| {} | {} | {} ({} / {} / {}) | {} | {} | {} | {} ({}) | {} ({}) |".format(
+            s, m, im["images"], im["with_mask_images"], im["without_mask_images"], im["incorrect_images"],
+            _f(im["balanced_accuracy"]), _f(im["no_face_rate"], True), _f(im["wrong_face_rate"], True),
+            _f(im["masked_called_incorrect"], True), _f(im.get("masked_sure_incorrect"), True),
+            _f(im["unmasked_called_incorrect"], True), _f(im.get("unmasked_sure_incorrect"), True)))
     return "\n".join(lines)
 
 
