@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Set
+from typing import Any, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 from kiosk.deploy.jetpack import JETPACKS, JetPack, jetpack_of_l4t, parse_l4t
 
@@ -187,31 +187,32 @@ def installed_packages(root: str) -> Set[str]:
     return found
 
 
-def read_accounts(root: str):
+def _colon_rows(path: str) -> Iterator[List[str]]:
+    """The fields of each named entry of an /etc/passwd- or /etc/group-style file (none when it is missing)."""
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            parts = line.rstrip("\n").split(":")
+            if len(parts) >= 4 and parts[0]:
+                yield parts
+
+
+def read_accounts(root: str) -> Tuple[Dict[str, Set[str]], Set[str]]:
     """({user: groups it belongs to}, {group names}) from <root>/etc/passwd and etc/group."""
     gid_names: Dict[str, str] = {}
     names: Set[str] = set()
     members: Dict[str, Set[str]] = {}
-    groups_path = at(root, "/etc/group")
-    if os.path.isfile(groups_path):
-        with open(groups_path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(":")
-                if len(parts) >= 4 and parts[0]:
-                    names.add(parts[0])
-                    gid_names.setdefault(parts[2], parts[0])
-                    for user in filter(None, parts[3].split(",")):
-                        members.setdefault(user, set()).add(parts[0])
+    for parts in _colon_rows(at(root, "/etc/group")):
+        names.add(parts[0])
+        gid_names.setdefault(parts[2], parts[0])
+        for user in filter(None, parts[3].split(",")):
+            members.setdefault(user, set()).add(parts[0])
     users: Dict[str, Set[str]] = {}
-    passwd = at(root, "/etc/passwd")
-    if os.path.isfile(passwd):
-        with open(passwd, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(":")
-                if len(parts) >= 4 and parts[0]:
-                    users[parts[0]] = set(members.get(parts[0], set()))
-                    if parts[3] in gid_names:
-                        users[parts[0]].add(gid_names[parts[3]])
+    for parts in _colon_rows(at(root, "/etc/passwd")):
+        users[parts[0]] = set(members.get(parts[0], set()))
+        if parts[3] in gid_names:
+            users[parts[0]].add(gid_names[parts[3]])
     return users, names
 
 
