@@ -146,7 +146,7 @@ class VisionWorker(threading.Thread):
     def process(self, frame: Frame) -> FrameResult:
         started = time.perf_counter()
         timings: Dict[str, float] = {}
-        faces = self._faces(frame.image, timings, getattr(frame, "device", None))
+        faces = self._faces(frame.image, timings, frame.device)
         self.emit(FacesSeen(faces, frame.index), frame.t, frame)
         codes: List[str] = []
         checks: List[PassCheck] = []
