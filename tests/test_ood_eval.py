@@ -200,13 +200,32 @@ def test_image_level_metric_on_a_handmade_case():
             _dets([FACE], [2]), _dets([eye], [1]), _dets([FACE], [2])]
     im = ood.image_level(anns, dets, 0.5)
     assert (im["images"], im["with_mask_images"], im["without_mask_images"], im["incorrect_images"]) == (7, 3, 3, 1)
-    assert im["with_mask_recall"] == round(1 / 3, 4) and im["without_mask_recall"] == round(1 / 3, 4)
-    assert im["balanced_accuracy"] == round(1 / 3, 4)
+    # mask / no mask: the masked face called "incorrect" is read as a mask (the scoring) ...
+    assert im["with_mask_recall"] == round(2 / 3, 4) and im["without_mask_recall"] == round(1 / 3, 4)
+    assert im["balanced_accuracy"] == 0.5
+    # ... and strictly it is wrong: a correctly worn mask must be read with_mask
+    assert im["strict_balanced_accuracy"] == round(1 / 3, 4)
     assert im["no_face_rate"] == round(1 / 7, 4) and im["wrong_face_rate"] == round(1 / 7, 4)
     assert im["masked_called_incorrect"] == round(1 / 3, 4)
     assert im["unmasked_called_incorrect"] == round(1 / 3, 4)
     assert im["masked_sure_incorrect"] == 0.0 and im["unmasked_sure_incorrect"] == round(1 / 3, 4)
     assert im["incorrect_called_incorrect"] == 1.0
+
+
+def test_gate_reads_a_profile_face_in_a_head_of_hair_through_the_head_conversion():
+    head = np.array([[100, 100, 300, 300]], np.float32)  # a whole head, mostly hair
+    face = [230, 200, 290, 280]  # a profile face at its edge: 12 % of the head's area, not "on" it by itself
+    anns = [_ann(head, [0])]
+    dets = [_dets([face], [0])]
+    assert ood.image_level(anns, dets, 0.3)["wrong_face_rate"] == 1.0
+    # the head conversion (fitted on other photos) turns the face box into a head box: IoU >= 0.5 with the head
+    conv = (-2.0, -1.3, 0.2, 0.25)
+    converted = ood.convert_boxes(dets[0], conv)["boxes"]
+    assert float(ood.iou_matrix(converted, head)[0, 0]) >= 0.5
+    im = ood.image_level(anns, dets, 0.3, conv)
+    assert im["wrong_face_rate"] == 0.0 and im["balanced_accuracy"] == 1.0
+    # a conversion that misses the head does not make a match
+    assert ood.image_level(anns, dets, 0.3, (0.0, 0.0, 0.0, 0.0))["wrong_face_rate"] == 1.0
 
 
 def test_loose_matching_of_a_face_box_to_a_whole_head_box():

@@ -22,8 +22,11 @@ Per set and model (:func:`score_set`):
 - ``image``: what the gate does, per image: the largest ground-truth face; the acted-on prediction on it
   (:func:`on_face`: IoU >= the set's, or a box mostly inside it and not a fragment) with the highest IoU,
   else the largest prediction (the gate reads the largest face: "wrong face"), else "no face".
-  ``balanced_accuracy`` = mean of the mask and no-mask recalls (a miss, a wrong face's class if it differs,
-  or an "incorrect" call count as wrong); ``no_face_rate``; ``masked_called_incorrect`` and
+  ``balanced_accuracy`` = mean of the mask and no-mask recalls, mask / no mask as the issue scores it (an
+  "incorrect" call on a masked face is a mask; a miss, or a wrong face's class if it differs, is wrong);
+  ``strict_balanced_accuracy``: the same, but a masked face must be read ``with_mask`` (an "incorrect" call
+  on it counts as wrong too); on whole-head sets a face box is on the head also when the set's fitted head
+  conversion of it overlaps the head at IoU >= 0.5 (a profile face in a head of hair); ``no_face_rate``; ``masked_called_incorrect`` and
   ``unmasked_called_incorrect`` (share of those images; ``*_sure_incorrect``: only the "incorrect" calls a
   calibrated classifier is sure of, the ones that deny); images whose largest face is worn incorrectly are
   counted apart (``incorrect_images``, ``incorrect_called_incorrect``).
@@ -198,15 +201,19 @@ def on_face(gt_box: np.ndarray, boxes: np.ndarray, iou: float) -> np.ndarray:
     return (ious >= iou) | ((inter / area >= 0.8) & (area >= 0.2 * garea))
 
 
-def gate_prediction(gt_box: np.ndarray, d: Dets, iou: float) -> Tuple[str, int, bool]:
+def gate_prediction(gt_box: np.ndarray, d: Dets, iou: float,
+                    conversion: Optional[Sequence[float]] = None) -> Tuple[str, int, bool]:
     """What the gate reads for the face ``gt_box``: ("match" | "wrong_face" | "no_face", class index or -1,
-    sure). Among the acted-on predictions :func:`on_face`, the one with the highest IoU; if none, the largest
-    prediction (the gate reads the largest face: "wrong_face"); if there is no prediction, "no_face"."""
+    sure). Among the acted-on predictions :func:`on_face` (or, with a head ``conversion``, whose converted box
+    has IoU >= 0.5 with it), the one with the highest IoU; if none, the largest prediction (the gate reads the
+    largest face: "wrong_face"); if there is no prediction, "no_face"."""
     d = _op(d)
     b = d["boxes"]
     if len(b) == 0:
         return "no_face", -1, True
     ok = on_face(gt_box, b, iou)
+    if conversion is not None:
+        ok = ok | (iou_matrix(convert_boxes(d, conversion)["boxes"], np.asarray(gt_box, np.float32)[None])[:, 0] >= 0.5)
     if ok.any():
         ious = iou_matrix(b, np.asarray(gt_box, np.float32)[None])[:, 0]
         j, how = int(np.argmax(np.where(ok, ious, -1.0))), "match"
@@ -216,12 +223,14 @@ def gate_prediction(gt_box: np.ndarray, d: Dets, iou: float) -> Tuple[str, int, 
     return how, int(d["labels"][j]), sure
 
 
-def image_level(anns: Sequence[Annotation], dets: Sequence[Dets], iou: float) -> Dict[str, object]:
+def image_level(anns: Sequence[Annotation], dets: Sequence[Dets], iou: float,
+                conversion: Optional[Sequence[float]] = None) -> Dict[str, object]:
     """The gate's view of each image: the class read for its largest ground-truth face (see module doc).
     ``*_called_incorrect``: the arg-max was "incorrect"; ``*_sure_incorrect``: and the calibrated classifier
     was sure of it (only that denies; an unsure one makes the kiosk ask to adjust and keep looking)."""
     n = np.zeros(3, np.int64)
-    right = np.zeros(3, np.int64)
+    right = np.zeros(3, np.int64)  # mask / no mask: an "incorrect" call reads as a mask
+    strict = np.zeros(3, np.int64)  # and a masked face must be read with_mask
     said_incorrect = np.zeros(3, np.int64)
     sure_incorrect = np.zeros(3, np.int64)
     no_face = wrong_face = images = 0
@@ -231,14 +240,16 @@ def image_level(anns: Sequence[Annotation], dets: Sequence[Dets], iou: float) ->
         images += 1
         g = int(np.argmax((a.boxes[:, 2] - a.boxes[:, 0]) * (a.boxes[:, 3] - a.boxes[:, 1])))
         t = int(a.labels[g])
-        how, pred, sure = gate_prediction(a.boxes[g], d, iou)
+        how, pred, sure = gate_prediction(a.boxes[g], d, iou, conversion)
         n[t] += 1
         no_face += how == "no_face"
         wrong_face += how == "wrong_face"
-        right[t] += pred == t
+        strict[t] += pred == t
+        right[t] += pred == t or (t == WITH and pred == INCORRECT)
         said_incorrect[t] += pred == INCORRECT
         sure_incorrect[t] += pred == INCORRECT and sure
     rec = [right[c] / n[c] for c in (WITH, WITHOUT) if n[c]]
+    rec_strict = [strict[c] / n[c] for c in (WITH, WITHOUT) if n[c]]
 
     def rate(x: np.ndarray, c: int) -> Optional[float]:
         return _r(x[c] / n[c]) if n[c] else None
@@ -246,6 +257,7 @@ def image_level(anns: Sequence[Annotation], dets: Sequence[Dets], iou: float) ->
     return {"images": images, "with_mask_images": int(n[WITH]), "without_mask_images": int(n[WITHOUT]),
             "incorrect_images": int(n[INCORRECT]),
             "balanced_accuracy": _r(float(np.mean(rec))) if rec else None,
+            "strict_balanced_accuracy": _r(float(np.mean(rec_strict))) if rec_strict else None,
             "with_mask_recall": rate(right, WITH), "without_mask_recall": rate(right, WITHOUT),
             "no_face_rate": _r(no_face / images) if images else None,
             "wrong_face_rate": _r(wrong_face / images) if images else None,
@@ -294,7 +306,7 @@ def score_set(s: EvalSet, anns: Sequence[Annotation], dets: Sequence[Dets], thre
         rep["converted"] = {"conversion": [round(c, 4) for c in conv], "fit_pairs": pairs,
                             "iou": 0.5, "map_2class": ap["map_2class"], "ap_2class": ap["ap_2class"],
                             "recall": found_faces(anns, cd, 0.5)["recall"]}
-    rep["image"] = image_level(anns, dets, s.iou)
+    rep["image"] = image_level(anns, dets, s.iou, conversion[0] if conversion is not None else None)
     return rep
 
 
