@@ -351,7 +351,7 @@ def test_evaluate_sets_reports_every_figure_for_a_model(tmp_path):
     assert line.startswith("oracle: gate bal.acc mean 1.0")
     result = {"sets": {"tiny": {"iou": 0.5}}, "models": {"oracle": {"tiny": rep}}}
     assert "| tiny | oracle |" in ood.markdown_tables(result)
-    assert "| tiny | 1.000 / 0.0 % / 0.0 % |" in ood.side_by_side(result)
+    assert "| tiny | 1.000 / 0.0 % / 0.0 % (0.0 %) |" in ood.side_by_side(result)
 
 
 def test_kiosk_model_reads_the_classifier_as_the_gate_does():

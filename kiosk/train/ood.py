@@ -417,13 +417,14 @@ def markdown_tables(result: Dict[str, Any]) -> str:
         lines.append("| {} | {} | {} | {} | {} | {} | {} |".format(
             s, m, fd["faces"], _f(fd["recall"]), _f(fd["class_accuracy"]), _f(fd["called_incorrect"], True),
             fd["false_per_image"]))
-    lines += ["", "| set | model | images (mask / no mask / incorrect) | **balanced acc.** | no face | wrong face "
-                  "| masked → incorrect (sure) | unmasked → incorrect (sure) |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| set | model | images (mask / no mask / incorrect) | **balanced acc.** | strict (3-class) "
+                  "| no face | wrong face | masked → incorrect (sure) | unmasked → incorrect (sure) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for s, m, r in reports:
         im = r["image"]
-        lines.append("| {} | {} | {} ({} / {} / {}) | {} | {} | {} | {} ({}) | {} ({}) |".format(
+        lines.append("| {} | {} | {} ({} / {} / {}) | {} | {} | {} | {} | {} ({}) | {} ({}) |".format(
             s, m, im["images"], im["with_mask_images"], im["without_mask_images"], im["incorrect_images"],
-            _f(im["balanced_accuracy"]), _f(im["no_face_rate"], True), _f(im["wrong_face_rate"], True),
+            _f(im["balanced_accuracy"]), _f(im.get("strict_balanced_accuracy")), _f(im["no_face_rate"], True), _f(im["wrong_face_rate"], True),
             _f(im["masked_called_incorrect"], True), _f(im.get("masked_sure_incorrect"), True),
             _f(im["unmasked_called_incorrect"], True), _f(im.get("unmasked_sure_incorrect"), True)))
     return "\n".join(lines)
@@ -437,14 +438,16 @@ def side_by_side(result: Dict[str, Any]) -> str:
     names = list(models)
     head = "| set | " + " | ".join(names) + " |"
     rule = "|---|" + "---|" * len(names)
-    out = ["gate, image level (largest face): balanced mask/no-mask accuracy / no face / masked called incorrect",
+    out = ["gate, image level (largest face): balanced mask/no-mask accuracy / no face / masked called incorrect "
+           "(sure: the calls that deny)",
            "", head, rule]
     for s in result["sets"]:
         cells = []
         for m in names:
             im = models[m].get(s, {}).get("image")
-            cells.append("{} / {} / {}".format(_f(im["balanced_accuracy"]), _f(im["no_face_rate"], True),
-                                               _f(im["masked_called_incorrect"], True)) if im else "")
+            cells.append("{} / {} / {} ({})".format(
+                _f(im["balanced_accuracy"]), _f(im["no_face_rate"], True), _f(im["masked_called_incorrect"], True),
+                _f(im.get("masked_sure_incorrect"), True)) if im else "")
         out.append("| {} | {} |".format(s, " | ".join(cells)))
     out += ["", "detection: mask/no-mask mAP at the set's IoU / recall of faces / mask-no-mask accuracy on found "
                 "faces [/ head-converted mAP@0.5]", "", head, rule]
