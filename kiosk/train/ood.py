@@ -26,7 +26,8 @@ Per set and model (:func:`score_set`):
   "incorrect" call on a masked face is a mask; a miss, or a wrong face's class if it differs, is wrong);
   ``strict_balanced_accuracy``: the same, but a masked face must be read ``with_mask`` (an "incorrect" call
   on it counts as wrong too); on whole-head sets a face box is on the head also when the set's fitted head
-  conversion of it overlaps the head at IoU >= 0.5 (a profile face in a head of hair); ``no_face_rate``; ``masked_called_incorrect`` and
+  conversion of it overlaps the head at IoU >= 0.5 (a profile face in a head of hair); ``no_face_rate``;
+  ``masked_called_incorrect`` and
   ``unmasked_called_incorrect`` (share of those images; ``*_sure_incorrect``: only the "incorrect" calls a
   calibrated classifier is sure of, the ones that deny); images whose largest face is worn incorrectly are
   counted apart (``incorrect_images``, ``incorrect_called_incorrect``).
@@ -424,7 +425,8 @@ def markdown_tables(result: Dict[str, Any]) -> str:
         im = r["image"]
         lines.append("| {} | {} | {} ({} / {} / {}) | {} | {} | {} | {} | {} ({}) | {} ({}) |".format(
             s, m, im["images"], im["with_mask_images"], im["without_mask_images"], im["incorrect_images"],
-            _f(im["balanced_accuracy"]), _f(im.get("strict_balanced_accuracy")), _f(im["no_face_rate"], True), _f(im["wrong_face_rate"], True),
+            _f(im["balanced_accuracy"]), _f(im.get("strict_balanced_accuracy")), _f(im["no_face_rate"], True),
+            _f(im["wrong_face_rate"], True),
             _f(im["masked_called_incorrect"], True), _f(im.get("masked_sure_incorrect"), True),
             _f(im["unmasked_called_incorrect"], True), _f(im.get("unmasked_sure_incorrect"), True)))
     return "\n".join(lines)
