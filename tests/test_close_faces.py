@@ -148,9 +148,9 @@ def test_the_second_pass_runs_only_when_needed(portraits, tmp_path):
     person = load_person("person1", "with_mask")
     paste(frame, cv2.resize(person, None, fx=0.8, fy=0.8), 200, 120)
     assert live.detect(frame) and counter.runs == 1
-    # nothing found: the coarse pass looks once more
+    # nothing found: the coarse pass looks once more, then the search pass with the frame at its own size
     counter.runs = 0
-    assert live.detect(lobby(1)) == [] and counter.runs == 2
+    assert live.detect(lobby(1)) == [] and counter.runs == 3
     # dabai-kiosk detect on a big photo: a frame-filling face would be beyond the network there, so both passes run
     cli = _detect_cli()
     cli.faces.runner = counter = _Counting(cli.faces.runner)  # type: ignore[assignment]
@@ -160,6 +160,44 @@ def test_the_second_pass_runs_only_when_needed(portraits, tmp_path):
     off.faces.runner = counter = _Counting(off.faces.runner)  # type: ignore[assignment]
     off.detect(lobby(1))
     assert not off.faces.coarse_pass and counter.runs == 1
+
+
+class _BlindBelow(_Counting):
+    """A runner that sees nothing in inputs narrower than ``width`` (a face the half-size pass misses)."""
+
+    def __init__(self, runner, width: int) -> None:
+        super().__init__(runner)
+        self.width = width
+
+    def run(self, feeds):
+        self.runs += 1
+        (name, blob), = feeds.items()
+        if blob.shape[3] < self.width:
+            blob = np.full_like(blob, 127.0)
+        return self.runner.run({name: blob})
+
+
+@needs_pair
+def test_the_search_pass_finds_a_face_the_half_size_pass_missed(tmp_path):
+    from kiosk.demo.scenes import load_person, lobby, paste
+
+    live = build_detector(Config(), Home(tmp_path))
+    assert live.faces.scale == 0.5 and live.faces.search_scales == (1.0,)
+    frame = lobby(0)
+    person = load_person("person1", "with_mask")
+    paste(frame, cv2.resize(person, None, fx=0.8, fy=0.8), 200, 120)
+    expected = live.detect(frame)
+    assert len(expected) == 1
+    live.faces.runner = blind = _BlindBelow(live.faces.runner, 640)  # type: ignore[assignment]
+    found = live.detect(frame)
+    assert blind.runs == 3  # half size (blind), coarse (blind), then the frame at its own size
+    assert len(found) == 1 and found[0].mask == expected[0].mask
+    # in frame pixels, on the same face as the half-size pass would have found
+    assert iou_matrix(np.array([found[0].box], np.float32), np.array([expected[0].box], np.float32))[0, 0] > 0.7
+    # without the search the face is lost
+    live.faces.search_scales = ()
+    blind.runs = 0
+    assert live.detect(frame) == [] and blind.runs == 2
 
 
 @pytest.mark.skipif(not (SHARED / "models" / "yunet" / "yunet_n_320_320.onnx").is_file(), reason="shared YuNet not found")

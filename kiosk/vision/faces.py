@@ -239,6 +239,9 @@ class FaceDetector:
     the frame when the first finds nothing or ran at a size where such a face is seen in fragments
     (:data:`COARSE_SIDE`, :data:`MAX_WHOLE_FACE`); frames whose faces the first pass finds at a kiosk's
     camera size cost the same as without it.
+    ``search_scales``: when the passes above find nothing, the first pass again with the frame at each of these
+    scales in turn (skipped where it would repeat the first), until a face is found; frames with a face never
+    pay for it.
     """
 
     def __init__(
@@ -254,6 +257,7 @@ class FaceDetector:
         box_correction: Union[str, Sequence[float]] = "learned",
         runner: Optional[Runner] = None,
         coarse_pass: bool = False,
+        search_scales: Sequence[float] = (),
     ) -> None:
         self.runner = runner if runner is not None else load_model(model_path, backend)
         self.model_path = str(model_path)
@@ -277,17 +281,19 @@ class FaceDetector:
                 raise ValueError(_BAD_CORRECTION)
             self.box_correction = c
         self.coarse_pass = bool(coarse_pass)
+        self.search_scales = tuple(float(x) for x in search_scales)
         self._grid_cache = {}  # type: dict
 
     # -- preprocessing ---------------------------------------------------------------------
-    def _geometry(self, w: int, h: int) -> Tuple[float, int, int, int, int]:
-        """(scale, resized w, h, padded w, h) of the network input for a w x h frame."""
+    def _geometry(self, w: int, h: int, scale: Optional[float] = None) -> Tuple[float, int, int, int, int]:
+        """(scale, resized w, h, padded w, h) of the network input for a w x h frame (at ``scale``, default
+        the detector's own)."""
         if self.fixed_size is not None:
             tw, th = self.fixed_size
             s = min(tw / w, th / h)
             pw, ph = tw, th
         else:
-            s = max(self.scale, self.min_long_side / float(max(w, h)))
+            s = max(self.scale if scale is None else scale, self.min_long_side / float(max(w, h)))
             if max(w, h) * s > self.max_side:
                 s = self.max_side / float(max(w, h))
             pw = max(32, int(np.ceil(w * s / 32.0)) * 32)
@@ -295,9 +301,9 @@ class FaceDetector:
         rw, rh = max(1, min(pw, int(round(w * s)))), max(1, min(ph, int(round(h * s))))
         return s, rw, rh, pw, ph
 
-    def _prepare(self, bgr: np.ndarray) -> Tuple[np.ndarray, float, float]:
+    def _prepare(self, bgr: np.ndarray, scale: Optional[float] = None) -> Tuple[np.ndarray, float, float]:
         h, w = bgr.shape[:2]
-        s, rw, rh, pw, ph = self._geometry(w, h)
+        s, rw, rh, pw, ph = self._geometry(w, h, scale)
         if (rw, rh) != (w, h):
             interp = cv2.INTER_LINEAR if s > 1 else cv2.INTER_AREA
             img = cv2.resize(bgr, (rw, rh), interpolation=interp)
@@ -425,6 +431,12 @@ class FaceDetector:
         boxes, scores, kps = self._nms(boxes * np.tile(inv, 2), scores, kps * inv)
         if self.coarse_pass and (not len(boxes) or min(h * sy, w * sx) > MAX_WHOLE_FACE):
             boxes, scores, kps = self._merge_coarse((boxes, scores, kps), self._coarse(bgr))
+        first_scale = self._geometry(w, h)[0]
+        for scale in self.search_scales:  # nothing found yet: look again with the frame at another size
+            if len(boxes):
+                break
+            if self.fixed_size is None and self._geometry(w, h, scale)[0] != first_scale:
+                boxes, scores, kps = self._search(bgr, scale)
         if not len(boxes):
             return empty
         boxes = correct_boxes(boxes, scores, kps, self.box_correction)
@@ -432,6 +444,13 @@ class FaceDetector:
         boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
         ok = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
         return boxes[ok], scores[ok], kps[ok]
+
+    def _search(self, bgr: np.ndarray, scale: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first pass once more with the frame at ``scale`` (see ``search_scales``), in frame pixels."""
+        blob, sx, sy = self._prepare(bgr, scale)
+        boxes, scores, kps = self._decode(blob)
+        inv = np.array([1.0 / sx, 1.0 / sy], np.float32)
+        return self._nms(boxes * np.tile(inv, 2), scores, kps * inv)
 
     def _merge_coarse(self, first: Tuple[np.ndarray, np.ndarray, np.ndarray],
                       coarse: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
