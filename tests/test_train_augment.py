@@ -188,3 +188,33 @@ def test_a_shipped_classifier_loads_into_the_fused_network_for_fine_tuning() -> 
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     with pytest.raises(ValueError, match="layers"):
         mc.load_onnx_weights(mc.build_model(fused=True, width=1)[:-2], path)
+
+
+LANDMARKS = np.array([[22, 26], [42, 26], [32, 36], [24, 46], [40, 46]], np.float32)  # eyes, nose tip, mouth corners
+
+
+@pytest.mark.parametrize("style", sm.STYLES)
+def test_every_mask_style_keeps_its_top_edge_where_the_class_says(style, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(sm, "STYLE_P", tuple(float(s == style) for s in sm.STYLES))
+    nose_y = float(LANDMARKS[2, 1])
+    for seed in range(8):
+        crop = _crop()
+        tops = {}
+        for kind in (sm.CORRECT, sm.INCORRECT):
+            out = sm.paint_mask(crop, LANDMARKS, FACE, kind, np.random.RandomState(seed), styles=True)
+            centre = np.abs(out[:, 26:38] - crop[:, 26:38]).max(axis=(1, 2)) > 20  # rows painted in the middle
+            tops[kind] = int(np.argmax(centre))
+            assert centre.any() and out.min() >= 0 and out.max() <= 255
+        assert tops[sm.CORRECT] < nose_y < tops[sm.INCORRECT], (style, seed, tops)
+
+
+def test_styles_vary_the_surface_and_off_draws_as_before() -> None:
+    crop = _crop()
+    plain = [sm.paint_mask(crop, LANDMARKS, FACE, sm.CORRECT, np.random.RandomState(s)) for s in range(12)]
+    styled = [sm.paint_mask(crop, LANDMARKS, FACE, sm.CORRECT, np.random.RandomState(s), styles=True) for s in range(12)]
+    # without styles the seed decides everything, as before (the shipped models' recipe retrains the same)
+    assert np.array_equal(plain[0], sm.paint_mask(crop, LANDMARKS, FACE, sm.CORRECT, np.random.RandomState(0)))
+    # with styles, the masks differ in outline: the painted area's size varies more than the plain ones'
+    area = lambda x: int((np.abs(x - crop).max(2) > 20).sum())  # noqa: E731
+    assert np.std([area(x) for x in styled]) > np.std([area(x) for x in plain])
+    assert any(not np.array_equal(a, b) for a, b in zip(plain, styled))

@@ -192,10 +192,11 @@ def occlude(crop: np.ndarray, face: Tuple[float, float, float, float], label: in
 
 
 def make_batch(cs: CropSet, idx: np.ndarray, rng: Optional[np.random.RandomState], size: int = CROP_SIZE,
-               augment: bool = False) -> np.ndarray:
+               augment: bool = False, mask_styles: bool = False) -> np.ndarray:
     """(B,3,S,S) float32 in 0..1, RGB (not yet normalized). ``rng`` None = no geometric augmentation.
     ``augment`` (with ``rng``): tight crops and occluders (:func:`occlude`); False draws exactly the random
-    numbers it always drew, so earlier models retrain the same."""
+    numbers it always drew, so earlier models retrain the same. ``mask_styles``: painted masks in every style of
+    :data:`kiosk.train.synthetic_masks.STYLES`, with ear loops (False: the pleated mask as before)."""
     from kiosk.train.synthetic_masks import crop_landmarks, paint_mask
 
     out = np.empty((len(idx), size, size, 3), np.float32)
@@ -209,7 +210,7 @@ def make_batch(cs: CropSet, idx: np.ndarray, rng: Optional[np.random.RandomState
             paint_rng = rng if rng is not None else np.random.RandomState(i)
             m = size * CROP_MARGIN / (1 + 2 * CROP_MARGIN)  # the face box inside its crop
             lm = crop_landmarks(cs.landmarks[i], box, size, CROP_MARGIN)  # type: ignore[arg-type]
-            out[k] = paint_mask(out[k], lm, (m, m, size - m, size - m), cs.paint[i], paint_rng)
+            out[k] = paint_mask(out[k], lm, (m, m, size - m, size - m), cs.paint[i], paint_rng, mask_styles)
         if rng is not None and augment:
             face = crop_landmarks(cs.boxes[i].reshape(2, 2), box, size, CROP_MARGIN).ravel()
             out[k] = occlude(out[k], tuple(float(v) for v in face), cs.labels[i], bool(cs.paint[i]), rng)  # type: ignore[arg-type]
@@ -530,6 +531,8 @@ def train(
     extra_weight: float = 1.0,
     augment: bool = False,
     init_onnx: str = "",
+    mask_styles: bool = False,
+    synthetic_weight: float = 1.0,
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
@@ -552,7 +555,9 @@ def train(
     ``extra_weight``: their sampling weight relative to a facemask crop of the same class;
     ``augment``: tight crops, occluders (:func:`occlude`) and lighting (``photometric(strong=True)``);
     ``init_onnx``: start from this exported classifier's weights (:func:`load_onnx_weights`: the network
-    without batch norm, as exported) instead of from scratch: a fine-tune of a shipped model."""
+    without batch norm, as exported) instead of from scratch: a fine-tune of a shipped model;
+    ``mask_styles``: painted masks of every style (surgical, KN95, cup respirator, printed cloth; ear loops);
+    ``synthetic_weight``: the sampling weight of a painted crop relative to a real one of the same class."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -599,7 +604,8 @@ def train(
           "sources:", {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic", "extra")},
           "| val:", np.bincount(va.label_array, minlength=3).tolist())
     inv = (counts.sum() / np.maximum(counts, 1)) ** 0.5
-    sample_w = inv[ytr] * np.where(np.asarray(tr.source) == "extra", extra_weight, 1.0)
+    src = np.asarray(tr.source)
+    sample_w = inv[ytr] * np.where(src == "extra", extra_weight, 1.0) * np.where(src == "synthetic", synthetic_weight, 1.0)
     sample_w = sample_w / sample_w.sum()
     class_w = torch.tensor(inv / (inv * counts / counts.sum()).sum(), dtype=torch.float32)
 
@@ -641,7 +647,7 @@ def train(
             for g in opt.param_groups:  # the pretrained backbone's group at a tenth (see above)
                 g["lr"] = lr_at(epoch * steps_per_epoch + step) * g.setdefault("scale", g["lr"] / lr)
             idx = order[step * batch_size : (step + 1) * batch_size]
-            x = photometric(torch.from_numpy(make_batch(tr, idx, rng, crop_size, augment)), gen, augment)
+            x = photometric(torch.from_numpy(make_batch(tr, idx, rng, crop_size, augment, mask_styles)), gen, augment)
             x = (x - MEAN) / STD
             y = torch.from_numpy(ytr[idx])
             loss = F.cross_entropy(model(x), y, weight=class_w, label_smoothing=0.05)
@@ -706,6 +712,8 @@ def train(
         "extra_data": [list(e) for e in extra_data],
         "extra_weight": extra_weight,
         "augment": augment,
+        "mask_styles": mask_styles,
+        "synthetic_weight": synthetic_weight,
         "init_onnx": init_onnx or None,
         "face_model": face_model,
         "extra_face_models": list(extra_face_models),
@@ -808,6 +816,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--extra-weight", type=float, default=1.0, help="sampling weight of an --extra-data crop vs a facemask one")
     ap.add_argument("--augment", action="store_true",
                     help="tight crops, sunglasses, hand over the mouth, band below the chin, gamma/colour cast/low light")
+    ap.add_argument("--mask-styles", action="store_true",
+                    help="painted masks in every style (surgical, KN95, cup respirator, printed cloth) with ear loops")
+    ap.add_argument("--synthetic-weight", type=float, default=1.0,
+                    help="sampling weight of a painted-mask crop vs a real crop of the same class")
     ap.add_argument("--init-onnx", default="", metavar="ONNX",
                     help="fine-tune this exported classifier (same --width) instead of training from scratch")
     ap.add_argument("--threads", type=int, default=2)
@@ -844,7 +856,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 samples_per_epoch=a.samples_per_epoch, extra_face_models=a.extra_crops_from, width=a.width,
                 train_fraction=a.train_fraction, crop_size=a.crop_size, backbone=a.backbone,
                 extra_data=[tuple(e.split("=", 1)) for e in a.extra_data], extra_weight=a.extra_weight,  # type: ignore[misc]
-                augment=a.augment, init_onnx=a.init_onnx)
+                augment=a.augment, init_onnx=a.init_onnx, mask_styles=a.mask_styles,
+                synthetic_weight=a.synthetic_weight)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 
