@@ -218,3 +218,49 @@ def test_styles_vary_the_surface_and_off_draws_as_before() -> None:
     area = lambda x: int((np.abs(x - crop).max(2) > 20).sum())  # noqa: E731
     assert np.std([area(x) for x in styled]) > np.std([area(x) for x in plain])
     assert any(not np.array_equal(a, b) for a, b in zip(plain, styled))
+
+
+def _scenes(tmp_path) -> tuple:  # type: ignore[no-untyped-def]
+    """Two 200x160 images, each with two bright 'faces' on a dark textured ground, as a VOC folder."""
+    from kiosk.train.data import Annotation
+
+    os.makedirs(os.path.join(str(tmp_path), "images"))
+    rng = np.random.RandomState(0)
+    anns = []
+    for k in range(2):
+        img = rng.randint(0, 60, (160, 200, 3)).astype(np.uint8)
+        boxes = np.array([[30, 40, 70, 90], [120, 50, 150, 90]], np.float32)
+        for b in boxes.astype(int):
+            img[b[1]:b[3], b[0]:b[2]] = 230
+        cv2.imwrite(os.path.join(str(tmp_path), "images", "s%d.png" % k), img)
+        anns.append(Annotation("s%d.png" % k, 200, 160, boxes, np.array([0, 1])))
+    return str(tmp_path), anns
+
+
+def test_detector_kiosk_views_put_the_face_box_on_the_face(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.train.face_finetune import Sampler
+
+    data, anns = _scenes(tmp_path)
+    sp = Sampler(data, anns, seed=1, kiosk_views=1.0)
+    sizes = []
+    for n in range(40):
+        canvas, gt, ig = sp.sample(n % 2)
+        assert canvas.shape == (448, 448, 3) and gt.shape == (1, 4)
+        x1, y1, x2, y2 = gt[0].astype(int)
+        inner = canvas[y1 + 2:y2 - 2, x1 + 2:x2 - 2].astype(np.float32)
+        assert inner.size and inner.mean() > 120, (n, gt)  # the bright face, whatever the colour jitter did
+        sizes.append(y2 - y1)
+        assert all(0 <= v <= 448 for v in ig.ravel())
+    assert min(sizes) < 120 and max(sizes) > 200  # pasted small and close-ups filling the input
+
+
+def test_detector_sampler_without_kiosk_views_draws_as_before(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.train.face_finetune import Sampler
+
+    data, anns = _scenes(tmp_path)
+    a, b = Sampler(data, anns, seed=3), Sampler(data, anns, seed=3, kiosk_views=0.0)
+    for n in range(6):
+        ca, ga, _ = a.sample(n % 2)
+        cb, gb, _ = b.sample(n % 2)
+        assert np.array_equal(ca, cb) and np.array_equal(ga, gb)
+    assert a.rng.random() == b.rng.random()

@@ -229,14 +229,18 @@ def _input_hw(out: Dict[str, object]) -> Tuple[int, int]:
 class Sampler:
     """Augmented 448x448 training crops (BGR float, YuNet's raw 0..255 input) with their GT boxes."""
 
-    def __init__(self, data_dir: str, anns: Sequence[Annotation], seed: int = 0, crop: int = CROP) -> None:
+    def __init__(self, data_dir: str, anns: Sequence[Annotation], seed: int = 0, crop: int = CROP,
+                 kiosk_views: float = 0.0) -> None:
         self.anns = [a for a in anns if len(a.boxes)]
         self.imgs = [cv2.imread(os.path.join(data_dir, "images", a.image), cv2.IMREAD_COLOR) for a in self.anns]
         self.rng = np.random.default_rng(seed)
         self.crop = crop
+        self.kiosk_views = float(kiosk_views)
 
     def sample(self, i: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = self.rng
+        if self.kiosk_views > 0 and rng.random() < self.kiosk_views:  # no draw at 0: earlier runs repeat
+            return self.kiosk_view(i)
         img, a = self.imgs[i], self.anns[i]
         h, w = img.shape[:2]
         boxes = a.boxes.astype(np.float32).copy()
@@ -288,6 +292,55 @@ class Sampler:
             ig = np.stack([C - ig[:, 2], ig[:, 1], C - ig[:, 0], ig[:, 3]], 1) if len(ig) else ig
         canvas = self._colour(np.ascontiguousarray(canvas))
         return canvas, gt.reshape(-1, 4).astype(np.float32), ig.reshape(-1, 4).astype(np.float32)
+
+    def kiosk_view(self, i: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One face of image ``i`` as a kiosk sees a face it must not miss (issue 12): the face with 0-25 % of its
+        surroundings, either alone and filling most of the input (a close-up, a photo "as published"), or
+        upscaled to 40-300 px and pasted on a defocused part of another training image (a face in front of a
+        scene). Upscaling blurs it as a low-resolution face does. Other faces in the view are ignore regions."""
+        rng, C = self.rng, self.crop
+        img, a = self.imgs[i], self.anns[i]
+        h, w = img.shape[:2]
+        f = int(rng.integers(len(a.boxes)))
+        x1, y1, x2, y2 = (float(v) for v in a.boxes[f])
+        bw, bh = max(x2 - x1, 2.0), max(y2 - y1, 2.0)
+        g = rng.uniform(0.0, 0.25)
+        r0, c0 = int(max(0, y1 - g * bh)), int(max(0, x1 - g * bw))
+        r1, c1 = int(min(h, np.ceil(y2 + g * bh))), int(min(w, np.ceil(x2 + g * bw)))
+        patch = img[r0:r1, c0:c1]
+        ph, pw = patch.shape[:2]
+        ignore = []
+        if rng.random() < 0.4:  # alone, filling the input
+            s = rng.uniform(160, C) / max(ph, pw)
+            canvas = np.zeros((C, C, 3), np.uint8)
+        else:  # pasted on another scene
+            s = min(rng.uniform(40, 300) / bh, (C - 2) / max(ph, pw))
+            j = int(rng.integers(len(self.imgs)))
+            bg, bga = self.imgs[j], self.anns[j]
+            cover = C / min(bg.shape[:2]) * rng.uniform(1.0, 2.0)
+            bg = cv2.resize(bg, (max(C, int(round(bg.shape[1] * cover))), max(C, int(round(bg.shape[0] * cover)))))
+            oy, ox = int(rng.integers(0, bg.shape[0] - C + 1)), int(rng.integers(0, bg.shape[1] - C + 1))
+            canvas = cv2.GaussianBlur(bg[oy:oy + C, ox:ox + C], (0, 0), rng.uniform(0.5, 2.5))
+            ignore += [b * cover - np.array([ox, oy, ox, oy], np.float32) for b in bga.boxes]
+        nw, nh = max(2, int(round(pw * s))), max(2, int(round(ph * s)))
+        face = cv2.resize(patch, (nw, nh), interpolation=cv2.INTER_LINEAR if s > 1 else cv2.INTER_AREA)
+        px, py = int(rng.integers(0, C - nw + 1)), int(rng.integers(0, C - nh + 1))
+        canvas[py:py + nh, px:px + nw] = face
+        to_view = np.array([s, s, s, s], np.float32)
+        shift = np.array([px - c0 * s, py - r0 * s] * 2, np.float32)
+        gt = a.boxes[f:f + 1].astype(np.float32) * to_view + shift
+        others = np.delete(a.boxes, f, 0).astype(np.float32) * to_view + shift
+        inside = ((others[:, 2] > px) & (others[:, 0] < px + nw) & (others[:, 3] > py) & (others[:, 1] < py + nh))
+        ignore += list(others[inside])
+        gt[:, 0::2] = np.clip(gt[:, 0::2], px, px + nw)
+        gt[:, 1::2] = np.clip(gt[:, 1::2], py, py + nh)
+        ig = np.clip(np.asarray(ignore, np.float32).reshape(-1, 4), 0, C)
+        ig = ig[(ig[:, 2] > ig[:, 0]) & (ig[:, 3] > ig[:, 1])]
+        if rng.random() < 0.5:
+            canvas = canvas[:, ::-1]
+            gt = np.stack([C - gt[:, 2], gt[:, 1], C - gt[:, 0], gt[:, 3]], 1)
+            ig = np.stack([C - ig[:, 2], ig[:, 1], C - ig[:, 0], ig[:, 3]], 1) if len(ig) else ig
+        return self._colour(np.ascontiguousarray(canvas)), gt.astype(np.float32), ig.reshape(-1, 4).astype(np.float32)
 
     def _colour(self, img: np.ndarray) -> np.ndarray:
         rng = self.rng
@@ -362,7 +415,7 @@ def close_range(face_model: str, data_dir: str, split_files: Sequence[str], corr
 # ------------------------------------------------------------------------------------------
 def train(data_dir: str, base: str, work: str, epochs: int = 12, lr: float = 5e-4, batch: int = 8,
           split_dir: str = "engines/splits", resume: bool = False, seed: int = 0, threads: int = 2,
-          iters_per_epoch: Optional[int] = None, eval_every: int = 1) -> Dict[str, object]:
+          iters_per_epoch: Optional[int] = None, eval_every: int = 1, kiosk_views: float = 0.0) -> Dict[str, object]:
     import torch
 
     from kiosk.train.onnx_graph import OnnxModule, write_onnx
@@ -373,7 +426,7 @@ def train(data_dir: str, base: str, work: str, epochs: int = 12, lr: float = 5e-
     splits = read_splits(split_dir)
     by = {a.image: a for a in load_dataset(data_dir)}
     train_anns = [by[n] for n in splits["train"] if n in by]
-    sampler = Sampler(data_dir, train_anns, seed)
+    sampler = Sampler(data_dir, train_anns, seed, kiosk_views=kiosk_views)
     student = OnnxModule(base)
     teacher = OnnxModule(base).eval()
     for p in teacher.parameters():
@@ -456,6 +509,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--iters", type=int, default=None, help="iterations per epoch (default: one pass)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--kiosk-views", type=float, default=0.0,
+                    help="share of samples that are one face as a kiosk sees it: a close-up filling the input, or "
+                         "upscaled and pasted on another scene (issue 12; 0 = the recipe before)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--export", default=None, help="copy the ONNX of --epoch to this path and stop")
     ap.add_argument("--epoch", type=int, default=None)
@@ -500,7 +556,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(json.dumps({key: r}), flush=True)
         return 0
     train(a.data, a.base, a.work, a.epochs, a.lr, a.batch, a.split_dir, a.resume, threads=a.threads,
-          iters_per_epoch=a.iters)
+          iters_per_epoch=a.iters, kiosk_views=a.kiosk_views)
     return 0
 
 
