@@ -211,3 +211,24 @@ def test_the_face_detectors_pretrained_backbone_as_a_mask_classifier(tmp_path) -
     frame = np.full((120, 160, 3), 90, np.uint8)
     probs = clf.classify_boxes(frame, np.array([[40, 20, 100, 100]], np.float32))
     assert probs.shape == (1, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+AIZOO = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "peers", "aizoo", "face_mask_detection.caffemodel")
+
+
+@pytest.mark.skipif(not os.path.isfile(AIZOO), reason="the AIZOO peer is not in ../shared/peers")
+def test_the_aizoo_peers_trunk_as_a_mask_classifier(tmp_path) -> None:
+    from kiosk.train.mask_classifier import MEAN, STD, aizoo_classifier, export_onnx
+    from kiosk.train.peers import CaffeSSD
+    from kiosk.vision.mask import MaskClassifier
+
+    model = aizoo_classifier(AIZOO).eval()
+    x = np.random.RandomState(0).rand(1, 3, 260, 260).astype(np.float32)  # what the peer reads: RGB / 255
+    ref = CaffeSSD(AIZOO.replace(".caffemodel", ".prototxt"), AIZOO).forward(x)["cls_2_insert_conv2d"]
+    got = model.body(torch.from_numpy(x)).detach().numpy()  # the pretrained trunk, exactly the peer's
+    assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-4
+    assert model((torch.rand(2, 3, 64, 64) - MEAN) / STD).shape == (2, 3)
+    path = str(tmp_path / "mask_aizoo.onnx")
+    export_onnx(model, path, 64)
+    probs = MaskClassifier(path).classify_boxes(np.full((120, 160, 3), 90, np.uint8), np.array([[40, 20, 100, 100]], np.float32))
+    assert probs.shape == (1, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)

@@ -349,6 +349,50 @@ def yunet_classifier(face_model: str, num_classes: int = 3):  # type: ignore[no-
     return YuNetCrops()
 
 
+def aizoo_classifier(caffemodel: str, num_classes: int = 3):  # type: ignore[no-untyped-def]
+    """The trunk of the AIZOO FaceMaskDetection SSD (MIT; ``caffemodel`` and its ``.prototxt`` beside it: eight
+    3x3 conv + ReLU layers with max pooling, trained on WIDER FACE + MAFA to tell masked from unmasked faces) up
+    to its stride-32 level, with that level's pretrained classification branch (``cls_2_insert_conv2d``, the
+    level whose anchors are 42-57 px, a kiosk crop's face), average-pooled into one new linear layer: the peer
+    as a teacher of features (issue 12). Takes the kiosk's classifier input (RGB, ``(x/255 - MEAN)/STD``) and
+    feeds the trunk what it was trained on (RGB / 255)."""
+    import torch
+    from torch import nn
+
+    from kiosk.train.peers import _p, read_caffemodel, read_prototxt_layers
+
+    prototxt = os.path.splitext(caffemodel)[0] + ".prototxt"
+    layers = {ly["name"]: ly for ly in read_prototxt_layers(prototxt)}
+    weights = read_caffemodel(caffemodel)
+    trunk = ["conv2d_%d" % i for i in range(6)]
+
+    def conv(name: str) -> nn.Conv2d:
+        w, b = weights[name][0], weights[name][1]
+        c = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], padding=int(_p(layers[name], "pad", 0)),
+                      stride=int(_p(layers[name], "stride", 1)))
+        with torch.no_grad():
+            c.weight.copy_(torch.from_numpy(np.asarray(w, np.float32)))
+            c.bias.copy_(torch.from_numpy(np.asarray(b, np.float32).reshape(-1)))
+        return c
+
+    class AizooCrops(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            mods = []  # type: List[nn.Module]
+            for i, name in enumerate(trunk):
+                mods += [conv(name), nn.ReLU()]
+                if i < len(trunk) - 1:  # maxpool2d_0..4 follow conv2d_0..4; conv2d_5's pool feeds level 3
+                    mods.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+            mods += [conv("cls_2_insert_conv2d"), nn.ReLU()]
+            self.body = nn.Sequential(*mods)
+            self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(64, num_classes))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.body(x * STD + MEAN).mean(dim=(2, 3)))
+
+    return AizooCrops()
+
+
 # ------------------------------------------------------------------------------------- metrics
 def confusion(y: np.ndarray, p: np.ndarray, k: int = 3) -> np.ndarray:
     m = np.zeros((k, k), np.int64)
@@ -609,7 +653,10 @@ def train(
     sample_w = sample_w / sample_w.sum()
     class_w = torch.tensor(inv / (inv * counts / counts.sum()).sum(), dtype=torch.float32)
 
-    model = yunet_classifier(backbone) if backbone else build_model(width=width, fused=bool(init_onnx))
+    if backbone.endswith(".caffemodel"):
+        model = aizoo_classifier(backbone)
+    else:
+        model = yunet_classifier(backbone) if backbone else build_model(width=width, fused=bool(init_onnx))
     if init_onnx:
         load_onnx_weights(model, init_onnx)
         print("initialized from", init_onnx, flush=True)
@@ -806,7 +853,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backbone", default="", metavar="ONNX",
-                    help="fine-tune this YuNet face detector's pretrained backbone as the classifier (default: from scratch)")
+                    help="fine-tune this pretrained backbone as the classifier: a YuNet face detector's (ONNX) or the "
+                         "AIZOO mask detector's trunk (its .caffemodel, the .prototxt beside it); default: from scratch")
     ap.add_argument("--crop-size", type=int, default=CROP_SIZE, help="input side in pixels (the kiosk reads it from the model)")
     ap.add_argument("--train-fraction", type=float, default=1.0,
                     help="train on this stratified part of the train split (learning curve); val/test unchanged")
