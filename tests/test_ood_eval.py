@@ -398,3 +398,21 @@ def test_eval_detector_over_every_set_from_the_command_line(tmp_path, monkeypatc
     assert "converted" in uf["mask_wearing_check"] and "converted" not in uf["facemask_test"]
     assert uf["facemask_test_paste"]["images"] == 6 and rep["summary"]["ultraface"].startswith("ultraface: ")
     assert main(argv[:-1] + ["--models", "kiosk_live,nope"]) == 2  # an unknown model is an error
+
+
+def test_choices_use_mask_wearings_train_half_never_its_check_half(tmp_path, monkeypatch):
+    """``--split val`` (for choices) scores mask_wearing_train and its views; only the test report reads check."""
+    anns = _voc_set(str(tmp_path / "src"))
+    splits = tmp_path / "engines" / "splits"
+    splits.mkdir(parents=True)
+    for name in ("val", "test", "mask_wearing_train"):
+        (splits / (name + ".txt")).write_text("\n".join(a.image for a in anns) + "\n")
+    (splits / "mask_wearing_check.txt").write_text("no-such-image.jpg\n")
+    monkeypatch.setenv("DABAI_ENGINES", str(tmp_path / "engines"))
+    kw = dict(facemask_dir=str(tmp_path / "src"), mask_wearing_dir=str(tmp_path / "src"),
+              frames_root=str(tmp_path / "frames"))
+    sets = ood.default_sets(["facemask", "mask_wearing", "mask_wearing_paste"], split="val", **kw)
+    assert [s.name for s in sets] == ["facemask_val", "mask_wearing_train", "mask_wearing_train_paste"]
+    assert sets[1].names == [a.image for a in anns] and sets[1].head_boxes and sets[1].iou == 0.3
+    report = ood.default_sets(["mask_wearing"], split="test", **kw)
+    assert report[0].name == "mask_wearing_check" and report[0].names == ["no-such-image.jpg"]

@@ -383,11 +383,14 @@ def summary_line(model: str, reps: Dict[str, Dict[str, object]]) -> str:
     bal, nof, inc, sure = worst("balanced_accuracy", True), worst("no_face_rate", False), \
         worst("masked_called_incorrect", False), worst("masked_sure_incorrect", False)
     maps = [r["ap"]["map_2class"] for r in reps.values()]  # type: ignore[index]
-    return ("{}: gate bal.acc mean {} (worst {} on {}), no face mean {} (worst {} on {}), masked->incorrect worst "
-            "{} on {} (sure {}), mask/no-mask mAP mean {} over {} sets").format(
+    return ("{}: gate bal.acc mean {} (worst {} on {}; strict mean {}), no face mean {} (worst {} on {}), "
+            "masked->incorrect mean {} worst {} on {} (sure {}), unmasked->incorrect mean {}, mask/no-mask mAP mean {} "
+            "over {} sets").format(
         model, _mean([x["balanced_accuracy"] for x in img.values()]), bal[0], bal[1],
-        _mean([x["no_face_rate"] for x in img.values()]), nof[0], nof[1], inc[0], inc[1], sure[0],
-        _mean(maps), len(reps))
+        _mean([x.get("strict_balanced_accuracy") for x in img.values()]),
+        _mean([x["no_face_rate"] for x in img.values()]), nof[0], nof[1],
+        _mean([x["masked_called_incorrect"] for x in img.values()]), inc[0], inc[1], sure[0],
+        _mean([x["unmasked_called_incorrect"] for x in img.values()]), _mean(maps), len(reps))
 
 
 def _f(x: Any, pct: bool = False) -> str:
@@ -480,7 +483,8 @@ def default_sets(wanted: Sequence[str] = SETS, split: str = "test", facemask_dir
                  mask_wearing_dir: Optional[str] = None, frames_root: str = os.path.join("out", "ood", "frames"),
                  seed: int = 0, log: Optional[Callable[[str], None]] = None) -> List[EvalSet]:
     """The sets of issue 12, in :data:`SETS` order: facemask ``split`` (IoU 0.5), mask_wearing check (IoU 0.3,
-    conversion fitted on mask_wearing_train), and the ``frame`` / ``paste`` / ``crop`` variant of each
+    conversion fitted on mask_wearing_train; with ``split`` "val", for choices: mask_wearing_train itself), and
+    the ``frame`` / ``paste`` / ``crop`` variant of each
     (:mod:`kiosk.train.framing`, generated once into ``frames_root`` and reused while unchanged)."""
     from kiosk.models.selection import repo_root
     from kiosk.train.evaluate import load_eval_set
@@ -493,8 +497,10 @@ def default_sets(wanted: Sequence[str] = SETS, split: str = "test", facemask_dir
     if unknown:
         raise ValueError("unknown set(s) {} (known: {})".format(", ".join(unknown), ", ".join(SETS)))
     mw_train = EvalSet("mask_wearing_train", mw, split_names("mask_wearing_train"), 0.3, True)
-    base = {"facemask": EvalSet("facemask_" + split, fm, split_names(split), 0.5),
-            "mask_wearing": EvalSet("mask_wearing_check", mw, split_names("mask_wearing_check"), 0.3, True, mw_train)}
+    # choices (split "val") are made on mask_wearing's train half, never on the check half it withholds
+    mw_base = (EvalSet("mask_wearing_train", mw, split_names("mask_wearing_train"), 0.3, True, mw_train) if split == "val"
+               else EvalSet("mask_wearing_check", mw, split_names("mask_wearing_check"), 0.3, True, mw_train))
+    base = {"facemask": EvalSet("facemask_" + split, fm, split_names(split), 0.5), "mask_wearing": mw_base}
     out = []
     for w in wanted:
         src_key = next(k for k in ("mask_wearing", "facemask") if w.startswith(k))
