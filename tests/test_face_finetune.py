@@ -232,3 +232,16 @@ def test_the_aizoo_peers_trunk_as_a_mask_classifier(tmp_path) -> None:
     export_onnx(model, path, 64)
     probs = MaskClassifier(path).classify_boxes(np.full((120, 160, 3), 90, np.uint8), np.array([[40, 20, 100, 100]], np.float32))
     assert probs.shape == (1, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+def test_the_shipped_opset_13_detector_runs_as_a_torch_module_for_further_fine_tuning() -> None:
+    import onnxruntime as ort
+
+    from kiosk.train.onnx_graph import OnnxModule
+
+    path = os.path.join(os.path.dirname(__file__), "..", "engines", "face_detector.onnx")  # Unsqueeze axes as an input
+    x = np.random.RandomState(0).rand(1, 3, 96, 128).astype(np.float32) * 255
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": x})))
+    got = OnnxModule(path).eval()(torch.from_numpy(x))
+    assert max(float(np.abs(got[n].detach().numpy() - r).max()) for n, r in ref.items()) < 1e-3

@@ -113,7 +113,8 @@ class OnnxModule(nn.Module):
                 y = torch.index_select(a[0], int(at.get("axis", 0)), a[1].reshape(-1)).reshape(a[1].shape)
             elif op == "Unsqueeze":
                 y = a[0]
-                for ax in sorted(at["axes"]):
+                axes = at["axes"] if "axes" in at else [int(v) for v in a[1].reshape(-1).tolist()]  # opset 13: an input
+                for ax in sorted(axes):
                     y = y.unsqueeze(ax)
             elif op == "Concat":
                 y = torch.cat([t.reshape(-1) if t.ndim == 0 else t for t in a], int(at["axis"]))
