@@ -297,7 +297,10 @@ class Sampler:
         """One face of image ``i`` as a kiosk sees a face it must not miss (issue 12): the face with 0-25 % of its
         surroundings, either alone and filling most of the input (a close-up, a photo "as published"), or
         upscaled to 40-300 px and pasted on a defocused part of another training image (a face in front of a
-        scene). Upscaling blurs it as a low-resolution face does. Other faces in the view are ignore regions."""
+        scene). Upscaling blurs it as a low-resolution face does. Other faces in the view are ignore regions.
+        So that a pasted rectangle is no sign of a face, the same kinds of views are made of face-free patches
+        too: one or two hard-edged decoy patches under every pasted face, a quarter of the close-ups a patch
+        with no face (no GT), and half of the faces blended in with a soft edge."""
         rng, C = self.rng, self.crop
         img, a = self.imgs[i], self.anns[i]
         h, w = img.shape[:2]
@@ -310,7 +313,17 @@ class Sampler:
         patch = img[r0:r1, c0:c1]
         ph, pw = patch.shape[:2]
         ignore = []
-        if rng.random() < 0.4:  # alone, filling the input
+        alone = rng.random() < 0.4
+        if alone and rng.random() < 0.25:  # a close-up of no face
+            patch, decoy_faces = self._decoy(ph, pw)
+            s = rng.uniform(160, C) / max(ph, pw)
+            canvas = np.zeros((C, C, 3), np.uint8)
+            nw, nh = max(2, int(round(pw * s))), max(2, int(round(ph * s)))
+            px, py = int(rng.integers(0, C - nw + 1)), int(rng.integers(0, C - nh + 1))
+            canvas[py:py + nh, px:px + nw] = cv2.resize(patch, (nw, nh))
+            ig = np.clip(decoy_faces * s + np.array([px, py, px, py], np.float32), 0, C).reshape(-1, 4)
+            return self._colour(canvas), np.zeros((0, 4), np.float32), ig[(ig[:, 2] > ig[:, 0]) & (ig[:, 3] > ig[:, 1])]
+        if alone:  # alone, filling the input
             s = rng.uniform(160, C) / max(ph, pw)
             canvas = np.zeros((C, C, 3), np.uint8)
         else:  # pasted on another scene
@@ -322,9 +335,24 @@ class Sampler:
             oy, ox = int(rng.integers(0, bg.shape[0] - C + 1)), int(rng.integers(0, bg.shape[1] - C + 1))
             canvas = cv2.GaussianBlur(bg[oy:oy + C, ox:ox + C], (0, 0), rng.uniform(0.5, 2.5))
             ignore += [b * cover - np.array([ox, oy, ox, oy], np.float32) for b in bga.boxes]
+            for _ in range(int(rng.integers(1, 3))):  # hard-edged patches with no face: an edge is no face
+                dp, dfaces = self._decoy(ph, pw)
+                dw, dh = max(2, int(round(pw * s * rng.uniform(0.7, 1.4)))), max(2, int(round(ph * s * rng.uniform(0.7, 1.4))))
+                dw, dh = min(dw, C), min(dh, C)
+                dx, dy = int(rng.integers(0, C - dw + 1)), int(rng.integers(0, C - dh + 1))
+                canvas[dy:dy + dh, dx:dx + dw] = cv2.resize(dp, (dw, dh))
+                k = np.array([dw / float(dp.shape[1]), dh / float(dp.shape[0])] * 2, np.float32)
+                ignore += list(dfaces * k + np.array([dx, dy, dx, dy], np.float32))
         nw, nh = max(2, int(round(pw * s))), max(2, int(round(ph * s)))
         face = cv2.resize(patch, (nw, nh), interpolation=cv2.INTER_LINEAR if s > 1 else cv2.INTER_AREA)
         px, py = int(rng.integers(0, C - nw + 1)), int(rng.integers(0, C - nh + 1))
+        if not alone and rng.random() < 0.5:  # blended in with a soft edge
+            edge = max(1.0, 0.08 * min(nw, nh))
+            yy, xx = np.mgrid[0:nh, 0:nw].astype(np.float32)
+            d = np.minimum(np.minimum(xx, nw - 1 - xx), np.minimum(yy, nh - 1 - yy))
+            alpha = np.clip(d / edge, 0, 1)[..., None]
+            under = canvas[py:py + nh, px:px + nw].astype(np.float32)
+            face = (face.astype(np.float32) * alpha + under * (1 - alpha)).astype(np.uint8)
         canvas[py:py + nh, px:px + nw] = face
         to_view = np.array([s, s, s, s], np.float32)
         shift = np.array([px - c0 * s, py - r0 * s] * 2, np.float32)
@@ -341,6 +369,26 @@ class Sampler:
             gt = np.stack([C - gt[:, 2], gt[:, 1], C - gt[:, 0], gt[:, 3]], 1)
             ig = np.stack([C - ig[:, 2], ig[:, 1], C - ig[:, 0], ig[:, 3]], 1) if len(ig) else ig
         return self._colour(np.ascontiguousarray(canvas)), gt.astype(np.float32), ig.reshape(-1, 4).astype(np.float32)
+
+    def _decoy(self, ph: int, pw: int) -> Tuple[np.ndarray, np.ndarray]:
+        """A ph x pw patch of a random training image away from its faces where it can be (a few tries), and
+        the boxes of the faces it still holds (patch pixels: ignore regions)."""
+        rng = self.rng
+        j = int(rng.integers(len(self.imgs)))
+        img, boxes = self.imgs[j], self.anns[j].boxes.astype(np.float32)
+        h, w = img.shape[:2]
+        ph, pw = max(2, min(ph, h)), max(2, min(pw, w))
+        best = None
+        for _ in range(6):
+            y, x = int(rng.integers(0, h - ph + 1)), int(rng.integers(0, w - pw + 1))
+            inside = boxes - np.array([x, y, x, y], np.float32)
+            hit = (inside[:, 2] > 0) & (inside[:, 0] < pw) & (inside[:, 3] > 0) & (inside[:, 1] < ph)
+            if best is None or hit.sum() < best[2].sum():
+                best = (y, x, hit, inside)
+            if not hit.any():
+                break
+        y, x, hit, inside = best  # type: ignore[misc]
+        return img[y:y + ph, x:x + pw], inside[hit].reshape(-1, 4)
 
     def _colour(self, img: np.ndarray) -> np.ndarray:
         rng = self.rng
