@@ -215,3 +215,19 @@ def test_calibrate_command_refuses_a_folder_without_the_data(tmp_path, capsys):
 
     assert cmd_train_calibrate(str(tmp_path)) == 2
     assert "facemask/annotations" in capsys.readouterr().err
+
+
+def test_the_optional_aizoo_classifier_is_selectable_with_its_own_calibration(tmp_path):
+    from kiosk.config import Config, Home
+    from kiosk.config import replace as config_replace
+    from kiosk.runtime.assemble import build_detector
+
+    path = os.path.join(os.path.dirname(SHIPPED), "mask_classifier_aizoo.onnx")
+    cal = read_calibration(path)
+    assert 0.2 < cal.temperature < 5 and 0.5 <= cal.incorrect_sure < 1 and cal != read_calibration(SHIPPED)
+    config = config_replace(Config(), "vision", mask_model="engines/mask_classifier_aizoo.onnx")
+    det = build_detector(config, Home(tmp_path))
+    assert det.classifier.calibration == cal and det.classifier.size == 64
+    frame = np.full((480, 640, 3), 120, np.uint8)
+    probs = det.classifier.classify_boxes(frame, np.array([[250, 150, 390, 330]], np.float32))
+    assert probs.shape == (1, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
