@@ -423,12 +423,9 @@ class FaceDetector:
         on_device = self._first_pass_on_device(device, w, h) if device is not None else None
         if on_device is not None:
             out, pw, ph, sx, sy = on_device
-            boxes, scores, kps = self._decode(np.empty(0), out, (pw, ph))
+            boxes, scores, kps = self._to_frame(self._decode(np.empty(0), out, (pw, ph)), sx, sy)
         else:
-            blob, sx, sy = self._prepare(bgr)
-            boxes, scores, kps = self._decode(blob)
-        inv = np.array([1.0 / sx, 1.0 / sy], np.float32)
-        boxes, scores, kps = self._nms(boxes * np.tile(inv, 2), scores, kps * inv)
+            (boxes, scores, kps), sx, sy = self._first_pass(bgr)
         if self.coarse_pass and (not len(boxes) or min(h * sy, w * sx) > MAX_WHOLE_FACE):
             boxes, scores, kps = self._merge_coarse((boxes, scores, kps), self._coarse(bgr))
         first_scale = self._geometry(w, h)[0]
@@ -436,7 +433,7 @@ class FaceDetector:
             if len(boxes):
                 break
             if self.fixed_size is None and self._geometry(w, h, scale)[0] != first_scale:
-                boxes, scores, kps = self._search(bgr, scale)
+                boxes, scores, kps = self._first_pass(bgr, scale)[0]
         if not len(boxes):
             return empty
         boxes = correct_boxes(boxes, scores, kps, self.box_correction)
@@ -445,10 +442,16 @@ class FaceDetector:
         ok = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
         return boxes[ok], scores[ok], kps[ok]
 
-    def _search(self, bgr: np.ndarray, scale: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The first pass once more with the frame at ``scale`` (see ``search_scales``), in frame pixels."""
+    def _first_pass(self, bgr: np.ndarray, scale: Optional[float] = None
+                    ) -> Tuple[Tuple[np.ndarray, np.ndarray, np.ndarray], float, float]:
+        """((boxes, scores, landmarks) in frame pixels after NMS, sx, sy) of the network run on the frame at
+        ``scale`` (default the detector's own; the search passes use others)."""
         blob, sx, sy = self._prepare(bgr, scale)
-        boxes, scores, kps = self._decode(blob)
+        return self._to_frame(self._decode(blob), sx, sy), sx, sy
+
+    def _to_frame(self, found: Tuple[np.ndarray, np.ndarray, np.ndarray], sx: float,
+                  sy: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        boxes, scores, kps = found
         inv = np.array([1.0 / sx, 1.0 / sy], np.float32)
         return self._nms(boxes * np.tile(inv, 2), scores, kps * inv)
 
