@@ -14,14 +14,13 @@ import os
 import sys
 
 import cv2
-import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from kiosk.cli.evaluate import kiosk_factories  # noqa: E402
 from kiosk.train import ood  # noqa: E402
-from kiosk.train.evaluate import load_eval_set  # noqa: E402
+from kiosk.train.evaluate import letterbox, load_eval_set  # noqa: E402
 from kiosk.vision.faces import box_correction_for  # noqa: E402
-from kiosk.vision.mask import MaskDetector  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
 
@@ -39,19 +38,16 @@ def face_free_frames() -> list:
             for b in a.boxes:
                 w, h = b[2] - b[0], b[3] - b[1]
                 im[max(0, int(b[1] - .6 * h)):int(b[3] + .6 * h), max(0, int(b[0] - .6 * w)):int(b[2] + .6 * w)] = fill
-            s = min(640 / im.shape[1], 480 / im.shape[0])
-            r = cv2.resize(im, (int(im.shape[1] * s), int(im.shape[0] * s)))
-            frame = np.zeros((480, 640, 3), np.uint8)
-            frame[:r.shape[0], :r.shape[1]] = r
-            out.append(frame)
+            out.append(letterbox(im))
     return out
 
 
 def main(argv: list) -> int:
     frames = face_free_frames()
     for face in argv:
-        det = MaskDetector.for_mode(face, "engines/mask_classifier_ft.onnx", "live", "onnxruntime", scale=0.5,
-                                    min_long_side=320, box_correction=box_correction_for(face))
+        # the gate's own detector (as eval detector's kiosk_live): detect_scale 0.5, face score 0.5
+        det = kiosk_factories(face, "engines/mask_classifier_ft.onnx", box_correction_for(face), "onnxruntime", 0.5,
+                              0.5)["kiosk_live"]().detector  # type: ignore[attr-defined]
         n = [len(det.detect(f)) for f in frames]
         print("{}: {} frames, {} with a face found, {} faces".format(face, len(frames), sum(1 for x in n if x), sum(n)))
     return 0
