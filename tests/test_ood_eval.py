@@ -220,12 +220,13 @@ def test_gate_reads_a_profile_face_in_a_head_of_hair_through_the_head_conversion
     assert ood.image_level(anns, dets, 0.3)["wrong_face_rate"] == 1.0
     # the head conversion (fitted on other photos) turns the face box into a head box: IoU >= 0.5 with the head
     conv = (-2.0, -1.3, 0.2, 0.25)
-    converted = ood.convert_boxes(dets[0], conv)["boxes"]
-    assert float(ood.iou_matrix(converted, head)[0, 0]) >= 0.5
-    im = ood.image_level(anns, dets, 0.3, conv)
+    converted = [ood.convert_boxes(d, conv) for d in dets]
+    assert float(ood.iou_matrix(converted[0]["boxes"], head)[0, 0]) >= 0.5
+    im = ood.image_level(anns, dets, 0.3, converted)
     assert im["wrong_face_rate"] == 0.0 and im["balanced_accuracy"] == 1.0
     # a conversion that misses the head does not make a match
-    assert ood.image_level(anns, dets, 0.3, (0.0, 0.0, 0.0, 0.0))["wrong_face_rate"] == 1.0
+    unmoved = [ood.convert_boxes(d, (0.0, 0.0, 0.0, 0.0)) for d in dets]
+    assert ood.image_level(anns, dets, 0.3, unmoved)["wrong_face_rate"] == 1.0
 
 
 def test_loose_matching_of_a_face_box_to_a_whole_head_box():

@@ -202,19 +202,18 @@ def on_face(gt_box: np.ndarray, boxes: np.ndarray, iou: float) -> np.ndarray:
     return (ious >= iou) | ((inter / area >= 0.8) & (area >= 0.2 * garea))
 
 
-def gate_prediction(gt_box: np.ndarray, d: Dets, iou: float,
-                    conversion: Optional[Sequence[float]] = None) -> Tuple[str, int, bool]:
+def gate_prediction(gt_box: np.ndarray, d: Dets, iou: float, converted: Optional[Dets] = None) -> Tuple[str, int, bool]:
     """What the gate reads for the face ``gt_box``: ("match" | "wrong_face" | "no_face", class index or -1,
-    sure). Among the acted-on predictions :func:`on_face` (or, with a head ``conversion``, whose converted box
-    has IoU >= 0.5 with it), the one with the highest IoU; if none, the largest prediction (the gate reads the
-    largest face: "wrong_face"); if there is no prediction, "no_face"."""
+    sure). Among the acted-on predictions :func:`on_face` (or, on a whole-head set, whose head-``converted``
+    box, :func:`convert_boxes` of ``d``, has IoU >= 0.5 with it), the one with the highest IoU; if none, the
+    largest prediction (the gate reads the largest face: "wrong_face"); if there is no prediction, "no_face"."""
     d = _op(d)
     b = d["boxes"]
     if len(b) == 0:
         return "no_face", -1, True
     ok = on_face(gt_box, b, iou)
-    if conversion is not None:
-        ok = ok | (iou_matrix(convert_boxes(d, conversion)["boxes"], np.asarray(gt_box, np.float32)[None])[:, 0] >= 0.5)
+    if converted is not None:
+        ok = ok | (iou_matrix(_op(converted)["boxes"], np.asarray(gt_box, np.float32)[None])[:, 0] >= 0.5)
     if ok.any():
         ious = iou_matrix(b, np.asarray(gt_box, np.float32)[None])[:, 0]
         j, how = int(np.argmax(np.where(ok, ious, -1.0))), "match"
@@ -225,7 +224,7 @@ def gate_prediction(gt_box: np.ndarray, d: Dets, iou: float,
 
 
 def image_level(anns: Sequence[Annotation], dets: Sequence[Dets], iou: float,
-                conversion: Optional[Sequence[float]] = None) -> Dict[str, object]:
+                converted: Optional[Sequence[Dets]] = None) -> Dict[str, object]:
     """The gate's view of each image: the class read for its largest ground-truth face (see module doc).
     ``*_called_incorrect``: the arg-max was "incorrect"; ``*_sure_incorrect``: and the calibrated classifier
     was sure of it (only that denies; an unsure one makes the kiosk ask to adjust and keep looking)."""
@@ -235,13 +234,13 @@ def image_level(anns: Sequence[Annotation], dets: Sequence[Dets], iou: float,
     said_incorrect = np.zeros(3, np.int64)
     sure_incorrect = np.zeros(3, np.int64)
     no_face = wrong_face = images = 0
-    for a, d in zip(anns, dets):
+    for k, (a, d) in enumerate(zip(anns, dets)):
         if len(a.boxes) == 0:
             continue
         images += 1
         g = int(np.argmax((a.boxes[:, 2] - a.boxes[:, 0]) * (a.boxes[:, 3] - a.boxes[:, 1])))
         t = int(a.labels[g])
-        how, pred, sure = gate_prediction(a.boxes[g], d, iou, conversion)
+        how, pred, sure = gate_prediction(a.boxes[g], d, iou, converted[k] if converted is not None else None)
         n[t] += 1
         no_face += how == "no_face"
         wrong_face += how == "wrong_face"
@@ -300,6 +299,7 @@ def score_set(s: EvalSet, anns: Sequence[Annotation], dets: Sequence[Dets], thre
     rep = {"images": len(anns), "faces": int(sum(len(a.boxes) for a in anns))}  # type: Dict[str, object]
     rep["ap"] = ap_scores(anns, dets, s.iou, three_class_model and has_incorrect)
     rep["found"] = found_faces(anns, dets, s.iou)
+    cd = None
     if conversion is not None:
         conv, pairs = conversion
         cd = [convert_boxes(d, conv) for d in dets]
@@ -307,7 +307,7 @@ def score_set(s: EvalSet, anns: Sequence[Annotation], dets: Sequence[Dets], thre
         rep["converted"] = {"conversion": [round(c, 4) for c in conv], "fit_pairs": pairs,
                             "iou": 0.5, "map_2class": ap["map_2class"], "ap_2class": ap["ap_2class"],
                             "recall": found_faces(anns, cd, 0.5)["recall"]}
-    rep["image"] = image_level(anns, dets, s.iou, conversion[0] if conversion is not None else None)
+    rep["image"] = image_level(anns, dets, s.iou, cd)
     return rep
 
 
@@ -380,17 +380,18 @@ def summary_line(model: str, reps: Dict[str, Dict[str, object]]) -> str:
             return None, ""
         return min(xs) if low else max(xs)
 
+    def mean(key: str) -> Optional[float]:
+        return _mean([x.get(key) for x in img.values()])
+
     bal, nof, inc, sure = worst("balanced_accuracy", True), worst("no_face_rate", False), \
         worst("masked_called_incorrect", False), worst("masked_sure_incorrect", False)
     maps = [r["ap"]["map_2class"] for r in reps.values()]  # type: ignore[index]
     return ("{}: gate bal.acc mean {} (worst {} on {}; strict mean {}), no face mean {} (worst {} on {}), "
             "masked->incorrect mean {} worst {} on {} (sure {}), unmasked->incorrect mean {}, mask/no-mask mAP mean {} "
             "over {} sets").format(
-        model, _mean([x["balanced_accuracy"] for x in img.values()]), bal[0], bal[1],
-        _mean([x.get("strict_balanced_accuracy") for x in img.values()]),
-        _mean([x["no_face_rate"] for x in img.values()]), nof[0], nof[1],
-        _mean([x["masked_called_incorrect"] for x in img.values()]), inc[0], inc[1], sure[0],
-        _mean([x["unmasked_called_incorrect"] for x in img.values()]), _mean(maps), len(reps))
+        model, mean("balanced_accuracy"), bal[0], bal[1], mean("strict_balanced_accuracy"),
+        mean("no_face_rate"), nof[0], nof[1], mean("masked_called_incorrect"), inc[0], inc[1], sure[0],
+        mean("unmasked_called_incorrect"), _mean(maps), len(reps))
 
 
 def _f(x: Any, pct: bool = False) -> str:
@@ -498,9 +499,9 @@ def default_sets(wanted: Sequence[str] = SETS, split: str = "test", facemask_dir
         raise ValueError("unknown set(s) {} (known: {})".format(", ".join(unknown), ", ".join(SETS)))
     mw_train = EvalSet("mask_wearing_train", mw, split_names("mask_wearing_train"), 0.3, True)
     # choices (split "val") are made on mask_wearing's train half, never on the check half it withholds
-    mw_base = (EvalSet("mask_wearing_train", mw, split_names("mask_wearing_train"), 0.3, True, mw_train) if split == "val"
-               else EvalSet("mask_wearing_check", mw, split_names("mask_wearing_check"), 0.3, True, mw_train))
-    base = {"facemask": EvalSet("facemask_" + split, fm, split_names(split), 0.5), "mask_wearing": mw_base}
+    mw_name = "mask_wearing_train" if split == "val" else "mask_wearing_check"
+    base = {"facemask": EvalSet("facemask_" + split, fm, split_names(split), 0.5),
+            "mask_wearing": EvalSet(mw_name, mw, split_names(mw_name), 0.3, True, mw_train)}
     out = []
     for w in wanted:
         src_key = next(k for k in ("mask_wearing", "facemask") if w.startswith(k))
