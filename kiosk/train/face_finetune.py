@@ -285,13 +285,23 @@ class Sampler:
         bw = cl[:, 2] - cl[:, 0]
         keep = (vis >= 0.6) & (np.minimum(bh, bw) >= 4)
         ignore = (~keep) & (carea > 0)
-        gt, ig = cl[keep], cl[ignore]
-        if rng.random() < 0.5:
+        return self._flip_colour(canvas, cl[keep], cl[ignore])
+
+    def _flip_colour(self, canvas: np.ndarray, gt: np.ndarray,
+                     ig: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Half of the views mirrored (boxes too), then the colour jitter: the last step of every sample."""
+        C = canvas.shape[1]
+        if self.rng.random() < 0.5:
             canvas = canvas[:, ::-1]
             gt = np.stack([C - gt[:, 2], gt[:, 1], C - gt[:, 0], gt[:, 3]], 1) if len(gt) else gt
             ig = np.stack([C - ig[:, 2], ig[:, 1], C - ig[:, 0], ig[:, 3]], 1) if len(ig) else ig
         canvas = self._colour(np.ascontiguousarray(canvas))
         return canvas, gt.reshape(-1, 4).astype(np.float32), ig.reshape(-1, 4).astype(np.float32)
+
+    def _in_view(self, boxes: np.ndarray) -> np.ndarray:
+        """(N,4) boxes clipped to the view, the empty ones dropped."""
+        b = np.clip(np.asarray(boxes, np.float32).reshape(-1, 4), 0, self.crop)
+        return b[(b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])]
 
     def kiosk_view(self, i: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One face of image ``i`` as a kiosk sees a face it must not miss (issue 12): the face with 0-25 % of its
@@ -321,8 +331,8 @@ class Sampler:
             nw, nh = max(2, int(round(pw * s))), max(2, int(round(ph * s)))
             px, py = int(rng.integers(0, C - nw + 1)), int(rng.integers(0, C - nh + 1))
             canvas[py:py + nh, px:px + nw] = cv2.resize(patch, (nw, nh))
-            ig = np.clip(decoy_faces * s + np.array([px, py, px, py], np.float32), 0, C).reshape(-1, 4)
-            return self._colour(canvas), np.zeros((0, 4), np.float32), ig[(ig[:, 2] > ig[:, 0]) & (ig[:, 3] > ig[:, 1])]
+            ig = self._in_view(decoy_faces * s + np.array([px, py, px, py], np.float32))
+            return self._colour(canvas), np.zeros((0, 4), np.float32), ig
         if alone:  # alone, filling the input
             s = rng.uniform(160, C) / max(ph, pw)
             canvas = np.zeros((C, C, 3), np.uint8)
@@ -362,13 +372,7 @@ class Sampler:
         ignore += list(others[inside])
         gt[:, 0::2] = np.clip(gt[:, 0::2], px, px + nw)
         gt[:, 1::2] = np.clip(gt[:, 1::2], py, py + nh)
-        ig = np.clip(np.asarray(ignore, np.float32).reshape(-1, 4), 0, C)
-        ig = ig[(ig[:, 2] > ig[:, 0]) & (ig[:, 3] > ig[:, 1])]
-        if rng.random() < 0.5:
-            canvas = canvas[:, ::-1]
-            gt = np.stack([C - gt[:, 2], gt[:, 1], C - gt[:, 0], gt[:, 3]], 1)
-            ig = np.stack([C - ig[:, 2], ig[:, 1], C - ig[:, 0], ig[:, 3]], 1) if len(ig) else ig
-        return self._colour(np.ascontiguousarray(canvas)), gt.astype(np.float32), ig.reshape(-1, 4).astype(np.float32)
+        return self._flip_colour(canvas, gt, self._in_view(ignore))
 
     def _decoy(self, ph: int, pw: int) -> Tuple[np.ndarray, np.ndarray]:
         """A ph x pw patch of a random training image away from its faces where it can be (a few tries), and
