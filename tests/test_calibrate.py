@@ -14,8 +14,10 @@ from kiosk.inference import ModelError
 from kiosk.train.calibrate import (
     TAU_MAX,
     Faces,
+    choose_bias,
     choose_tau,
     fit_temperature,
+    incorrect_recall,
     match_one_to_one,
     meets,
     nll,
@@ -67,6 +69,8 @@ def test_sidecar_is_read_and_bad_ones_are_refused(tmp_path):
     model = str(tmp_path / "model.onnx")
     (tmp_path / "model.json").write_text(json.dumps({"temperature": 0.7, "incorrect_sure": 0.8, "other": 1}))
     assert read_calibration(model) == Calibration(0.7, 0.8)
+    (tmp_path / "model.json").write_text(json.dumps({"temperature": 0.7, "incorrect_sure": 0.8, "incorrect_bias": -1}))
+    assert read_calibration(model) == Calibration(0.7, 0.8, -1.0)
     (tmp_path / "model.json").write_text("{not json")
     with pytest.raises(ModelError, match="calibration"):
         read_calibration(model)
@@ -106,6 +110,17 @@ def test_temperature_keeps_the_class_and_sharpens_below_one():
     assert (sharp.argmax(1) == p.argmax(1)).all()
     assert (sharp.max(1) > p.max(1)).all() and np.allclose(sharp.sum(1), 1, atol=1e-6)
     assert (Calibration(2.0).apply(p).max(1) < p.max(1)).all()
+
+
+def test_the_incorrect_shift_moves_only_a_narrow_incorrect_to_the_next_class():
+    p = np.array([[0.4, 0.05, 0.55],  # "incorrect" by log(0.55 / 0.4) = 0.32: a shift of -1 reads the mask
+                  [0.05, 0.25, 0.7],  # by log(0.7 / 0.25) = 1.03: still "incorrect" at -1
+                  [0.1, 0.6, 0.3]], np.float32)
+    shifted = Calibration(1.0, 0.0, -1.0).apply(p)
+    assert list(shifted.argmax(1)) == [0, 2, 1]
+    assert np.allclose(shifted.sum(1), 1, atol=1e-6) and (shifted[:, 2] < p[:, 2]).all()
+    assert np.allclose(shifted[:, 0] / shifted[:, 1], p[:, 0] / p[:, 1], rtol=1e-5)  # the other two keep their odds
+    assert Calibration(1.0, 0.0, -1.0).readings(shifted)[0] == (Mask.WITH, True)
 
 
 def test_only_an_incorrect_below_tau_is_unsure():
@@ -187,6 +202,23 @@ def test_tau_is_the_smallest_that_meets_the_target_on_every_set():
     # sure mistakes: no threshold meets the target; the fit stops at TAU_MAX rather than switch "incorrect" off
     assert choose_tau([_faces([0.999] * 5)], 1.0, 0.02) == TAU_MAX == 0.95
     assert not meets([_faces([0.999] * 5)], Calibration(1.0, TAU_MAX), 0.02)
+
+
+def test_the_shift_stops_before_it_loses_real_incorrect_faces():
+    # true incorrect faces whose "incorrect" leads by log(q / ((1 - q) / 2)): 0.99 -> 5.3, 0.9 -> 2.9, 0.7 -> 1.5
+    a = _faces([0.6, 0.7], incorrect=(0.99, 0.9, 0.7) * 7)  # 21 incorrect faces; 5 % may be lost: one
+    assert incorrect_recall([a], Calibration(1.0)) == 1.0
+    assert incorrect_recall([a], Calibration(1.0, 0.0, -1.5)) == 1.0
+    assert incorrect_recall([a], Calibration(1.0, 0.0, -1.75)) == pytest.approx(14 / 21)  # the seven 0.7s go at once
+    assert choose_bias([a], 1.0, recall_drop=0.05) == -1.5
+    assert choose_bias([a], 1.0, recall_drop=0.5) == -2.75  # the 0.9s (2.94) go at -3.0
+    # the two masked faces read as "incorrect" lead by only 0.43 and 0.88: the shift reads them as masks
+    assert rates(a, Calibration(1.0))["masked_to_incorrect"] == 0.02
+    assert rates(a, Calibration(1.0, 0.0, -1.5))["masked_to_incorrect"] == 0.0
+    # masked faces only (mask_wearing has no incorrect label): nothing to keep, so nothing is shifted
+    assert choose_bias([_faces([0.6], incorrect=())], 1.0) == 0.0
+    # the shift comes before τ: τ is chosen on the shifted probabilities
+    assert choose_tau([a], 1.0, 0.01) == 0.61 and choose_tau([a], 1.0, 0.01, bias=-1.5) == 0.0
 
 
 def test_match_one_to_one_takes_each_box_once_best_first():

@@ -190,6 +190,20 @@ def test_a_shipped_classifier_loads_into_the_fused_network_for_fine_tuning() -> 
         mc.load_onnx_weights(mc.build_model(fused=True, width=1)[:-2], path)
 
 
+def test_the_teacher_reads_the_students_input_and_its_loss_is_zero_only_when_they_agree() -> None:
+    torch = pytest.importorskip("torch")
+    teacher = mc.Teacher(os.path.join(ROOT, "engines", "mask_classifier_aizoo.onnx"), 64)
+    x = np.random.RandomState(0).randn(4, 3, 64, 64).astype(np.float32)
+    lp = teacher.log_probs(x)
+    assert lp.shape == (4, 3) and np.allclose(np.exp(lp).sum(1), 1.0, atol=1e-4)
+    t = torch.from_numpy(lp)
+    assert float(mc.distill_loss(t.clone(), t, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    wrong = torch.from_numpy(lp[:, ::-1].copy())  # the student believes the reverse
+    assert float(mc.distill_loss(wrong, t, 2.0)) > float(mc.distill_loss(t * 0.5, t, 2.0)) > 0
+    with pytest.raises(ValueError, match="32 px"):
+        mc.Teacher(os.path.join(ROOT, "engines", "mask_classifier_aizoo.onnx"), 32)
+
+
 LANDMARKS = np.array([[22, 26], [42, 26], [32, 36], [24, 46], [40, 46]], np.float32)  # eyes, nose tip, mouth corners
 
 

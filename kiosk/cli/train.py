@@ -43,8 +43,9 @@ def cmd_train_detector(data: str, out: str = "engines", epochs: int = 40, work: 
 def cmd_train_calibrate(data_root: str, face_model: str = "engines/face_detector.onnx", mask_model: str = "",
                         target: float = 0.02, report: bool = False, write: bool = True, backend: str = "auto",
                         models_dir: str = "models") -> int:
-    """Fit the mask classifier's temperature and "incorrect is sure" threshold on the fitting splits (facemask val,
-    mask_wearing_train; photos and kiosk frames) and write them into the classifier's JSON sidecar; ``report``:
+    """Fit the mask classifier's temperature, "incorrect" log-odds shift and "incorrect is sure" threshold on the
+    fitting splits (facemask val, mask_wearing_train; photos and kiosk frames) and write them into the classifier's
+    JSON sidecar; ``report``:
     score the withheld splits too, with the fitted values. Prints the report as JSON."""
     from kiosk.inference import BackendUnavailable, ModelError
     from kiosk.models.catalog import ModelNotInstalled
@@ -108,8 +109,8 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
                    help="tight crops, sunglasses, a hand over the mouth, a band below the chin, lighting")
     a.add_argument("--init-onnx", default="", metavar="ONNX", help="fine-tune this exported classifier")
     a = ts.add_parser("calibrate", parents=[common],
-                      help="calibrate the mask classifier's 'incorrect' (temperature + sure threshold) on facemask val "
-                           "and mask_wearing_train, and write it into the classifier's JSON sidecar")
+                      help="calibrate the mask classifier's 'incorrect' (temperature, log-odds shift, sure threshold) on "
+                           "facemask val and mask_wearing_train, and write it into the classifier's JSON sidecar")
     a.add_argument("--data-root", default="../shared/data", help="folder with facemask/ and mask_wearing/")
     a.add_argument("--face-model", default="engines/face_detector.onnx",
                    help="face model (catalogue name or file); its box correction follows from its sidecar")

@@ -1,4 +1,4 @@
-"""Calibrating the mask classifier's "incorrect" (issue 12): a temperature and a "sure" threshold τ.
+"""Calibrating the mask classifier's "incorrect" (issue 12): a temperature, a log-odds shift and a "sure" threshold τ.
 
 The classifier over-calls the rare class ``mask_weared_incorrect``: correctly masked faces read as
 "incorrect", and at the gate each of those residents would be told to fix a mask they already wear
@@ -7,7 +7,13 @@ correctly. Here:
 1. the classifier's probabilities are calibrated by one temperature T (``softmax(log p / T)``), fitted by
    negative log-likelihood (Guo et al. 2017, "On Calibration of Modern Neural Networks"); T does not
    change which class is the arg-max, only how sure the model says it is;
-2. an "incorrect is sure" threshold τ is chosen on the calibrated probability of ``incorrect``: the
+2. a shift b <= 0 of the log-odds of ``incorrect`` (logit adjustment, Menon et al. 2021, "Long-tail
+   learning via logit adjustment"): "incorrect" is the arg-max only when it beats the other classes by
+   that margin. The fit takes the most negative b (0.25 steps, down to :data:`BIAS_MIN`) at which the
+   arg-max still finds all but :data:`RECALL_DROP` of the truly incorrect faces, pooled over the fitting
+   sets: it drops the false "incorrect" calls as far as it can without missing real ones;
+3. an "incorrect is sure" threshold τ is chosen on the calibrated probability of ``incorrect`` (after the
+   shift): the
    smallest τ for which at most ``target`` (2 %) of the correctly masked faces are read as a sure
    "incorrect" on EVERY fitting set (so the larger set cannot hide the other). Below τ the kiosk reads
    the face as :attr:`kiosk.core.events.Mask.UNSURE`: it asks the resident to adjust and keeps looking.
@@ -55,6 +61,10 @@ TARGET = 0.02  # masked faces read as a sure "incorrect", at most, on every fitt
 # classifier that is sure of its mistakes cannot be fixed by a threshold): the fit stops here and says the target
 # was not met.
 TAU_MAX = 0.95
+# The shift of "incorrect"'s log-odds: at most this far (e^3 = 20 times less likely), and only while the arg-max
+# still finds all but this share of the truly incorrect faces of the fitting sets.
+BIAS_MIN = -3.0
+RECALL_DROP = 0.05
 
 
 MIN_SOURCE_PX = 32  # faces smaller than this in the photo are not framed (they would be upscaled past 4x)
@@ -283,21 +293,50 @@ def meets(sets: Sequence[Faces], calibration: Calibration, target: float) -> boo
     return all((rates(f, calibration)["masked_to_incorrect"] or 0.0) <= target for f in sets)
 
 
-def choose_tau(sets: Sequence[Faces], temperature: float, target: float = TARGET, tau_max: float = TAU_MAX) -> float:
+def incorrect_recall(sets: Sequence[Faces], calibration: Calibration) -> Optional[float]:
+    """The share of the truly incorrect faces, pooled over ``sets``, whose arg-max is "incorrect"."""
+    hit = n = 0
+    for f in sets:
+        keep = f.labels == INCORRECT
+        if keep.any():
+            hit += int((calibration.apply(f.probs[keep]).argmax(1) == INCORRECT).sum())
+            n += int(keep.sum())
+    return hit / n if n else None
+
+
+def choose_bias(sets: Sequence[Faces], temperature: float, recall_drop: float = RECALL_DROP,
+                bias_min: float = BIAS_MIN) -> float:
+    """The most negative shift of "incorrect"'s log-odds (0.25 steps, down to ``bias_min``) at which the
+    arg-max recall of the truly incorrect faces (pooled) is at least its unshifted value minus ``recall_drop``;
+    0 when the sets hold no incorrect face (nothing to keep, so nothing is shifted)."""
+    base = incorrect_recall(sets, Calibration(temperature))
+    if base is None:
+        return 0.0
+    best = 0.0
+    for b in np.arange(-0.25, bias_min - 1e-9, -0.25):
+        r = incorrect_recall(sets, Calibration(temperature, 0.0, float(b)))
+        if r is None or r < base - recall_drop - 1e-9:
+            break
+        best = float(b)
+    return round(best, 2)
+
+
+def choose_tau(sets: Sequence[Faces], temperature: float, target: float = TARGET, tau_max: float = TAU_MAX,
+               bias: float = 0.0) -> float:
     """The smallest τ (0.01 steps, at most ``tau_max``) at which every set has at most ``target`` of its masked
-    faces read as a sure "incorrect"; ``tau_max`` when none does (see :data:`TAU_MAX`). The smallest keeps as
-    much of the true "incorrect" recall as the target allows."""
+    faces read as a sure "incorrect" (after the shift ``bias``); ``tau_max`` when none does (see
+    :data:`TAU_MAX`). The smallest keeps as much of the true "incorrect" recall as the target allows."""
     for tau in np.round(np.arange(0.0, tau_max + 1e-9, 0.01), 2):
-        if meets(sets, Calibration(temperature, float(tau)), target):
+        if meets(sets, Calibration(temperature, float(tau), bias), target):
             return float(tau)
     return float(tau_max)
 
 
-def curve(faces: Faces, temperature: float, taus: Sequence[float]) -> List[Dict[str, object]]:
+def curve(faces: Faces, temperature: float, taus: Sequence[float], bias: float = 0.0) -> List[Dict[str, object]]:
     """τ vs masked → sure incorrect, unmasked → sure incorrect and sure-incorrect recall on one set."""
     out = []
     for tau in taus:
-        r = rates(faces, Calibration(temperature, float(tau)))
+        r = rates(faces, Calibration(temperature, float(tau), bias))
         out.append({"tau": float(tau), "masked_to_incorrect": r["masked_to_incorrect"],
                     "unmasked_to_incorrect": r["unmasked_to_incorrect"],
                     "incorrect_recall_sure": r["incorrect_recall_sure"]})
@@ -307,22 +346,26 @@ def curve(faces: Faces, temperature: float, taus: Sequence[float]) -> List[Dict[
 def calibrate(photo_detector, kiosk_detector, data_root: str, splits_dir: str,  # type: ignore[no-untyped-def]
               target: float = TARGET, report: bool = False, min_height: float = 0.0,
               taus: Sequence[float] = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)) -> Dict[str, object]:
-    """Fit T and τ on the fitting sets; with ``report``, score the withheld sets too (after the fit, with the
-    fitted values: they never influence them). Returns the report."""
+    """Fit T, the shift of "incorrect" and τ on the fitting sets; with ``report``, score the withheld sets too
+    (after the fit, with the fitted values: they never influence them). Returns the report."""
     fit = {s.name: collect_set(s, photo_detector, kiosk_detector, data_root, splits_dir) for s in FIT_SETS}
     probs = np.concatenate([f.probs for f in fit.values()])
     labels = np.concatenate([f.labels for f in fit.values()])
     temperature = fit_temperature(probs, labels)
-    tau = choose_tau(list(fit.values()), temperature, target)
-    after = Calibration(temperature, tau)
+    bias = choose_bias(list(fit.values()), temperature)
+    tau = choose_tau(list(fit.values()), temperature, target, bias=bias)
+    after = Calibration(temperature, tau, bias)
     target_met = meets(list(fit.values()), after, target)
     before = Calibration()
     out: Dict[str, object] = {
-        "temperature": temperature, "incorrect_sure": tau, "target_masked_to_incorrect": target,
+        "temperature": temperature, "incorrect_sure": tau, "incorrect_bias": bias,
+        "incorrect_recall_argmax": [_r4(incorrect_recall(list(fit.values()), Calibration(temperature))),
+                                    _r4(incorrect_recall(list(fit.values()), after))],
+        "target_masked_to_incorrect": target,
         "target_met_on_fitting_sets": target_met, "tau_max": TAU_MAX,
         "nll_before": round(nll(probs, labels, 1.0), 4), "nll_after": round(nll(probs, labels, temperature), 4),
         "ece_before": round(ece(before.apply(probs), labels), 4), "ece_after": round(ece(after.apply(probs), labels), 4),
-        "sets": {}, "curve": {name: curve(fit[name], temperature, sorted(set(list(taus) + [tau]))) for name in fit},
+        "sets": {}, "curve": {name: curve(fit[name], temperature, sorted(set(list(taus) + [tau])), bias) for name in fit},
     }
     sets = dict(fit)
     if report:
@@ -348,9 +391,11 @@ def write_sidecar(mask_model: str, result: Dict[str, object], detector_desc: str
     meta.update({
         "temperature": result["temperature"],
         "incorrect_sure": result["incorrect_sure"],
+        "incorrect_bias": result.get("incorrect_bias", 0.0),
         "calibration": {
-            "what": "probabilities = softmax(log p / temperature); an arg-max 'mask_weared_incorrect' whose calibrated "
-                    "probability is below incorrect_sure is read as unsure (the kiosk asks to adjust the mask and keeps "
+            "what": "probabilities = softmax(log p / temperature + incorrect_bias on 'mask_weared_incorrect'); an "
+                    "arg-max 'mask_weared_incorrect' whose calibrated probability is below incorrect_sure is read as "
+                    "unsure (the kiosk asks to adjust the mask and keeps "
                     "looking; it denies only a sure 'incorrect'). Issue 12; engines/MODEL_CARD.md",
             "fitted_on": [s.name + " (engines/splits/{}.txt, {}, IoU {})".format(
                 s.split, "{} variant, live detector".format(s.variant) if s.framed else "photos", s.iou)
@@ -359,6 +404,7 @@ def write_sidecar(mask_model: str, result: Dict[str, object], detector_desc: str
             "detector": detector_desc,
             "target_masked_to_incorrect": result["target_masked_to_incorrect"],
             "target_met_on_fitting_sets": result.get("target_met_on_fitting_sets"),
+            "incorrect_recall_argmax": result.get("incorrect_recall_argmax"),
             "nll": [result["nll_before"], result["nll_after"]],
             "ece": [result["ece_before"], result["ece_after"]],
             "rates": {name: {"use": e["use"], "before": _short(e["before"]), "after": _short(e["after"])}  # type: ignore[index]
@@ -374,6 +420,10 @@ def write_sidecar(mask_model: str, result: Dict[str, object], detector_desc: str
     os.replace(tmp, path)
     read_calibration(mask_model)  # what was written must load
     return path
+
+
+def _r4(x: Optional[float]) -> Optional[float]:
+    return None if x is None else round(float(x), 4)
 
 
 def _short(r: Dict[str, object]) -> Dict[str, object]:

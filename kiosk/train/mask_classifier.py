@@ -393,6 +393,33 @@ def aizoo_classifier(caffemodel: str, num_classes: int = 3):  # type: ignore[no-
     return AizooCrops()
 
 
+class Teacher:
+    """An exported classifier as a teacher: model input (N,3,S,S) -> log-probabilities (N,3), through the
+    kiosk's own :class:`kiosk.vision.mask.MaskClassifier` (its raw probabilities: no calibration)."""
+
+    def __init__(self, path: str, crop_size: int, threads: int = 1) -> None:
+        from kiosk.inference import load_model
+        from kiosk.vision.mask import MaskClassifier
+
+        runner = load_model(path, "onnxruntime", intra_op_threads=threads)
+        self.classifier = MaskClassifier(path, runner=runner)
+        if self.classifier.size != crop_size:
+            raise ValueError("teacher {} reads {} px crops, the student {} px".format(path, self.classifier.size, crop_size))
+
+    def log_probs(self, batch: np.ndarray) -> np.ndarray:
+        p = self.classifier.probabilities(np.ascontiguousarray(batch, np.float32))
+        return np.log(np.clip(p, 1e-8, 1.0)).astype(np.float32)
+
+
+def distill_loss(student_logits, teacher_log_probs, temperature: float):  # type: ignore[no-untyped-def]
+    """``T^2 * KL(softmax(teacher / T) || softmax(student / T))``, batch mean (Hinton et al. 2015)."""
+    import torch.nn.functional as F
+
+    t = float(temperature)
+    return F.kl_div(F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_log_probs / t, 1),
+                    log_target=True, reduction="batchmean") * t * t
+
+
 # ------------------------------------------------------------------------------------- metrics
 def confusion(y: np.ndarray, p: np.ndarray, k: int = 3) -> np.ndarray:
     m = np.zeros((k, k), np.int64)
@@ -577,6 +604,9 @@ def train(
     init_onnx: str = "",
     mask_styles: bool = False,
     synthetic_weight: float = 1.0,
+    teacher: str = "",
+    distill_alpha: float = 0.7,
+    distill_temperature: float = 2.0,
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
@@ -601,7 +631,12 @@ def train(
     ``init_onnx``: start from this exported classifier's weights (:func:`load_onnx_weights`: the network
     without batch norm, as exported) instead of from scratch: a fine-tune of a shipped model;
     ``mask_styles``: painted masks of every style (surgical, KN95, cup respirator, printed cloth; ear loops);
-    ``synthetic_weight``: the sampling weight of a painted crop relative to a real one of the same class."""
+    ``synthetic_weight``: the sampling weight of a painted crop relative to a real one of the same class;
+    ``teacher``: an exported classifier (e.g. the slower ``engines/mask_classifier_aizoo.onnx``) whose
+    probabilities on the very same augmented crops the network learns too (knowledge distillation, Hinton et
+    al. 2015; one consistent view for teacher and student, Beyer et al. 2022): the loss is
+    ``(1 - distill_alpha) * cross-entropy + distill_alpha * T^2 * KL(teacher_T || student_T)`` at
+    temperature T = ``distill_temperature``. The student keeps its own size and speed."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -663,6 +698,9 @@ def train(
     groups = ([{"params": model.body.parameters(), "lr": lr / 10}, {"params": model.head.parameters()}] if backbone
               else [{"params": model.parameters()}])
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=5e-4)
+    teach = Teacher(teacher, crop_size, threads) if teacher else None
+    if teach is not None:
+        print("distilling {} (alpha {}, T {})".format(teacher, distill_alpha, distill_temperature), flush=True)
     steps_per_epoch = int(math.ceil(samples_per_epoch / batch_size))
     total = epochs * steps_per_epoch
     warm = steps_per_epoch
@@ -697,7 +735,11 @@ def train(
             x = photometric(torch.from_numpy(make_batch(tr, idx, rng, crop_size, augment, mask_styles)), gen, augment)
             x = (x - MEAN) / STD
             y = torch.from_numpy(ytr[idx])
-            loss = F.cross_entropy(model(x), y, weight=class_w, label_smoothing=0.05)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, weight=class_w, label_smoothing=0.05)
+            if teach is not None:
+                loss = (1 - distill_alpha) * loss + distill_alpha * distill_loss(
+                    logits, torch.from_numpy(teach.log_probs(x.numpy())), distill_temperature)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -758,6 +800,8 @@ def train(
         "train_sources": {s: tr.source.count(s) for s in ("gt", "yunet", "synthetic", "extra")},
         "extra_data": [list(e) for e in extra_data],
         "extra_weight": extra_weight,
+        "teacher": teacher or None,
+        "distill": {"alpha": distill_alpha, "temperature": distill_temperature} if teacher else None,
         "augment": augment,
         "mask_styles": mask_styles,
         "synthetic_weight": synthetic_weight,
@@ -870,6 +914,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="sampling weight of a painted-mask crop vs a real crop of the same class")
     ap.add_argument("--init-onnx", default="", metavar="ONNX",
                     help="fine-tune this exported classifier (same --width) instead of training from scratch")
+    ap.add_argument("--teacher", default="", metavar="ONNX",
+                    help="distil this exported classifier into the network (same crop size), e.g. "
+                         "engines/mask_classifier_aizoo.onnx")
+    ap.add_argument("--distill-alpha", type=float, default=0.7, help="weight of the teacher's loss (0..1)")
+    ap.add_argument("--distill-temperature", type=float, default=2.0, help="softening temperature of the distillation")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
@@ -905,7 +954,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 train_fraction=a.train_fraction, crop_size=a.crop_size, backbone=a.backbone,
                 extra_data=[tuple(e.split("=", 1)) for e in a.extra_data], extra_weight=a.extra_weight,  # type: ignore[misc]
                 augment=a.augment, init_onnx=a.init_onnx, mask_styles=a.mask_styles,
-                synthetic_weight=a.synthetic_weight)
+                synthetic_weight=a.synthetic_weight, teacher=a.teacher, distill_alpha=a.distill_alpha,
+                distill_temperature=a.distill_temperature)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 

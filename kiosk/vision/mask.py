@@ -8,9 +8,11 @@ Crop extraction is one vectorized bilinear gather for all faces of a frame (with
 supersampling when a face is much larger than the crop), and the same function makes the
 training crops, so training and run time see identical pixels.
 
-Calibration (issue 12): the classifier's probabilities go through a temperature, and an arg-max
-"incorrect" below the calibrated threshold ``incorrect_sure`` is read as :attr:`Mask.UNSURE` (the kiosk
-asks the resident to adjust and keeps looking; only a sure "incorrect" denies). Both come from the JSON
+Calibration (issue 12): the classifier's probabilities go through a temperature and a shift of the rare
+class's log-odds (``incorrect_bias``: "incorrect" must win by that margin, so a correctly worn mask is
+rarely called incorrect), and an arg-max "incorrect" below the calibrated threshold ``incorrect_sure`` is
+read as :attr:`Mask.UNSURE` (the kiosk asks the resident to adjust and keeps looking; only a sure
+"incorrect" denies). All three come from the JSON
 sidecar next to the classifier (``engines/mask_classifier_ft.json``, written by ``dabai-kiosk train
 calibrate``); without one every "incorrect" is sure and the probabilities are the model's, as before.
 """
@@ -56,21 +58,29 @@ MODES: Dict[str, Dict[str, object]] = {
 }
 
 
+MAX_BIAS = 5.0  # |incorrect_bias| beyond this would not calibrate "incorrect" but switch it on or off
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """How the classifier's probabilities are read: ``softmax(log p / temperature)``, and an arg-max
-    ``incorrect`` is sure only when its calibrated probability is at least ``incorrect_sure`` (τ).
-    The defaults change nothing (every "incorrect" is sure)."""
+    """How the classifier's probabilities are read: ``softmax(log p / temperature + incorrect_bias on
+    "incorrect")``, and an arg-max ``incorrect`` is sure only when its calibrated probability is at least
+    ``incorrect_sure`` (τ). The temperature never changes the arg-max; a negative ``incorrect_bias`` (a
+    log-prior shift, as in logit adjustment) makes "incorrect" win only by that margin in log-odds. The
+    defaults change nothing (every "incorrect" is sure)."""
 
     temperature: float = 1.0
     incorrect_sure: float = 0.0
+    incorrect_bias: float = 0.0
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
-        """(N,3) probabilities -> (N,3) calibrated probabilities (the arg-max does not change)."""
+        """(N,3) probabilities -> (N,3) calibrated probabilities."""
         p = np.asarray(probs, np.float32)
-        if self.temperature == 1.0 or len(p) == 0:
+        if (self.temperature == 1.0 and self.incorrect_bias == 0.0) or len(p) == 0:
             return p
-        return _softmax(np.log(np.clip(p, 1e-12, 1.0)) / np.float32(self.temperature))
+        z = np.log(np.clip(p, 1e-12, 1.0)) / np.float32(self.temperature)
+        z[:, _INCORRECT] += np.float32(self.incorrect_bias)
+        return _softmax(z)
 
     def readings(self, calibrated: np.ndarray) -> List[Tuple[Mask, bool]]:
         """(class, sure) of each row of calibrated probabilities; only an ``incorrect`` can be unsure."""
@@ -99,12 +109,13 @@ def read_calibration(model_path: str) -> Calibration:
             raise ValueError("expected a JSON object")
         temperature = float(meta.get("temperature", 1.0))
         tau = float(meta.get("incorrect_sure", 0.0))
+        bias = float(meta.get("incorrect_bias", 0.0))
     except (OSError, TypeError, ValueError) as exc:
         raise ModelError(side, "cannot read the mask classifier's calibration: {}".format(exc)) from None
-    if not 0.01 <= temperature <= 100.0 or not 0.0 <= tau <= 1.0:
-        raise ModelError(side, "calibration out of range: temperature {} (0.01..100), incorrect_sure {} (0..1)".format(
-            temperature, tau))
-    return Calibration(temperature, tau)
+    if not 0.01 <= temperature <= 100.0 or not 0.0 <= tau <= 1.0 or not -MAX_BIAS <= bias <= MAX_BIAS:
+        raise ModelError(side, "calibration out of range: temperature {} (0.01..100), incorrect_sure {} (0..1), "
+                               "incorrect_bias {} (-{m}..{m})".format(temperature, tau, bias, m=MAX_BIAS))
+    return Calibration(temperature, tau, bias)
 
 
 @dataclass(frozen=True)
