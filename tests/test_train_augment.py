@@ -204,6 +204,33 @@ def test_the_teacher_reads_the_students_input_and_its_loss_is_zero_only_when_the
         mc.Teacher(os.path.join(ROOT, "engines", "mask_classifier_aizoo.onnx"), 32)
 
 
+def test_gate_views_score_the_largest_face_as_the_gate_reads_it() -> None:
+    torch = pytest.importorskip("torch")
+    from kiosk.train.data import Annotation
+    from kiosk.train.ood import EvalSet
+
+    class ByMeanPixel(torch.nn.Module):  # "with_mask" for a bright crop, "without_mask" for a dark one
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            m = x.mean(dim=(1, 2, 3))
+            return torch.stack([m * 10, -m * 10, torch.zeros_like(m) - 5], 1)
+
+    def ann(label: int) -> Annotation:
+        return Annotation("x.png", 640, 480, np.array([[100, 100, 300, 300], [400, 100, 440, 140]], np.float32),
+                          np.array([label, WITHOUT], np.int64))
+
+    box = np.array([[105, 100, 300, 295]], np.float32)
+    bright, dark = np.ones((1, 3, 64, 64), np.float32), -np.ones((1, 3, 64, 64), np.float32)
+    views = mc.GateViews.__new__(mc.GateViews)
+    # four images: a masked face read bright (right), an unmasked one read dark (right), an unmasked one read
+    # bright (wrong), and a masked face the detector missed (wrong)
+    views.sets = [(EvalSet("v", "."), [ann(WITH), ann(WITHOUT), ann(WITHOUT), ann(WITH)],
+                   [(box, np.array([0.9])), (box, np.array([0.9])), (box, np.array([0.9])), (box[:0], np.zeros(0))],
+                   None, np.concatenate([bright, dark, bright]))]
+    r = mc.GateViews.evaluate(views, ByMeanPixel())
+    assert r["views"]["v"]["with_mask_recall"] == 0.5 and r["views"]["v"]["without_mask_recall"] == 0.5
+    assert r["gate_bal_acc"] == 0.5 and r["views"]["v"]["no_face_rate"] == 0.25
+
+
 LANDMARKS = np.array([[22, 26], [42, 26], [32, 36], [24, 46], [40, 46]], np.float32)  # eyes, nose tip, mouth corners
 
 

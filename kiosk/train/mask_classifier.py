@@ -507,6 +507,84 @@ class ValDetections:
         return summarize_ap(detection_ap(self.anns, to_detections(raws, False), (0.5,)))
 
 
+class GateViews:
+    """Issue 12's choice views (:func:`kiosk.train.ood.default_sets` with split "val": facemask VAL and
+    mask_wearing_train, each as photos and as ``frame`` / ``paste`` / ``crop`` kiosk frames) as the gate sees
+    them: the live detector's faces (:func:`kiosk.cli.evaluate.kiosk_factories`) and their crops, found once,
+    so that each epoch's mean gate balanced accuracy over the eight views costs one forward pass."""
+
+    def __init__(self, face_model: str, size: int = CROP_SIZE, frames_root: str = os.path.join("out", "ood", "frames"),
+                 log: Optional[Callable[[str], None]] = None) -> None:
+        from kiosk.cli.evaluate import kiosk_factories
+        from kiosk.config import Config
+        from kiosk.models.selection import mask_model_file
+        from kiosk.train import ood
+        from kiosk.train.evaluate import load_eval_set, read_image
+        from kiosk.vision.faces import box_correction_for
+        from kiosk.vision.mask import to_model_input
+
+        vision = Config().vision
+        # the gate's detector; its classifier (the shipped one) is loaded but never asked here
+        live = kiosk_factories(face_model, mask_model_file("", face_model), box_correction_for(face_model),
+                               "onnxruntime", vision.face_score, vision.detect_scale)["kiosk_live"]()
+        det = live.detector  # type: ignore[attr-defined]
+
+        def faces_of(s: "ood.EvalSet") -> Tuple[list, list, list]:
+            anns, _ = load_eval_set(s.data_dir, s.names)
+            kept, dets, crops = [], [], []
+            for a in anns:
+                img = read_image(os.path.join(s.data_dir, "images", a.image))
+                if img is None:
+                    continue
+                b, sc, _ = det.find_faces(img)
+                kept.append(a)
+                dets.append((b, sc))
+                crops.append(to_model_input(crop_boxes(img, b, size, CROP_MARGIN)))
+            return kept, dets, crops
+
+        self.sets = []  # type: List[Tuple[object, list, list, Optional[list], np.ndarray]]
+        for s in ood.default_sets(ood.SETS, split="val", frames_root=frames_root, log=log):
+            anns, dets, crops = faces_of(s)
+            converted = None
+            if s.head_boxes and s.convert_fit is not None:
+                fa, fd, _ = faces_of(s.convert_fit)
+                conv, _ = ood.fit_box_conversion(fa, [self._dets(b, sc, None) for b, sc in fd], s.convert_fit.iou)
+                converted = [ood.convert_boxes(self._dets(b, sc, None), conv) for b, sc in dets]
+            x = np.concatenate(crops) if crops else np.zeros((0, 3, size, size), np.float32)
+            self.sets.append((s, anns, dets, converted, x))
+            if log is not None:
+                log("gate view {}: {} images, {} faces".format(s.name, len(anns), len(x)))
+
+    @staticmethod
+    def _dets(boxes: np.ndarray, scores: np.ndarray, probs: Optional[np.ndarray]) -> Dict[str, np.ndarray]:
+        n = len(boxes)
+        lab = probs.argmax(1) if probs is not None and n else np.zeros(n, np.int64)
+        return {"boxes": np.asarray(boxes, np.float32).reshape(n, 4), "labels": lab.astype(np.int64),
+                "scores": np.asarray(scores, np.float32).reshape(n), "op": np.ones(n, bool), "sure": np.ones(n, bool)}
+
+    def evaluate(self, model) -> Dict[str, object]:  # type: ignore[no-untyped-def]
+        """Mean over the views of the gate's balanced mask / no-mask accuracy (the classifier's own arg-max, no
+        calibration) and of masked faces called "incorrect"; per view too."""
+        import torch
+
+        from kiosk.train import ood
+
+        model.eval()
+        per = {}  # type: Dict[str, Dict[str, object]]
+        for s, anns, dets, converted, x in self.sets:
+            with torch.no_grad():
+                p = np.concatenate([torch.softmax(model(torch.from_numpy(x[i : i + 512])), 1).numpy()
+                                    for i in range(0, len(x), 512)]) if len(x) else np.zeros((0, 3), np.float32)
+            ds, k = [], 0
+            for b, sc in dets:
+                ds.append(self._dets(b, sc * (p[k : k + len(b)].max(1) if len(b) else sc), p[k : k + len(b)]))
+                k += len(b)
+            per[s.name] = ood.image_level(anns, ds, s.iou, converted)  # type: ignore[attr-defined]
+        return {"gate_bal_acc": float(np.mean([r["balanced_accuracy"] for r in per.values()])),
+                "gate_masked_incorrect": float(np.mean([r["masked_called_incorrect"] for r in per.values()])),
+                "views": per}
+
+
 # -------------------------------------------------------------------------------------- export
 def export_onnx(model, path: str, size: int = CROP_SIZE) -> None:  # type: ignore[no-untyped-def]
     """``model`` (logits) -> ONNX with softmax probabilities, checked against torch before ``path`` is replaced."""
@@ -607,6 +685,7 @@ def train(
     teacher: str = "",
     distill_alpha: float = 0.7,
     distill_temperature: float = 2.0,
+    select_on_gate_views: bool = False,
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
@@ -636,7 +715,9 @@ def train(
     probabilities on the very same augmented crops the network learns too (knowledge distillation, Hinton et
     al. 2015; one consistent view for teacher and student, Beyer et al. 2022): the loss is
     ``(1 - distill_alpha) * cross-entropy + distill_alpha * T^2 * KL(teacher_T || student_T)`` at
-    temperature T = ``distill_temperature``. The student keeps its own size and speed."""
+    temperature T = ``distill_temperature``. The student keeps its own size and speed;
+    ``select_on_gate_views``: keep the epoch with the best mean gate balanced accuracy over issue 12's eight
+    choice views (:class:`GateViews`; needs ``face_model``) instead of the best VAL mAP@0.5 alone."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -677,6 +758,12 @@ def train(
     va = build_set(data_dir, splits["val"], None)
     val_det = ValDetections(data_dir, splits["val"], face_model, box_correction, crop_size) if face_model else None
     select_by = "val_map50" if val_det is not None else "val_bal_acc"
+    gate = None
+    if select_on_gate_views:
+        if not face_model:
+            raise ValueError("selecting on the gate views needs the face model")
+        gate = GateViews(face_model, crop_size, log=lambda line: print(line, flush=True))
+        select_by = "gate_bal_acc"
     ytr = tr.label_array
     counts = np.bincount(ytr, minlength=3).astype(np.float64)
     print("train crops per class:", dict(zip(CLASSES, counts.astype(int).tolist())),
@@ -761,6 +848,9 @@ def train(
             ap = val_det.evaluate(model)
             h["val_map50"] = float(ap["map50"] or 0.0)  # type: ignore[arg-type]
             h.update({"val_ap50_" + c: float(v or 0.0) for c, v in ap["ap50"].items()})  # type: ignore[union-attr]
+        if gate is not None:
+            g = gate.evaluate(model)
+            h["gate_bal_acc"], h["gate_masked_incorrect"] = g["gate_bal_acc"], g["gate_masked_incorrect"]  # type: ignore[assignment]
         h["elapsed_s"] = time.time() - t_start
         history.append(h)
         improved = h[select_by] > best
@@ -772,9 +862,11 @@ def train(
                     "history": history}, last_path + ".tmp")
         os.replace(last_path + ".tmp", last_path)
         print("epoch {:3d} train_loss {:.3f} val_loss {:.3f} val_acc {:.3f} val_bal_acc {:.3f} "
-              "rec_incorrect {:.2f} val_mAP50 {}{} ({:.0f}s)".format(
+              "rec_incorrect {:.2f} val_mAP50 {}{}{} ({:.0f}s)".format(
             h["epoch"], h["train_loss"], h["val_loss"], h["val_acc"], h["val_bal_acc"], h["val_rec_incorrect"],
-            "{:.3f}".format(h["val_map50"]) if "val_map50" in h else "-", " *" if improved else "", h["elapsed_s"]),
+            "{:.3f}".format(h["val_map50"]) if "val_map50" in h else "-",
+            " gate {:.4f} masked->incorrect {:.4f}".format(h["gate_bal_acc"], h["gate_masked_incorrect"])
+            if "gate_bal_acc" in h else "", " *" if improved else "", h["elapsed_s"]),
               flush=True)
         plot_curve(history, os.path.join(out_dir, curve_name))
 
@@ -919,6 +1011,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "engines/mask_classifier_aizoo.onnx")
     ap.add_argument("--distill-alpha", type=float, default=0.7, help="weight of the teacher's loss (0..1)")
     ap.add_argument("--distill-temperature", type=float, default=2.0, help="softening temperature of the distillation")
+    ap.add_argument("--select-on-gate-views", action="store_true",
+                    help="keep the epoch with the best mean gate balanced accuracy over issue 12's eight choice views "
+                         "(facemask VAL, mask_wearing_train, their kiosk frames) instead of the best VAL mAP@0.5")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
@@ -955,7 +1050,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 extra_data=[tuple(e.split("=", 1)) for e in a.extra_data], extra_weight=a.extra_weight,  # type: ignore[misc]
                 augment=a.augment, init_onnx=a.init_onnx, mask_styles=a.mask_styles,
                 synthetic_weight=a.synthetic_weight, teacher=a.teacher, distill_alpha=a.distill_alpha,
-                distill_temperature=a.distill_temperature)
+                distill_temperature=a.distill_temperature, select_on_gate_views=a.select_on_gate_views)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 

@@ -352,16 +352,21 @@ class MaskDetector:
         """(boxes (N,4) float32, face scores (N,), class probabilities (N,3), landmarks (N,5,2)).
         ``device``: the frame as a CUDA image, for the face detector (:meth:`FaceDetector.detect_arrays`)."""
         bgr = to_bgr(frame_bgr)
-        if bgr is None:
-            boxes, scores, kps = self.faces.detect_arrays(np.zeros((0, 0, 3), np.uint8))
+        boxes, scores, kps = self.find_faces(bgr, device)
+        if bgr is None or len(boxes) == 0:
             return boxes, scores, np.zeros((0, len(CLASSES)), np.float32), kps
+        return boxes, scores, self.classifier.classify_boxes(bgr, boxes, self.flip_tta), kps
+
+    def find_faces(self, bgr: Optional[np.ndarray], device: Any = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The faces the classifier is given: (boxes (N,4), scores (N,), landmarks (N,5,2)) of a BGR frame
+        (None: an unreadable one, no faces), those smaller than ``min_face`` dropped."""
+        if bgr is None:
+            return self.faces.detect_arrays(np.zeros((0, 0, 3), np.uint8))
         boxes, scores, kps = self.faces.detect_arrays(bgr, device)
         if self.min_face > 0 and len(boxes):
             keep = (boxes[:, 3] - boxes[:, 1]) >= self.min_face
             boxes, scores, kps = boxes[keep], scores[keep], kps[keep]
-        if len(boxes) == 0:
-            return boxes, scores, np.zeros((0, len(CLASSES)), np.float32), kps
-        return boxes, scores, self.classifier.classify_boxes(bgr, boxes, self.flip_tta), kps
+        return boxes, scores, kps
 
     def detect(self, frame_bgr: np.ndarray, device: Any = None) -> List[Detection]:
         """Faces with their calibrated classification (``detect_arrays`` gives the model's own probabilities)."""
