@@ -81,9 +81,10 @@ def test_sidecar_is_read_and_bad_ones_are_refused(tmp_path):
 
 def test_the_shipped_classifier_has_a_calibration_that_loads():
     cal = read_calibration(SHIPPED)
-    assert 0.2 < cal.temperature < 5 and 0.5 <= cal.incorrect_sure < 1
+    assert 0.2 < cal.temperature < 5 and 0.0 <= cal.incorrect_sure < 1 and -3.0 <= cal.incorrect_bias < 0
     with open(os.path.splitext(SHIPPED)[0] + ".json", encoding="utf-8") as f:
         meta = json.load(f)
+    assert meta["calibration"]["target_met_on_fitting_sets"] is True
     fitted = " ".join(meta["calibration"]["fitted_on"])
     assert "test.txt" not in fitted and "mask_wearing_check" not in fitted  # the withheld splits are never fitted on
 

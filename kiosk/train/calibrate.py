@@ -388,7 +388,7 @@ def write_sidecar(mask_model: str, result: Dict[str, object], detector_desc: str
         with open(path, encoding="utf-8") as f:
             meta = json.load(f)
     sets = result["sets"]  # type: ignore[assignment]
-    meta.update({
+    fitted = {
         "temperature": result["temperature"],
         "incorrect_sure": result["incorrect_sure"],
         "incorrect_bias": result.get("incorrect_bias", 0.0),
@@ -412,7 +412,9 @@ def write_sidecar(mask_model: str, result: Dict[str, object], detector_desc: str
             "date": datetime.date.today().isoformat(),
             "command": command,
         },
-    })
+    }
+    # the fitted values first, whatever keys an older sidecar had
+    meta = dict(fitted, **{k: v for k, v in meta.items() if k not in fitted})
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2, ensure_ascii=False)
