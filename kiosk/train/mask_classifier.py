@@ -686,6 +686,7 @@ def train(
     distill_alpha: float = 0.7,
     distill_temperature: float = 2.0,
     select_on_gate_views: bool = False,
+    min_val_map: float = 0.0,
 ) -> Dict[str, object]:
     """Train, select on validation, export ``<out_dir>/<onnx_name>`` (default ``mask_classifier.onnx``)
     and its curve ``<out_dir>/<onnx stem>_curve.png``; returns a report dict. ``box_correction`` goes
@@ -717,7 +718,8 @@ def train(
     ``(1 - distill_alpha) * cross-entropy + distill_alpha * T^2 * KL(teacher_T || student_T)`` at
     temperature T = ``distill_temperature``. The student keeps its own size and speed;
     ``select_on_gate_views``: keep the epoch with the best mean gate balanced accuracy over issue 12's eight
-    choice views (:class:`GateViews`; needs ``face_model``) instead of the best VAL mAP@0.5 alone."""
+    choice views (:class:`GateViews`; needs ``face_model``) instead of the best VAL mAP@0.5 alone, among the
+    epochs whose VAL mAP@0.5 is at least ``min_val_map`` (the Kaggle-style figure must not be traded away)."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -853,7 +855,7 @@ def train(
             h["gate_bal_acc"], h["gate_masked_incorrect"] = g["gate_bal_acc"], g["gate_masked_incorrect"]  # type: ignore[assignment]
         h["elapsed_s"] = time.time() - t_start
         history.append(h)
-        improved = h[select_by] > best
+        improved = h[select_by] > best and h.get("val_map50", 1.0) >= min_val_map
         if improved:
             best = h[select_by]
             torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val": sm, "width": width, "fused": bool(init_onnx),
@@ -870,6 +872,8 @@ def train(
               flush=True)
         plot_curve(history, os.path.join(out_dir, curve_name))
 
+    if not os.path.exists(best_path):
+        raise RuntimeError("no epoch reached VAL mAP@0.5 {} (--min-val-map); nothing to export".format(min_val_map))
     ck = torch.load(best_path, map_location="cpu", weights_only=False)
     model.load_state_dict(ck["model"])
     model.eval()
@@ -1014,6 +1018,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--select-on-gate-views", action="store_true",
                     help="keep the epoch with the best mean gate balanced accuracy over issue 12's eight choice views "
                          "(facemask VAL, mask_wearing_train, their kiosk frames) instead of the best VAL mAP@0.5")
+    ap.add_argument("--min-val-map", type=float, default=0.0,
+                    help="with --select-on-gate-views: only epochs whose VAL mAP@0.5 reaches this are kept")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
@@ -1050,7 +1056,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 extra_data=[tuple(e.split("=", 1)) for e in a.extra_data], extra_weight=a.extra_weight,  # type: ignore[misc]
                 augment=a.augment, init_onnx=a.init_onnx, mask_styles=a.mask_styles,
                 synthetic_weight=a.synthetic_weight, teacher=a.teacher, distill_alpha=a.distill_alpha,
-                distill_temperature=a.distill_temperature, select_on_gate_views=a.select_on_gate_views)
+                distill_temperature=a.distill_temperature, select_on_gate_views=a.select_on_gate_views,
+                min_val_map=a.min_val_map)
     print(json.dumps({k: rep[k] for k in ("onnx", "onnx_bytes", "best_epoch", "train_time_s", "params")}))
     return 0
 
