@@ -359,7 +359,7 @@ def aizoo_classifier(caffemodel: str, num_classes: int = 3):  # type: ignore[no-
     import torch
     from torch import nn
 
-    from kiosk.train.peers import _p, read_caffemodel, read_prototxt_layers
+    from kiosk.train.peers import layer_param, read_caffemodel, read_prototxt_layers
 
     prototxt = os.path.splitext(caffemodel)[0] + ".prototxt"
     layers = {ly["name"]: ly for ly in read_prototxt_layers(prototxt)}
@@ -368,8 +368,8 @@ def aizoo_classifier(caffemodel: str, num_classes: int = 3):  # type: ignore[no-
 
     def conv(name: str) -> nn.Conv2d:
         w, b = weights[name][0], weights[name][1]
-        c = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], padding=int(_p(layers[name], "pad", 0)),
-                      stride=int(_p(layers[name], "stride", 1)))
+        c = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], padding=int(layer_param(layers[name], "pad", 0)),
+                      stride=int(layer_param(layers[name], "stride", 1)))
         with torch.no_grad():
             c.weight.copy_(torch.from_numpy(np.asarray(w, np.float32)))
             c.bias.copy_(torch.from_numpy(np.asarray(b, np.float32).reshape(-1)))

@@ -304,7 +304,8 @@ def read_prototxt_layers(path: str) -> List[Dict[str, Any]]:
     return layers
 
 
-def _p(layer: Dict[str, Any], key: str, default: Any) -> Any:
+def layer_param(layer: Dict[str, Any], key: str, default: Any) -> Any:
+    """The first value of ``key`` in a layer of :func:`read_prototxt_layers`, else ``default``."""
     v = layer.get(key)
     return v[0] if v else default
 
@@ -357,13 +358,14 @@ class CaffeSSD:
             kind, x = ly["type"], t[ly["bottom"][0]]
             if kind == "Convolution":
                 blobs = self.weights[ly["name"]]
-                y = _conv(x, blobs[0], blobs[1] if len(blobs) > 1 else None, _p(ly, "pad", 0), _p(ly, "stride", 1))
+                y = _conv(x, blobs[0], blobs[1] if len(blobs) > 1 else None, layer_param(ly, "pad", 0),
+                          layer_param(ly, "stride", 1))
             elif kind == "ReLU":
                 y = np.maximum(x, 0)
             elif kind == "Pooling":
-                if _p(ly, "pool", "MAX") != "MAX":
+                if layer_param(ly, "pool", "MAX") != "MAX":
                     raise ValueError("only MAX pooling is supported")
-                y = _maxpool(x, _p(ly, "kernel_size", 2), _p(ly, "stride", 1))
+                y = _maxpool(x, layer_param(ly, "kernel_size", 2), layer_param(ly, "stride", 1))
             elif kind == "Permute":
                 y = np.ascontiguousarray(x.transpose(ly["order"]))
             elif kind == "Reshape":
@@ -372,7 +374,7 @@ class CaffeSSD:
             elif kind == "Sigmoid":
                 y = 1.0 / (1.0 + np.exp(-x))
             else:  # Concat
-                y = np.concatenate([t[b] for b in ly["bottom"]], axis=_p(ly, "axis", 1))
+                y = np.concatenate([t[b] for b in ly["bottom"]], axis=layer_param(ly, "axis", 1))
             t[ly["top"][0]] = y.astype(np.float32, copy=False)
         return t
 
