@@ -45,8 +45,7 @@ def cmd_train_calibrate(data_root: str, face_model: str = "engines/face_detector
                         models_dir: str = "models") -> int:
     """Fit the mask classifier's temperature, "incorrect" log-odds shift and "incorrect is sure" threshold on the
     fitting splits (facemask val, mask_wearing_train; photos and kiosk frames) and write them into the classifier's
-    JSON sidecar; ``report``:
-    score the withheld splits too, with the fitted values. Prints the report as JSON."""
+    JSON sidecar; ``report``: score the withheld splits too, with the fitted values. Prints the report as JSON."""
     from kiosk.inference import BackendUnavailable, ModelError
     from kiosk.models.catalog import ModelNotInstalled
     from kiosk.models.selection import detector_files, engines_dir

@@ -13,8 +13,7 @@ correctly. Here:
    arg-max still finds all but :data:`RECALL_DROP` of the truly incorrect faces, pooled over the fitting
    sets: it drops the false "incorrect" calls as far as it can without missing real ones;
 3. an "incorrect is sure" threshold τ is chosen on the calibrated probability of ``incorrect`` (after the
-   shift): the
-   smallest τ for which at most ``target`` (2 %) of the correctly masked faces are read as a sure
+   shift): the smallest τ for which at most ``target`` (2 %) of the correctly masked faces are read as a sure
    "incorrect" on EVERY fitting set (so the larger set cannot hide the other). Below τ the kiosk reads
    the face as :attr:`kiosk.core.events.Mask.UNSURE`: it asks the resident to adjust and keeps looking.
 
@@ -352,15 +351,16 @@ def calibrate(photo_detector, kiosk_detector, data_root: str, splits_dir: str,  
     probs = np.concatenate([f.probs for f in fit.values()])
     labels = np.concatenate([f.labels for f in fit.values()])
     temperature = fit_temperature(probs, labels)
-    bias = choose_bias(list(fit.values()), temperature)
-    tau = choose_tau(list(fit.values()), temperature, target, bias=bias)
+    fit_sets = list(fit.values())
+    bias = choose_bias(fit_sets, temperature)
+    tau = choose_tau(fit_sets, temperature, target, bias=bias)
     after = Calibration(temperature, tau, bias)
-    target_met = meets(list(fit.values()), after, target)
+    target_met = meets(fit_sets, after, target)
     before = Calibration()
     out: Dict[str, object] = {
         "temperature": temperature, "incorrect_sure": tau, "incorrect_bias": bias,
-        "incorrect_recall_argmax": [_r4(incorrect_recall(list(fit.values()), Calibration(temperature))),
-                                    _r4(incorrect_recall(list(fit.values()), after))],
+        "incorrect_recall_argmax": [_r4(incorrect_recall(fit_sets, Calibration(temperature))),
+                                    _r4(incorrect_recall(fit_sets, after))],
         "target_masked_to_incorrect": target,
         "target_met_on_fitting_sets": target_met, "tau_max": TAU_MAX,
         "nll_before": round(nll(probs, labels, 1.0), 4), "nll_after": round(nll(probs, labels, temperature), 4),
@@ -395,8 +395,8 @@ def write_sidecar(mask_model: str, result: Dict[str, object], detector_desc: str
         "calibration": {
             "what": "probabilities = softmax(log p / temperature + incorrect_bias on 'mask_weared_incorrect'); an "
                     "arg-max 'mask_weared_incorrect' whose calibrated probability is below incorrect_sure is read as "
-                    "unsure (the kiosk asks to adjust the mask and keeps "
-                    "looking; it denies only a sure 'incorrect'). Issue 12; engines/MODEL_CARD.md",
+                    "unsure (the kiosk asks to adjust the mask and keeps looking; it denies only a sure 'incorrect'). "
+                    "Issue 12; engines/MODEL_CARD.md",
             "fitted_on": [s.name + " (engines/splits/{}.txt, {}, IoU {})".format(
                 s.split, "{} variant, live detector".format(s.variant) if s.framed else "photos", s.iou)
                 for s in FIT_SETS],

@@ -543,12 +543,16 @@ class GateViews:
             return kept, dets, crops
 
         self.sets = []  # type: List[Tuple[object, list, list, Optional[list], np.ndarray]]
+        fits = {}  # type: Dict[str, Tuple[float, float, float, float]]  # head conversion per fitting set, fitted once
         for s in ood.default_sets(ood.SETS, split="val", frames_root=frames_root, log=log):
             anns, dets, crops = faces_of(s)
             converted = None
             if s.head_boxes and s.convert_fit is not None:
-                fa, fd, _ = faces_of(s.convert_fit)
-                conv, _ = ood.fit_box_conversion(fa, [self._dets(b, sc, None) for b, sc in fd], s.convert_fit.iou)
+                if s.convert_fit.name not in fits:
+                    fa, fd, _ = faces_of(s.convert_fit)
+                    fits[s.convert_fit.name] = ood.fit_box_conversion(
+                        fa, [self._dets(b, sc, None) for b, sc in fd], s.convert_fit.iou)[0]
+                conv = fits[s.convert_fit.name]
                 converted = [ood.convert_boxes(self._dets(b, sc, None), conv) for b, sc in dets]
             x = np.concatenate(crops) if crops else np.zeros((0, 3, size, size), np.float32)
             self.sets.append((s, anns, dets, converted, x))
@@ -558,7 +562,7 @@ class GateViews:
     @staticmethod
     def _dets(boxes: np.ndarray, scores: np.ndarray, probs: Optional[np.ndarray]) -> Dict[str, np.ndarray]:
         n = len(boxes)
-        lab = probs.argmax(1) if probs is not None and n else np.zeros(n, np.int64)
+        lab = probs.argmax(1) if probs is not None else np.zeros(n, np.int64)
         return {"boxes": np.asarray(boxes, np.float32).reshape(n, 4), "labels": lab.astype(np.int64),
                 "scores": np.asarray(scores, np.float32).reshape(n), "op": np.ones(n, bool), "sure": np.ones(n, bool)}
 
@@ -577,7 +581,8 @@ class GateViews:
                                     for i in range(0, len(x), 512)]) if len(x) else np.zeros((0, 3), np.float32)
             ds, k = [], 0
             for b, sc in dets:
-                ds.append(self._dets(b, sc * (p[k : k + len(b)].max(1) if len(b) else sc), p[k : k + len(b)]))
+                pk = p[k : k + len(b)]
+                ds.append(self._dets(b, sc * pk.max(1), pk))
                 k += len(b)
             per[s.name] = ood.image_level(anns, ds, s.iou, converted)  # type: ignore[attr-defined]
         return {"gate_bal_acc": float(np.mean([r["balanced_accuracy"] for r in per.values()])),
