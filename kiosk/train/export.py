@@ -1,11 +1,43 @@
-"""Shared step of the training scripts' ONNX export: prove the file computes what torch computes."""
+"""Shared steps of the training scripts' ONNX export: no denormal weights, and proof that the file computes
+what torch computes."""
 
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
+
+# Below this a float32 is denormal. x86 CPUs compute with denormals in microcode, tens of times slower: the
+# AIZOO trunk's dead first-layer filter (27 weights near 1e-39) made a 0.4 ms classifier take 3.3 ms per face.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def flush_denormals(array: np.ndarray) -> Tuple[np.ndarray, int]:
+    """``array`` with its denormal float32 values set to zero (they add nothing a float32 sum can hold
+    beside a normal number), and how many there were."""
+    a = np.asarray(array)
+    if a.dtype != np.float32:
+        return a, 0
+    tiny = (a != 0) & (np.abs(a) < FLOAT32_TINY)
+    n = int(tiny.sum())
+    if n:
+        a = np.where(tiny, np.float32(0), a).astype(np.float32)
+    return a, n
+
+
+def flush_module_denormals(module) -> int:  # type: ignore[no-untyped-def]
+    """Zero the denormal values of a torch module's float32 parameters and buffers in place; how many."""
+    import torch
+
+    count = 0
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            if t.dtype == torch.float32:
+                tiny = (t != 0) & (t.abs() < FLOAT32_TINY)
+                count += int(tiny.sum())
+                t[tiny] = 0.0
+    return count
 
 
 def replace_if_matches(

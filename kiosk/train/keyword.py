@@ -691,7 +691,10 @@ def export_onnx(model, path: str, threshold: float, meta: Dict[str, str]) -> Non
         def forward(self, x):  # type: ignore[no-untyped-def]
             return torch.sigmoid(self.m(x))
 
+    from kiosk.train.export import flush_module_denormals, replace_if_matches
+
     wrapped = Wrapped(model).eval()
+    flush_module_denormals(wrapped)
     tmp = path + ".tmp"
     torch.onnx.export(wrapped, (torch.zeros(1, 1, kws.N_MELS, kws.FRAMES),), tmp, dynamo=False, opset_version=13,
                       input_names=["features"], output_names=["prob"],
@@ -705,8 +708,6 @@ def export_onnx(model, path: str, threshold: float, meta: Dict[str, str]) -> Non
         p.key, p.value = k, str(v)
     onnx.checker.check_model(m)
     onnx.save(m, tmp)
-    from kiosk.train.export import replace_if_matches
-
     x = np.random.RandomState(0).randn(3, 1, kws.N_MELS, kws.FRAMES).astype(np.float32)
     replace_if_matches(wrapped, tmp, path, x, "features", "prob")
 

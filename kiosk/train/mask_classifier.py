@@ -606,6 +606,9 @@ def export_onnx(model, path: str, size: int = CROP_SIZE) -> None:  # type: ignor
 
     wrapped = model.eval() if getattr(model, "outputs_probabilities", False) else torch.nn.Sequential(
         model, torch.nn.Softmax(dim=1)).eval()
+    from kiosk.train.export import flush_module_denormals, replace_if_matches
+
+    flush_module_denormals(wrapped)
     tmp = path + ".tmp"
     torch.onnx.export(
         wrapped,
@@ -619,8 +622,6 @@ def export_onnx(model, path: str, size: int = CROP_SIZE) -> None:  # type: ignor
         do_constant_folding=True,
     )
     # check with onnxruntime against torch before replacing the previous file
-    from kiosk.train.export import replace_if_matches
-
     x = (torch.rand(4, 3, size, size) * 4 - 2).numpy()
     replace_if_matches(wrapped, tmp, path, x, "input")
 

@@ -134,10 +134,12 @@ def write_onnx(module: OnnxModule, out_path: str, opset: Optional[int] = 13,
     import onnx
     from onnx import numpy_helper, version_converter
 
+    from kiosk.train.export import flush_denormals
+
     model = onnx.load(module.path)
     for t in model.graph.initializer:
         if t.name in module.names:
-            arr = module.params[module.names[t.name]].detach().cpu().numpy().astype(np.float32)
+            arr, _ = flush_denormals(module.params[module.names[t.name]].detach().cpu().numpy().astype(np.float32))
             t.CopyFrom(numpy_helper.from_array(arr, t.name))
     if opset is not None and model.opset_import[0].version != opset:
         model = version_converter.convert_version(model, opset)
