@@ -41,19 +41,21 @@ class OperatorScreen(QWidget):
     own gate driver or a callable returning its current one (the gate page's test then pulses it instead
     of opening the relay a second time, which on GPIO would also release the app's pin when closed);
     ``frames``, a callable giving the app's newest camera frame (the preview uses it for the running
-    camera, which cannot be opened twice)."""
+    camera, which cannot be opened twice); ``record``, the app's access log as ``Decision → record or None``
+    (operator actions are written there, :meth:`Context.record`)."""
 
     config_saved = pyqtSignal(object)
     closed = pyqtSignal()
     PAGES = PAGES
 
     def __init__(self, home: Home, status: Callable[[], Dict[str, Any]], parent: Optional[QWidget] = None,
-                 gate: Any = None, frames: Optional[Callable[[], Any]] = None, idle_timeout_s: float = 300.0) -> None:
+                 gate: Any = None, frames: Optional[Callable[[], Any]] = None, idle_timeout_s: float = 300.0,
+                 record: Optional[Callable[[Any], Any]] = None) -> None:
         super().__init__(parent)
         self.setObjectName("OperatorScreen")
         self.setFont(cjk_font())
         self.setStyleSheet(STYLE + NAV_STYLE)
-        self.ctx = Context(home, status, gate, frames, self)
+        self.ctx = Context(home, status, gate, frames, self, record=record)
         self.ctx.config_saved.connect(self.config_saved)
         self.pages: Dict[str, Page] = {}
         self.buttons: Dict[str, QPushButton] = {}

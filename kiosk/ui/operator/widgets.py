@@ -20,6 +20,7 @@ from PyQt5.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QScrollArea,
     QSizePolicy,
     QVBoxLayout,
@@ -31,6 +32,7 @@ from kiosk.config import SECTIONS, Config, ConfigError, Home, config_from_dict, 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 256  # no operator text field needs more; longer input is refused, not cut
+OPERATOR_OUTCOME = "operator"  # access-log outcome of an operator's action (Context.record)
 
 STYLE = """
 QWidget { font-size: 15px; }
@@ -119,6 +121,26 @@ class Note(QLabel):
     @property
     def is_error(self) -> bool:
         return self.property("role") == "error"
+
+
+def confirm(parent: Optional[QWidget], question: str, action: str, detail: str = "") -> bool:
+    """Ask before a destructive or disruptive action: ``question`` names what it affects, ``action`` is the
+    confirming button's text (e.g. 注销 Revoke). Cancel is the default button; True only when confirmed."""
+    box = QMessageBox(parent)
+    box.setWindowTitle("请确认 Please confirm")
+    box.setIcon(QMessageBox.Warning)
+    box.setText(question)
+    if detail:
+        box.setInformativeText(detail)
+    yes = box.addButton(action, QMessageBox.DestructiveRole)
+    no = box.addButton("取消 Cancel", QMessageBox.RejectRole)
+    for button in (yes, no):
+        button.setMinimumSize(140, 54)
+    box.setDefaultButton(no)
+    box.setEscapeButton(no)
+    box.setObjectName("confirm")
+    box.exec_()
+    return box.clickedButton() is yes
 
 
 def hint(text: str, parent: Optional[QWidget] = None) -> QLabel:
@@ -261,10 +283,12 @@ class Context(QObject):
     config_saved = pyqtSignal(object)
 
     def __init__(self, home: Home, status: Callable[[], Dict[str, Any]], gate: Any = None,
-                 frames: Optional[Callable[[], Any]] = None, parent: Optional[QObject] = None) -> None:
+                 frames: Optional[Callable[[], Any]] = None, parent: Optional[QObject] = None,
+                 record: Optional[Callable[[Any], Any]] = None) -> None:
         super().__init__(parent)
         self.home = home
         self._status = status
+        self._record = record  # the app's access log (a Decision → durable record); None: the Python log only
         self.gate = gate  # the app's own gate driver, when it lends it (the test button then pulses the real one)
         self.frames = frames  # the app's newest camera frame, when it lends it (its camera is busy otherwise)
         self.load_problem: Optional[str] = None
@@ -286,6 +310,23 @@ class Context(QObject):
 
             self._store = open_store(self.home)
         return self._store
+
+    def record(self, action: str, detail: str = "", resident_id: Optional[int] = None,
+               resident_name: Optional[str] = None, pass_serial: Optional[int] = None, gate_opened: bool = False) -> bool:
+        """Write an operator action into the access log, beside the gate's decisions (outcome ``operator``,
+        reason ``action`` or ``action: detail``). False when it could not be made durable (it is logged anyway)."""
+        from kiosk.core.events import Decision
+
+        reason = "{}: {}".format(action, detail) if detail else action
+        log.info("operator action: %s%s", reason, "" if resident_id is None else " (resident {})".format(resident_id))
+        if self._record is None:
+            return False
+        try:
+            return self._record(Decision(OPERATOR_OUTCOME, reason, resident_id=resident_id, resident_name=resident_name,
+                                         pass_serial=pass_serial, gate_opened=gate_opened)) is not None
+        except Exception as exc:  # the log's own refusal is reported there; the screen goes on
+            log.warning("operator action not recorded: %s", exc)
+            return False
 
     def status(self) -> Dict[str, Any]:
         """The app's live figures; an empty dict when it has none or fails."""
