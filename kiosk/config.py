@@ -246,6 +246,8 @@ class ListenConfig:
 class CommunityConfig:
     name: str = _opt("大白小区", "the community's name, printed on passes")
     pass_days: int = _opt(365, "validity of a newly issued pass in days", min=1, max=3650)
+    export_dir: str = _opt("", "folder the operator screen saves passes and log exports to, besides USB sticks "
+                              "(empty: exports/ in the data home)")
 
 
 @dataclass(frozen=True)

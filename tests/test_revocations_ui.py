@@ -10,25 +10,28 @@ from kiosk.store.passes import load_public_key
 from kiosk.store.revocations import load_list, seen_version
 
 
-def residents_page(qtbot, home, store):
+def residents_page(qtbot, home, store, monkeypatch):
+    from kiosk.ui.operator import residents
     from kiosk.ui.operator.residents import ResidentsPage
 
-    page = ResidentsPage(SimpleNamespace(home=home, store=store, config=Config()))
+    monkeypatch.setattr(residents, "confirm", lambda *a, **k: True)  # every confirmation answered yes
+    page = ResidentsPage(SimpleNamespace(home=home, store=store, config=Config(), record=lambda *a, **k: False))
     qtbot.addWidget(page)
     page.on_show()
     return page
 
 
-def test_revoke_buttons_add_to_the_signed_list_and_reinstating_removes_the_resident(qtbot, home):
+def test_revoke_buttons_add_to_the_signed_list_and_reinstating_removes_the_resident(qtbot, home, monkeypatch):
     store = open_store(home)
     try:
-        page = residents_page(qtbot, home, store)
+        page = residents_page(qtbot, home, store, monkeypatch)
         page.name_edit.setText("张三")
         page.unit_edit.setText("3-201")
         page.add()
         token = page.issue()
         check = pass_checker(home, store.registry)
         assert token and check(token).valid
+        page.passes.setCurrentRow(0)
         page.revoke_pass_button.click()
         listed = load_list(home, load_public_key(home.public_key))
         assert listed.version == 1 and listed.passes == {1} and not page.note.is_error
@@ -45,10 +48,10 @@ def test_revoke_buttons_add_to_the_signed_list_and_reinstating_removes_the_resid
         store.close()
 
 
-def test_without_the_private_key_the_screen_says_the_list_was_not_updated(qtbot, home):
+def test_without_the_private_key_the_screen_says_the_list_was_not_updated(qtbot, home, monkeypatch):
     store = open_store(home)
     try:
-        page = residents_page(qtbot, home, store)
+        page = residents_page(qtbot, home, store, monkeypatch)
         page.name_edit.setText("李四")
         page.unit_edit.setText("5-502")
         page.add()

@@ -56,6 +56,23 @@ def fast_pin_hash(monkeypatch):
     monkeypatch.setattr(pinstore, "_PBKDF2", dict(pinstore._PBKDF2, iterations=1000))
 
 
+@pytest.fixture(autouse=True)
+def confirmed(monkeypatch):
+    """Every confirmation is answered yes (tests/test_operator_care.py covers the dialogs and "no"); the
+    questions asked are kept."""
+    from kiosk.ui.operator import residents, screen, widgets
+
+    asked = []
+
+    def yes(parent, question, action, detail=""):
+        asked.append(question)
+        return True
+
+    for module in (residents, screen, widgets):
+        monkeypatch.setattr(module, "confirm", yes)
+    return asked
+
+
 def config_bytes(home):
     return home.config.read_bytes() if home.config.exists() else None
 
@@ -282,6 +299,8 @@ def test_residents_edit_revoke_and_pass_revoke(screen_of):
     page.save_button.click()
     assert page.registry.get(1).name == "李四四" and page.registry.get(1).unit == "5-503"
     page.issue()
+    assert not page.revoke_pass_button.isEnabled()  # a pass is revoked only once the operator picks it
+    page.passes.setCurrentRow(0)
     page.revoke_pass_button.click()
     assert page.registry.passes_of(1)[0].revoked_at is not None
     page.revoke_button.click()

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS residents (
     name        TEXT NOT NULL,
     unit        TEXT NOT NULL,
     status      TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
-    created_at  REAL NOT NULL
+    created_at  REAL NOT NULL,
+    archived_at REAL
 );
 CREATE TABLE IF NOT EXISTS passes (
     serial       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -140,6 +141,8 @@ class Database:
         for name, kind in _CHAIN_COLUMNS:  # databases from before the chain: add its columns
             if name not in columns:
                 conn.execute("ALTER TABLE access_log ADD COLUMN {} {}".format(name, kind))
+        if "archived_at" not in {row[1] for row in conn.execute("PRAGMA table_info(residents)")}:
+            conn.execute("ALTER TABLE residents ADD COLUMN archived_at REAL")  # databases from before archiving
         conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS access_log_seq ON access_log(seq)")
         if not list(conn.execute("SELECT value FROM dabai_meta WHERE key = 'db_id'")):
             conn.execute("INSERT INTO dabai_meta(key, value) VALUES ('db_id', ?)", (uuid.uuid4().hex,))

@@ -26,10 +26,15 @@ class Resident:
     unit: str
     status: str  # "active" or "revoked"
     created_at: float
+    archived_at: Optional[float] = None  # moved out of the everyday list; kept because passes were issued to them
 
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,36 @@ class Registry:
         unit = _clean(unit, "unit", MAX_UNIT)
         self.get(resident_id)
         self.db.execute("UPDATE residents SET name = ?, unit = ? WHERE id = ?", (name, unit, resident_id))
+        return self.get(resident_id)
+
+    def duplicates(self, name: str, unit: str) -> List[Resident]:
+        """Residents with this name and unit (spaces normalised as :meth:`add` stores them), archived ones too."""
+        name, unit = " ".join(str(name).split()), " ".join(str(unit).split())
+        rows = self.db.query("SELECT * FROM residents WHERE name = ? AND unit = ? ORDER BY id", (name, unit))
+        return [Resident(**dict(r)) for r in rows]
+
+    def delete(self, resident_id: int) -> Resident:
+        """Remove a resident who was never issued a pass (a typing mistake). One with passes is archived
+        instead (:meth:`archive`): their passes stay on record, and so do the ids on the revocation list.
+        Ids are never handed out again either way (AUTOINCREMENT remembers them)."""
+        resident = self.get(resident_id)
+        if self.passes_of(resident_id):
+            raise RegistryError("resident {} has passes on record: archive them instead of deleting".format(resident_id))
+        self.db.execute("DELETE FROM residents WHERE id = ?", (resident_id,))
+        return resident
+
+    def archive(self, resident_id: int) -> Resident:
+        """Move a revoked resident out of the everyday list (a resident must be revoked first, so that
+        archiving never leaves a working pass behind)."""
+        resident = self.get(resident_id)
+        if resident.active:
+            raise RegistryError("resident {} is active: revoke them before archiving".format(resident_id))
+        self.db.execute("UPDATE residents SET archived_at = ? WHERE id = ?", (time.time(), resident_id))
+        return self.get(resident_id)
+
+    def unarchive(self, resident_id: int) -> Resident:
+        self.get(resident_id)
+        self.db.execute("UPDATE residents SET archived_at = NULL WHERE id = ?", (resident_id,))
         return self.get(resident_id)
 
     def get(self, resident_id: int) -> Resident:

@@ -1,7 +1,10 @@
-"""Residents page: add, edit, revoke and reinstate residents; issue a pass and save or print its QR code.
+"""Residents page: add, edit, revoke, reinstate, delete or archive residents; issue a pass and save or print it.
 
 The registry (:mod:`kiosk.store.registry`) and :func:`kiosk.store.passes.issue_pass` do the work, as they
-do for ``dabai-kiosk residents`` and ``dabai-kiosk pass issue``; this page only shows and asks.
+do for ``dabai-kiosk residents`` and ``dabai-kiosk pass issue``; this page only shows and asks. Whatever
+cannot be undone (revoking, deleting, archiving) is confirmed first, naming whom it affects; every change is
+written to the access log as an operator action. The pass preview only ever shows the selected resident's
+newly issued pass.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 from PyQt5.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
+    QCheckBox,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -33,7 +36,18 @@ from PyQt5.QtWidgets import (
 from kiosk.config import CommunityConfig
 from kiosk.store.registry import Registry, RegistryError, Resident
 from kiosk.store.revocations import next_free_ids
-from kiosk.ui.operator.widgets import Note, Page, cjk_font, explain, export_folder, heading, hint, scrolling, set_role
+from kiosk.ui.operator.widgets import (
+    Note,
+    Page,
+    choose_export_path,
+    cjk_font,
+    confirm,
+    explain,
+    heading,
+    hint,
+    scrolling,
+    set_role,
+)
 
 try:  # QtPrintSupport is part of PyQt5's wheels, but some distribution builds split it out
     from PyQt5.QtPrintSupport import QPrintDialog, QPrinter
@@ -97,8 +111,11 @@ class ResidentsPage(Page):
     def __init__(self, ctx: Any, parent: Optional[QWidget] = None) -> None:
         super().__init__(ctx, parent)
         self.card: Optional[QImage] = None
+        self.card_resident: Optional[int] = None  # whose pass the preview shows; it is cleared for anyone else
+        self.card_serial: Optional[int] = None
         self.token: Optional[str] = None
         self.card_name = "pass.png"
+        self._shown: Optional[int] = None  # the resident whose name and unit the form holds
 
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["编号 ID", "姓名 Name", "房号 Unit", "状态 Status", "通行证 Passes"])
@@ -111,15 +128,21 @@ class ResidentsPage(Page):
         self.table.itemSelectionChanged.connect(self._selected)
         self.passes = QListWidget()
         self.passes.setMaximumHeight(120)
+        self.passes.currentItemChanged.connect(lambda *_: self._enable_pass_actions())
         self.revoke_pass_button = QPushButton("注销所选通行证 Revoke pass")
         self.revoke_pass_button.setProperty("danger", True)
         self.revoke_pass_button.clicked.connect(self.revoke_selected_pass)
+        self.show_archived = QCheckBox("显示已归档 Show archived")
+        self.show_archived.toggled.connect(lambda _: self.refresh())
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("搜索姓名、房号或编号 Search name, unit or id")
         self.search.textChanged.connect(self._filter)
         left = QVBoxLayout()
-        left.addWidget(self.search)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.show_archived)
+        left.addLayout(top)
         left.addWidget(self.table, 1)
         left.addWidget(hint("所选住户的通行证 Passes of the selected resident"))
         left.addWidget(self.passes)
@@ -131,6 +154,8 @@ class ResidentsPage(Page):
         self.unit_edit.setPlaceholderText("3-201")
         self.name_error = self._error_label()
         self.unit_error = self._error_label()
+        self.new_button = QPushButton("新住户 New")
+        self.new_button.clicked.connect(self.new_resident)
         self.add_button = QPushButton("新增 Add")
         self.add_button.setProperty("accent", True)
         self.add_button.clicked.connect(self.add)
@@ -139,6 +164,9 @@ class ResidentsPage(Page):
         self.revoke_button = QPushButton("停用 Revoke")
         self.revoke_button.setProperty("danger", True)
         self.revoke_button.clicked.connect(self.toggle_revoked)
+        self.delete_button = QPushButton("删除 Delete")
+        self.delete_button.setProperty("danger", True)
+        self.delete_button.clicked.connect(self.delete_or_archive)
         self.days_edit = QLineEdit()
         self.days_edit.setPlaceholderText("{} … {}".format(_DAYS["min"], _DAYS["max"]))
         self.days_error = self._error_label()
@@ -164,9 +192,11 @@ class ResidentsPage(Page):
         form.addWidget(self.unit_edit, 2, 1)
         form.addWidget(self.unit_error, 3, 0, 1, 2)
         buttons = QGridLayout()
-        buttons.addWidget(self.add_button, 0, 0)
-        buttons.addWidget(self.save_button, 0, 1)
-        buttons.addWidget(self.revoke_button, 1, 0, 1, 2)
+        buttons.addWidget(self.new_button, 0, 0)
+        buttons.addWidget(self.add_button, 0, 1)
+        buttons.addWidget(self.save_button, 1, 0, 1, 2)
+        buttons.addWidget(self.revoke_button, 2, 0)
+        buttons.addWidget(self.delete_button, 2, 1)
         form.addLayout(buttons, 4, 0, 1, 2)
         form.addWidget(heading("通行证 Pass"), 5, 0, 1, 2)
         form.addWidget(QLabel("<b>有效天数</b> Days"), 6, 0)
@@ -184,7 +214,7 @@ class ResidentsPage(Page):
         column.addWidget(self.qr_label)
         column.addLayout(out)
         column.addStretch(1)
-        area = scrolling(right)
+        self.area = area = scrolling(right)
         area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         area.setMinimumWidth(340)
         area.setMaximumWidth(440)
@@ -193,6 +223,7 @@ class ResidentsPage(Page):
         layout.addLayout(left, 1)
         layout.addWidget(area)
         self._show_card(None)
+        self._enable(None)
 
     @staticmethod
     def _error_label() -> QLabel:
@@ -215,21 +246,27 @@ class ResidentsPage(Page):
 
     def refresh(self, select: Optional[int] = None) -> None:
         current = select if select is not None else self.selected_id()
-        residents = self.registry.list()
+        residents = [r for r in self.registry.list() if self.show_archived.isChecked() or not r.archived]
         counts = active_pass_counts(self.registry, time.time())
-        self.table.setRowCount(len(residents))
-        for row, r in enumerate(residents):
-            cells = [str(r.id), r.name, r.unit, "有效 active" if r.active else "已停用 revoked", str(counts.get(r.id, 0))]
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setData(Qt.UserRole, r.id)
-                if not r.active:
-                    item.setForeground(QColor("#a01818"))
-                self.table.setItem(row, col, item)
-            if r.id == current:
-                self.table.selectRow(row)
+        self.table.blockSignals(True)  # refilling is not the operator picking rows
+        try:
+            self.table.clearSelection()
+            self.table.setRowCount(len(residents))
+            for row, r in enumerate(residents):
+                state = "已归档 archived" if r.archived else ("有效 active" if r.active else "已停用 revoked")
+                cells = [str(r.id), r.name, r.unit, state, str(counts.get(r.id, 0))]
+                for col, text in enumerate(cells):
+                    item = QTableWidgetItem(text)
+                    item.setData(Qt.UserRole, r.id)
+                    if not r.active:
+                        item.setForeground(QColor("#a01818"))
+                    self.table.setItem(row, col, item)
+                if r.id == current:
+                    self.table.selectRow(row)
+        finally:
+            self.table.blockSignals(False)
         self._filter(self.search.text())
-        self._selected()
+        self._show_resident(self.selected_id())
 
     def _filter(self, text: str) -> None:
         """Show only the rows whose id, name or unit contain ``text``."""
@@ -252,18 +289,40 @@ class ResidentsPage(Page):
                 return
 
     def _selected(self) -> None:
+        """The operator picked another row: keep unsaved name / unit edits unless they agree to drop them."""
         rid = self.selected_id()
+        if rid == self._shown:
+            return
+        if self.unsaved_changes() and not confirm(
+                self, "{} 的修改还没有保存，要放弃吗？ Drop the unsaved changes?".format(self._edit_subject()),
+                "放弃修改 Drop"):
+            self._reselect(self._shown)
+            return
+        self._show_resident(rid)
+
+    def _reselect(self, rid: Optional[int]) -> None:
+        self.table.blockSignals(True)
+        try:
+            self.table.clearSelection()
+            if rid is not None:
+                self.select(rid)
+        finally:
+            self.table.blockSignals(False)
+
+    def _show_resident(self, rid: Optional[int]) -> None:
+        """Fill the form, the pass list and the buttons for ``rid`` (None: nobody selected)."""
         resident = self.registry.find(rid) if rid is not None else None
-        for button in (self.save_button, self.revoke_button, self.issue_button):
-            button.setEnabled(resident is not None)
+        same = resident is not None and resident.id == self._shown and self.unsaved_changes()  # keep what is typed
+        self._shown = resident.id if resident is not None else None
+        if self.card_resident != self._shown:  # never show one resident's QR beside another's name
+            self._show_card(None)
         self.passes.clear()
         if resident is None:
-            self.revoke_button.setText("停用 Revoke")
-            self.revoke_pass_button.setEnabled(False)
+            self._enable(None)
             return
-        self.name_edit.setText(resident.name)
-        self.unit_edit.setText(resident.unit)
-        self.revoke_button.setText("停用 Revoke" if resident.active else "恢复 Reinstate")
+        if not same:
+            self.name_edit.setText(resident.name)
+            self.unit_edit.setText(resident.unit)
         now = time.time()
         for p in reversed(self.registry.passes_of(resident.id)):
             state = "已注销 revoked" if p.revoked_at else ("已过期 expired" if p.expires_at <= now else "有效 valid")
@@ -271,8 +330,60 @@ class ResidentsPage(Page):
                 p.serial, time.strftime("%Y-%m-%d", time.localtime(p.issued_at)),
                 time.strftime("%Y-%m-%d", time.localtime(p.expires_at)), state))
             item.setData(Qt.UserRole, p.serial)
+            item.setData(Qt.UserRole + 1, p.revoked_at is None and p.expires_at > now)
             self.passes.addItem(item)
-        self.revoke_pass_button.setEnabled(self.passes.count() > 0)
+        self.passes.setCurrentRow(-1)  # a pass is revoked only after the operator picks it
+        self._enable(resident)
+
+    def _enable(self, resident: Optional[Resident]) -> None:
+        """Actions that need a resident are off until one is selected; what they say follows the resident."""
+        chosen = resident is not None
+        self.save_button.setEnabled(chosen)
+        self.revoke_button.setEnabled(chosen and not resident.archived)  # type: ignore[union-attr]
+        self.issue_button.setEnabled(chosen and resident.active)  # type: ignore[union-attr]
+        self.delete_button.setEnabled(chosen)
+        self.revoke_button.setText("恢复 Reinstate" if chosen and not resident.active else "停用 Revoke")  # type: ignore
+        if not chosen:
+            self.delete_button.setText("删除 Delete")
+        elif resident.archived:  # type: ignore[union-attr]
+            self.delete_button.setText("取消归档 Unarchive")
+        elif self.registry.passes_of(resident.id):  # type: ignore[union-attr]
+            self.delete_button.setText("归档 Archive")
+        else:
+            self.delete_button.setText("删除 Delete")
+        self._enable_pass_actions()
+
+    def _enable_pass_actions(self) -> None:
+        item = self.passes.currentItem()
+        self.revoke_pass_button.setEnabled(item is not None and bool(item.data(Qt.UserRole + 1)))
+
+    def unsaved_changes(self) -> bool:
+        """Typed name / unit that is neither added nor saved."""
+        name, unit = self.name_edit.text().strip(), self.unit_edit.text().strip()
+        resident = self.registry.find(self._shown) if self._shown is not None else None
+        if resident is None:
+            return bool(name or unit)
+        return (" ".join(name.split()), " ".join(unit.split())) != (resident.name, resident.unit)
+
+    def _forget_form(self) -> None:
+        self._shown = None
+        self.name_edit.clear()
+        self.unit_edit.clear()
+
+    def new_resident(self) -> None:
+        """Clear the selection and the form for a new resident (asking first if edits would be lost)."""
+        if self.unsaved_changes() and not confirm(
+                self, "{} 的修改还没有保存，要放弃吗？ Drop the unsaved changes?".format(self._edit_subject()),
+                "放弃修改 Drop"):
+            return
+        self._reselect(None)
+        self._forget_form()
+        self._show_resident(None)
+        self.name_edit.setFocus()
+
+    def _edit_subject(self) -> str:
+        resident = self.registry.find(self._shown) if self._shown is not None else None
+        return resident.name if resident is not None else "新住户 The new resident"
 
     # actions
 
@@ -290,76 +401,158 @@ class ResidentsPage(Page):
             label.show()
         self.note.error("未保存 Not saved: {}".format(explain(text)))
 
+    def _resident(self) -> Optional[Resident]:
+        """The selected resident, or None after telling the operator to pick one."""
+        rid = self.selected_id()
+        resident = self.registry.find(rid) if rid is not None else None
+        if resident is None:
+            self.note.error("请先在左侧选择住户 Select a resident on the left first")
+        return resident
+
     def add(self) -> Optional[Resident]:
         self._clear_errors()
+        name, unit = self.name_edit.text(), self.unit_edit.text()
+        same = self.registry.duplicates(name, unit)
+        if same and not confirm(
+                self, "已有住户 {} 住在 {}（编号 {}）。仍要再新增一位吗？".format(
+                    same[0].name, same[0].unit, "、".join(str(r.id) for r in same)),
+                "仍然新增 Add anyway", "A resident with this name and unit already exists; adding makes a second one."):
+            self.note.busy("未新增：已有同名同房号住户 Not added: already registered")
+            if self._shown != same[0].id:
+                self.name_edit.clear()
+                self.unit_edit.clear()
+                self.refresh(select=same[0].id)
+            return None
         try:
             # ids above every revoked one, so a wiped database cannot hand out an id that is on the revocation list
-            resident = self.registry.add(self.name_edit.text(), self.unit_edit.text(),
-                                         min_id=next_free_ids(self.ctx.home)[0])
+            resident = self.registry.add(name, unit, min_id=next_free_ids(self.ctx.home)[0])
         except RegistryError as exc:
             self._refuse(exc)
             return None
+        self.ctx.record("resident_added", resident.unit, resident_id=resident.id, resident_name=resident.name)
         self.note.ok("已新增住户 Added {} {} ({})".format(resident.id, resident.name, resident.unit))
+        self._shown = resident.id  # the form now holds the added resident: nothing unsaved
         self.refresh(select=resident.id)
         return resident
 
     def save_edit(self) -> Optional[Resident]:
         self._clear_errors()
-        rid = self.selected_id()
-        if rid is None:
-            self.note.error("请先选择住户 Select a resident first")
+        before = self._resident()
+        if before is None:
             return None
         try:
-            resident = self.registry.update(rid, self.name_edit.text(), self.unit_edit.text())
+            resident = self.registry.update(before.id, self.name_edit.text(), self.unit_edit.text())
         except RegistryError as exc:
             self._refuse(exc)
             return None
+        self.ctx.record("resident_edited", "{} {} → {} {}".format(before.name, before.unit, resident.name, resident.unit),
+                        resident_id=resident.id, resident_name=resident.name)
         self.note.ok("已保存 Saved {} {} ({})".format(resident.id, resident.name, resident.unit))
         self.refresh(select=resident.id)
         return resident
 
     def toggle_revoked(self) -> None:
-        """Revoke or reinstate the selected resident, in the database and on the signed revocation list."""
+        """Revoke (after a confirmation) or reinstate the selected resident, in the database and on the signed
+        revocation list."""
         from kiosk.store.revocations import reinstate_resident, revoke_resident
 
-        rid = self.selected_id()
-        if rid is None:
+        resident = self._resident()
+        if resident is None:
             return
         try:
-            if self.registry.get(rid).active:
-                resident, _ = revoke_resident(self.ctx.home, self.registry, str(rid))
+            if resident.active:
+                if not confirm(self, "停用住户 {}（{}）？其所有通行证将无法开门。".format(resident.name, resident.unit),
+                               "停用 Revoke", "Revoke {}: none of their passes will open the gate; you can reinstate "
+                               "them later.".format(resident.name)):
+                    return
+                resident, _ = revoke_resident(self.ctx.home, self.registry, str(resident.id))
+                self.ctx.record("resident_revoked", resident.unit, resident_id=resident.id, resident_name=resident.name)
                 self.note.ok("已停用 {}：其通行证不再开门 Revoked: their passes no longer open the gate".format(resident.name))
             else:
-                resident, _ = reinstate_resident(self.ctx.home, self.registry, str(rid))
+                resident, _ = reinstate_resident(self.ctx.home, self.registry, str(resident.id))
+                self.ctx.record("resident_reinstated", resident.unit, resident_id=resident.id, resident_name=resident.name)
                 self.note.ok("已恢复 Reinstated {}".format(resident.name))
         except RegistryError as exc:  # e.g. revoked here, but no private key to sign the revocation list
-            self.note.error("未完成 Not done: {}".format(exc))
-        self.refresh(select=rid)
+            self.note.error("未完成 Not done: {}".format(explain(str(exc))))
+        self.refresh(select=resident.id)
 
     def revoke_selected_pass(self) -> None:
-        """Revoke the selected pass, in the database and for ever on the signed revocation list."""
+        """Revoke the pass the operator picked in the list (after a confirmation naming it), in the database and
+        for ever on the signed revocation list."""
         from kiosk.store.revocations import revoke_pass
 
-        item = self.passes.currentItem() or (self.passes.item(0) if self.passes.count() else None)
-        if item is None:
+        resident = self._resident()
+        item = self.passes.currentItem()
+        if resident is None or item is None:
+            self.note.error("请先在列表中选择要注销的通行证 Pick the pass to revoke in the list first")
+            return
+        serial = int(item.data(Qt.UserRole))
+        if not confirm(self, "注销 {} 的通行证 #{}？注销后不能恢复。".format(resident.name, serial), "注销 Revoke",
+                       "Revoke pass #{} of {}: it will never open the gate again.".format(serial, resident.name)):
             return
         try:
-            record, _ = revoke_pass(self.ctx.home, self.registry, int(item.data(Qt.UserRole)))
+            record, _ = revoke_pass(self.ctx.home, self.registry, serial)
         except RegistryError as exc:
-            self.note.error("未完成 Not done: {}".format(exc))
+            self.note.error("未完成 Not done: {}".format(explain(str(exc))))
             self.refresh()
             return
-        self.note.ok("已注销通行证 Revoked pass #{}".format(record.serial))
+        self.ctx.record("pass_revoked", "", resident_id=resident.id, resident_name=resident.name, pass_serial=serial)
+        if self.card_serial == serial:
+            self._show_card(None)
+        self.note.ok("已注销 {} 的通行证 #{} Revoked pass #{}".format(resident.name, record.serial, record.serial))
         self.refresh(select=record.resident_id)
+
+    def delete_or_archive(self) -> None:
+        """Delete a resident who never had a pass; archive one who had (revoking them first); or unarchive."""
+        from kiosk.store.revocations import revoke_resident
+
+        resident = self._resident()
+        if resident is None:
+            return
+        try:
+            if resident.archived:
+                resident = self.registry.unarchive(resident.id)
+                self.ctx.record("resident_unarchived", resident.unit, resident_id=resident.id, resident_name=resident.name)
+                self.note.ok("已取消归档 Unarchived {}".format(resident.name))
+                self.refresh(select=resident.id)
+                return
+            if not self.registry.passes_of(resident.id):
+                if not confirm(self, "删除住户 {}（{}）？此操作不能撤销。".format(resident.name, resident.unit), "删除 Delete",
+                               "Delete {}: they have no passes; this cannot be undone.".format(resident.name)):
+                    return
+                self.registry.delete(resident.id)
+                self.ctx.record("resident_deleted", resident.unit, resident_id=resident.id, resident_name=resident.name)
+                self.note.ok("已删除住户 Deleted {} ({})".format(resident.name, resident.unit))
+                self._forget_form()
+                self.refresh()
+                return
+            if not confirm(self, "归档住户 {}（{}）？{}归档后从列表中隐藏，记录保留。".format(
+                    resident.name, resident.unit, "其通行证将被停用；" if resident.active else ""), "归档 Archive",
+                    "Archive {}: {}hidden from the list; their records are kept (勾选“显示已归档”可找回).".format(
+                        resident.name, "their passes stop working; " if resident.active else "")):
+                return
+            if resident.active:
+                revoke_resident(self.ctx.home, self.registry, str(resident.id))
+            resident = self.registry.archive(resident.id)
+        except RegistryError as exc:
+            self.note.error("未完成 Not done: {}".format(explain(str(exc))))
+            self.refresh(select=resident.id)
+            return
+        self.ctx.record("resident_archived", resident.unit, resident_id=resident.id, resident_name=resident.name)
+        self.note.ok("已归档 Archived {}".format(resident.name))
+        self._forget_form()
+        self.refresh(select=resident.id if self.show_archived.isChecked() else None)
 
     def issue(self) -> Optional[str]:
         """Issue a pass for the selected resident; the card is shown and can be saved or printed."""
         from kiosk.store.passes import KeyFileError, issue_pass, load_or_create_private_key
 
         self._clear_errors()
-        rid = self.selected_id()
-        if rid is None:
-            self.note.error("请先选择住户 Select a resident first")
+        resident = self._resident()
+        if resident is None:
+            return None
+        if not resident.active:
+            self.note.error("{} 已停用，请先恢复 {} is revoked: reinstate them first".format(resident.name, resident.name))
             return None
         try:
             days = parse_days(self.days_edit.text())
@@ -371,47 +564,58 @@ class ResidentsPage(Page):
         home = self.ctx.home
         try:
             key = load_or_create_private_key(home.private_key, home.public_key)
-            serial, token = issue_pass(self.registry, key, rid, days, time.time(), min_serial=next_free_ids(home)[1])
+            serial, token = issue_pass(self.registry, key, resident.id, days, time.time(), min_serial=next_free_ids(home)[1])
         except (RegistryError, KeyFileError, OSError) as exc:
-            self.note.error("未签发 Not issued: {}".format(exc))
+            self.note.error("未签发 Not issued: {}".format(explain(str(exc))))
             return None
         record = self.registry.get_pass(serial)
-        resident = self.registry.get(rid)
         expires = record.expires_at if record is not None else time.time() + days * 86400
+        self.ctx.record("pass_issued", "valid until {}".format(time.strftime("%Y-%m-%d", time.localtime(expires))),
+                        resident_id=resident.id, resident_name=resident.name, pass_serial=serial)
         self.token = token
         self.card_name = "pass-{}-{}.png".format(serial, "".join(c if c.isalnum() else "-" for c in resident.unit))
-        self._show_card(render_pass_card(token, self.ctx.config.community.name, resident, serial, expires))
-        self.note.ok("已签发通行证 #{} Issued pass #{} for {}, valid until {}".format(
-            serial, serial, resident.name, time.strftime("%Y-%m-%d", time.localtime(expires))))
-        self.refresh(select=rid)
+        self.refresh(select=resident.id)
+        self._show_card(render_pass_card(token, self.ctx.config.community.name, resident, serial, expires), resident.id, serial)
+        self.note.ok("已签发通行证 #{}：{}，有效期至 {} Issued pass #{} for {}".format(
+            serial, resident.name, time.strftime("%Y-%m-%d", time.localtime(expires)), serial, resident.name))
         return token
 
-    def _show_card(self, card: Optional[QImage]) -> None:
+    def _show_card(self, card: Optional[QImage], resident_id: Optional[int] = None, serial: Optional[int] = None) -> None:
         self.card = card
+        self.card_resident = resident_id if card is not None else None
+        self.card_serial = serial if card is not None else None
         self.png_button.setEnabled(card is not None)
         self.print_button.setEnabled(card is not None and QPrinter is not None)
         if card is None:
+            self.token = None
             self.qr_label.clear()
             self.qr_label.hide()
         else:
-            self.qr_label.setPixmap(QPixmap.fromImage(card).scaledToWidth(260, Qt.SmoothTransformation))
+            self.qr_label.setPixmap(QPixmap.fromImage(card).scaledToWidth(220, Qt.SmoothTransformation))
             self.qr_label.show()
+            # Save and Print sit under the card: bring them into view on the small panel
+            self.area.widget().adjustSize()
+            self.area.ensureWidgetVisible(self.print_button)
 
     def save_png(self, path: str) -> bool:
         if self.card is None:
             return False
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if not self.card.save(path, "PNG"):
-            self.note.error("无法保存 Cannot write {}".format(path))
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.note.error("无法保存到 {}：{} Cannot write there".format(Path(path).parent, exc.strerror or exc))
             return False
+        if not self.card.save(path, "PNG"):
+            self.note.error("无法保存 {}：请检查 U 盘是否已满或写保护 Cannot write the file".format(path))
+            return False
+        self.ctx.record("pass_saved", path, resident_id=self.card_resident, pass_serial=self.card_serial)
         self.note.ok("已保存 Saved {}".format(path))
         return True
 
     def _ask_png(self) -> None:
-        default = str(export_folder(self.ctx.home.root) / self.card_name)
-        path, _ = QFileDialog.getSaveFileName(self, "保存通行证 Save pass", default, "PNG (*.png)")
-        if path:
-            self.save_png(path)
+        path = choose_export_path(self, self.ctx, "保存通行证 Save pass", self.card_name)
+        if path is not None:
+            self.save_png(str(path))
 
     def print_card(self) -> None:
         if self.card is None or QPrinter is None:
@@ -420,11 +624,15 @@ class ResidentsPage(Page):
         dialog = QPrintDialog(printer, self)
         if dialog.exec_() != QPrintDialog.Accepted:
             return
-        painter = QPainter(printer)
-        page = painter.viewport()
-        width = min(page.width(), int(printer.resolution() * 3.0))  # about 7.5 cm wide
-        scaled = self.card.scaledToWidth(width, Qt.SmoothTransformation)
-        painter.drawImage((page.width() - scaled.width()) // 2, 0, scaled)
-        painter.end()
+        self.paint_card(printer)
+        self.ctx.record("pass_printed", "", resident_id=self.card_resident, pass_serial=self.card_serial)
         self.note.ok("已发送到打印机 Sent to the printer")
 
+    def paint_card(self, printer: Any) -> None:
+        """The card about 7.5 cm wide at the top of the page."""
+        painter = QPainter(printer)
+        page = painter.viewport()
+        width = min(page.width(), int(printer.resolution() * 3.0))
+        scaled = self.card.scaledToWidth(width, Qt.SmoothTransformation)  # type: ignore[union-attr]
+        painter.drawImage((page.width() - scaled.width()) // 2, 0, scaled)
+        painter.end()

@@ -22,7 +22,7 @@ from kiosk.ui.operator.log import LogPage
 from kiosk.ui.operator.policy import PolicyPage
 from kiosk.ui.operator.residents import ResidentsPage
 from kiosk.ui.operator.system import SystemPage
-from kiosk.ui.operator.widgets import STYLE, Context, Page, cjk_font, set_role
+from kiosk.ui.operator.widgets import STYLE, Context, Page, cjk_font, confirm, set_role
 
 PAGE_CLASSES = (ResidentsPage, PolicyPage, DevicesPage, GatePage, LogPage, SystemPage)
 NAV_STYLE = """
@@ -79,7 +79,7 @@ class OperatorScreen(QWidget):
             button = QPushButton(cls.title)
             button.setProperty("nav", True)
             button.setCheckable(True)
-            button.clicked.connect(lambda _=False, name=cls.name: self.show_page(name))
+            button.clicked.connect(lambda _=False, name=cls.name: self.go_to(name))
             group.addButton(button)
             self.buttons[cls.name] = button
             nav.addWidget(button)
@@ -87,7 +87,7 @@ class OperatorScreen(QWidget):
         self.exit_button = QPushButton("退出 Exit")
         self.exit_button.setProperty("danger", True)
         self.exit_button.setMinimumHeight(54)
-        self.exit_button.clicked.connect(self.close_screen)
+        self.exit_button.clicked.connect(self.leave)
         nav.addWidget(self.exit_button)
         side = QWidget()
         side.setLayout(nav)
@@ -110,6 +110,27 @@ class OperatorScreen(QWidget):
         if name not in self.pages:
             raise ValueError("no operator page {!r}; pages: {}".format(name, ", ".join(self.PAGES)))
         return self.pages[name]
+
+    def may_leave_page(self) -> bool:
+        """True unless the current page holds unsaved edits and the operator chooses to stay."""
+        page = self.pages.get(self.current or "")
+        if page is None or not page.unsaved_changes():
+            return True
+        return confirm(self, "“{}”页有未保存的修改，要放弃吗？".format(page.title.split(" ")[0]), "放弃修改 Drop",
+                       "The {} page has unsaved changes. Drop them, or cancel and press Save.".format(
+                           page.title.split(" ", 1)[-1]))
+
+    def go_to(self, name: str) -> Optional[Page]:
+        """A page button: show ``name`` unless the operator keeps unsaved edits on this one."""
+        if name != self.current and not self.may_leave_page():
+            self.buttons[self.current].setChecked(True)  # type: ignore[index]
+            return None
+        return self.show_page(name)
+
+    def leave(self) -> None:
+        """The 退出 button (or Esc): back to the resident screen, after asking about unsaved edits."""
+        if self.may_leave_page():
+            self.close_screen()
 
     def show_page(self, name: str) -> Page:
         """Show a page (``PAGES``) and start what it runs (a preview, a refresh)."""
@@ -174,6 +195,6 @@ class OperatorScreen(QWidget):
 
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         if event.key() == Qt.Key_Escape:
-            self.close_screen()
+            self.leave()
             return
         super().keyPressEvent(event)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import re
 import threading
 from pathlib import Path
@@ -16,11 +17,15 @@ from PyQt5.QtGui import QFont, QFontDatabase
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QMessageBox,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QVBoxLayout,
@@ -156,16 +161,100 @@ def heading(text: str, role: str = "section") -> QLabel:
     return label
 
 
-def export_folder(home_root: Path) -> Path:
-    """Where files for the operator go: a USB stick when one is mounted (/media/USER/NAME), else
-    the data home's exports folder."""
-    candidates: List[Path] = []
-    for base in (Path("/media"), Path("/run/media")):
+MEDIA_ROOTS = (Path("/media"), Path("/run/media"))  # where desktop sessions mount USB sticks: ROOT/USER/LABEL
+
+
+def removable_media(roots: Optional[Sequence[Path]] = None) -> List[Path]:
+    """The mounted USB sticks (``/media/USER/LABEL``, ``/run/media/USER/LABEL``) that can be written."""
+    found: List[Path] = []
+    for base in MEDIA_ROOTS if roots is None else roots:
         try:
-            candidates += [p for user in sorted(base.iterdir()) if user.is_dir() for p in sorted(user.iterdir()) if p.is_dir()]
+            found += [p for user in sorted(base.iterdir()) if user.is_dir() for p in sorted(user.iterdir())
+                      if p.is_dir() and os.access(str(p), os.W_OK)]
         except OSError:
             continue
-    return candidates[0] if candidates else home_root / "exports"
+    return found
+
+
+def export_places(home_root: Path, configured: str = "", roots: Optional[Sequence[Path]] = None) -> List[Tuple[str, Path]]:
+    """(label, folder) the operator may save files to, USB sticks first: nowhere else on the device."""
+    places = [("U 盘 USB stick: {}".format(p.name), p) for p in removable_media(roots)]
+    if configured.strip():
+        places.append(("导出文件夹 Export folder: {}".format(configured.strip()), Path(configured.strip()).expanduser()))
+    places.append(("本机导出文件夹 This kiosk's export folder", home_root / "exports"))
+    return places
+
+
+def export_folder(home_root: Path, configured: str = "") -> Path:
+    """Where files for the operator go by default: a USB stick when one is mounted, else the export folder."""
+    return export_places(home_root, configured)[0][1]
+
+
+_BAD_NAME = re.compile(r"[/\\\x00-\x1f]|^\.")
+
+
+class ExportDialog(QDialog):
+    """Save a file onto a USB stick or into the export folder, and nowhere else (a file dialog would let the
+    operator browse the whole device, as root on some installs). A list of places and a file name, in Chinese."""
+
+    def __init__(self, parent: Optional[QWidget], title: str, places: Sequence[Tuple[str, Path]], file_name: str) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setObjectName("export")
+        self.suffix = Path(file_name).suffix
+        self.places = list(places)
+        self.list = QListWidget()
+        for label, folder in self.places:
+            self.list.addItem(QListWidgetItem("{}\n{}".format(label, folder)))
+        self.list.setCurrentRow(0)
+        self.name = QLineEdit(file_name)
+        self.error = QLabel()
+        set_role(self.error, "error")
+        self.error.setWordWrap(True)
+        save = QPushButton("保存 Save")
+        save.setProperty("accent", True)
+        save.clicked.connect(self._save)
+        cancel = QPushButton("取消 Cancel")
+        cancel.clicked.connect(self.reject)
+        self.save_button, self.cancel_button = save, cancel
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(save)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading("保存到 Save to"))
+        layout.addWidget(hint("插入 U 盘后会出现在列表最上方 A USB stick appears at the top of the list once plugged in."))
+        layout.addWidget(self.list, 1)
+        layout.addWidget(heading("文件名 File name"))
+        layout.addWidget(self.name)
+        layout.addWidget(self.error)
+        layout.addLayout(buttons)
+        self.resize(560, 420)
+        self.path: Optional[Path] = None
+
+    def _save(self) -> None:
+        name = self.name.text().strip()
+        if not name or _BAD_NAME.search(name) or ".." in name:
+            self.error.setText("文件名不能为空，也不能含 / 或 \\ Enter a plain file name")
+            return
+        if self.suffix and not name.lower().endswith(self.suffix.lower()):
+            name += self.suffix
+        row = self.list.currentRow()
+        if row < 0:
+            self.error.setText("请选择保存位置 Choose where to save")
+            return
+        path = self.places[row][1] / name
+        question = "{} 已存在，要替换它吗？ {} exists: replace it?".format(name, name)
+        if path.exists() and not confirm(self, question, "替换 Replace"):
+            return
+        self.path = path
+        self.accept()
+
+
+def choose_export_path(parent: Optional[QWidget], ctx: "Context", title: str, file_name: str) -> Optional[Path]:
+    """Ask where to save ``file_name`` (:class:`ExportDialog`); None when the operator cancels."""
+    dialog = ExportDialog(parent, title, export_places(ctx.home.root, ctx.config.community.export_dir), file_name)
+    return dialog.path if dialog.exec_() == QDialog.Accepted else None
 
 
 def scrolling(widget: QWidget) -> QScrollArea:
@@ -469,6 +558,15 @@ class ConfigForm(QWidget):
         for f in self.fields:
             self.set_value(f.name, getattr(section, f.name))
         self.clear_problems()
+        self._loaded = self.values()
+
+    def mark_saved(self) -> None:
+        """What the form holds now is what is saved."""
+        self._loaded = self.values()
+
+    def modified(self) -> bool:
+        """Whether the form holds edits that were neither saved nor reverted."""
+        return self.values() != getattr(self, "_loaded", self.values())
 
     def set_value(self, key: str, value: Any) -> None:
         widget = self.inputs[key]
@@ -555,6 +653,10 @@ def save_forms(ctx: Context, forms: Sequence[ConfigForm], extra: Sequence[str] =
     problems += ctx.check(changes)[1]
     if not problems:
         problems = ctx.save(changes)
+    if not problems:
+        for form in forms:
+            form.mark_saved()
+        ctx.record("settings_saved", ", ".join(sorted(changes)))
     rest = list(problems)
     for form in forms:
         rest = form.show_problems(rest)
@@ -589,6 +691,10 @@ class Page(QWidget):
 
     def on_show(self) -> None:
         """Called when the page becomes visible."""
+
+    def unsaved_changes(self) -> bool:
+        """Whether leaving the page would drop edits (the screen asks first); a config form's by default."""
+        return any(form.modified() for form in self.findChildren(ConfigForm))
 
     def on_hide(self) -> None:
         """Called when another page is shown or the screen closes."""
