@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,25 @@ HAVE_ESPEAK = shutil.which("espeak-ng") is not None
 HAVE_SILERO = _silero_installed()
 needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng not installed (apt-get install espeak-ng)")
 needs_silero = pytest.mark.skipif(not HAVE_SILERO, reason="silero-vad not installed (pip install --no-deps silero-vad)")
+
+
+@pytest.fixture
+def xvfb_env():
+    """The environment of a program drawing on a real X server (Xvfb at 1024x600, the kiosk's panel) through
+    Qt's xcb plugin, not offscreen; skips where Xvfb is not installed (the bootstrap installs it)."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (the bootstrap installs it with the dev extras)")
+    number = 90 + os.getpid() % 9
+    server = subprocess.Popen(["Xvfb", ":{}".format(number), "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        socket_path = Path("/tmp/.X11-unix/X{}".format(number))
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = dict(os.environ, DISPLAY=":{}".format(number), QT_QPA_PLATFORM="xcb")
+        env.pop("XAUTHORITY", None)
+        yield env
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -186,9 +186,11 @@ def run_screenshots(out: Path, sizes: Sequence[Tuple[int, int]] = SIZES, operato
 
     from kiosk.ui.app import quiet_qt_messages
     from kiosk.ui.fonts import use_cjk_font
+    from kiosk.ui.theme import apply_theme
 
     quiet_qt_messages()
     app = QApplication.instance() or QApplication(["dabai-kiosk"])
+    apply_theme(app)
     family = use_cjk_font(app)
     if family is None:
         echo("warning: no CJK font; Chinese will show as boxes (apt-get install fonts-noto-cjk)")

@@ -22,7 +22,8 @@ from kiosk.ui.operator.log import LogPage
 from kiosk.ui.operator.policy import PolicyPage
 from kiosk.ui.operator.residents import ResidentsPage
 from kiosk.ui.operator.system import SystemPage
-from kiosk.ui.operator.widgets import STYLE, Context, Page, cjk_font, confirm, set_role
+from kiosk.ui.operator.widgets import STYLE, Context, Page, cjk_font, confirm, hint, set_role
+from kiosk.ui.theme import apply_theme
 
 PAGE_CLASSES = (ResidentsPage, PolicyPage, DevicesPage, GatePage, LogPage, SystemPage)
 NAV_STYLE = """
@@ -52,6 +53,7 @@ class OperatorScreen(QWidget):
                  gate: Any = None, frames: Optional[Callable[[], Any]] = None, idle_timeout_s: float = 300.0,
                  record: Optional[Callable[[Any], Any]] = None) -> None:
         super().__init__(parent)
+        apply_theme(QApplication.instance())  # the kiosk's fixed look, whatever the desktop's palette
         self.setObjectName("OperatorScreen")
         self.setFont(cjk_font())
         self.setStyleSheet(STYLE + NAV_STYLE)
@@ -67,7 +69,7 @@ class OperatorScreen(QWidget):
         title = QLabel("运维设置")
         set_role(title, "title")
         nav.addWidget(title)
-        nav.addWidget(QLabel("<span style='color:#66707a'>Operator · 大白 Dabai</span>"))
+        nav.addWidget(hint("运维 Operator · 大白 Dabai"))
         nav.addSpacing(8)
         group = QButtonGroup(self)
         group.setExclusive(True)

@@ -9,6 +9,7 @@ import math
 import os
 import re
 import threading
+from html import escape
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -33,6 +34,7 @@ from PyQt5.QtWidgets import (
 )
 
 from kiosk.config import SECTIONS, Config, ConfigError, Home, config_from_dict, config_to_dict, load_config, save_config
+from kiosk.ui.operator.texts import zh_doc, zh_label
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,12 @@ STYLE = """
 QWidget { font-size: 15px; }
 QPushButton { min-height: 40px; padding: 4px 14px; border-radius: 6px; background: #e8eef5; border: 1px solid #b8c4d2; }
 QPushButton:pressed { background: #c9d7e6; }
-QPushButton:disabled { color: #9aa4ae; background: #f1f3f5; }
+QPushButton:disabled { color: #8a939c; background: #f1f3f5; }
 QPushButton[accent="true"] { background: #1f6feb; color: white; border: 1px solid #1a5fcc; }
 QPushButton[danger="true"] { background: #fbe9e9; border: 1px solid #d99; color: #a01818; }
 QLineEdit, QComboBox, QDateEdit { min-height: 34px; padding: 0 6px; }
 QCheckBox::indicator { width: 26px; height: 26px; }
-QLabel[role="hint"] { color: #66707a; font-size: 12px; }
+QLabel[role="hint"] { color: #5a636d; font-size: 13px; }
 QLabel[role="error"] { color: #c01c1c; font-size: 13px; }
 QLabel[role="ok"] { color: #1a7f37; font-size: 13px; }
 QLabel[role="title"] { font-size: 22px; font-weight: bold; }
@@ -511,9 +513,9 @@ class ConfigForm(QWidget):
         grid.setColumnMinimumWidth(0, 230)  # forms stacked on one page line up
         grid.setColumnMinimumWidth(1, 240)
         for row, f in enumerate(self.fields):
-            name = QLabel("<b>{}</b><br><span style='color:#66707a;font-size:12px'>{}.{}</span>".format(
-                labels.get(f.name, f.name), section, f.name))
-            name.setToolTip(f.metadata.get("doc", ""))
+            name = QLabel("<b>{}</b>".format(labels.get(f.name) or zh_label(section, f.name) or f.name))
+            name.setWordWrap(True)
+            name.setToolTip("{}.{}".format(section, f.name))  # for whoever edits config.toml by hand
             widget = self._make_input(f)
             self.inputs[f.name] = widget
             error = QLabel()
@@ -523,7 +525,9 @@ class ConfigForm(QWidget):
             self.errors[f.name] = error
             doc = f.metadata.get("doc", "")
             rule = rule_text(f)
-            about = hint("{}{}".format(doc, "（{}）".format(rule) if rule else ""))
+            zh = zh_doc(section, f.name)
+            about = hint("{}{}{}".format(zh or doc, "（{}）".format(rule) if rule else "",
+                                         "<br><span style='font-size:12px'>{}</span>".format(escape(doc)) if zh else ""))
             about.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
             right = QVBoxLayout()
             right.setSpacing(0)

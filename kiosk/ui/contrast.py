@@ -1,0 +1,135 @@
+"""Measure text contrast as a person sees it: from the rendered pixels of every visible text widget.
+
+``audit(root)`` grabs each visible, enabled label, button, check box, line edit (with text) and list of
+``root`` and measures the contrast between its background (the most common colour of the grab) and its
+text (the colour furthest from that background). Reading pixels instead of palettes catches every source
+of colour at once: the desktop palette, style sheets, rich-text spans. WCAG exempts disabled controls.
+
+``python -m kiosk.ui.contrast`` renders every operator page in this process's Qt platform and prints the
+worst figures as JSON (the test runs it under Xvfb with a dark desktop palette).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from kiosk.ui.theme import contrast_ratio
+
+WCAG_AA = 4.5
+
+
+def image_contrast(rgb: np.ndarray) -> float:
+    """Contrast of the text in an (H, W, 3) uint8 grab: background = its most common colour, text = the
+    colour furthest from it in luminance. 21 for black on white; 1.0 for a blank grab."""
+    pixels = rgb.reshape(-1, 3)
+    if len(pixels) == 0:
+        return 1.0
+    keys = (pixels[:, 0].astype(np.int64) << 16) | (pixels[:, 1].astype(np.int64) << 8) | pixels[:, 2]
+    values, counts = np.unique(keys, return_counts=True)
+    bg_key = int(values[np.argmax(counts)])
+    background = ((bg_key >> 16) & 255, (bg_key >> 8) & 255, bg_key & 255)
+    weights = np.array([0.2126, 0.7152, 0.0722])
+    lum = (np.unique(pixels, axis=0) / 255.0) @ weights  # a luminance proxy to find the candidate quickly
+    colours = np.unique(pixels, axis=0)
+    bg_lum = np.dot(np.array(background) / 255.0, weights)
+    candidate = colours[int(np.argmax(np.abs(lum - bg_lum)))]
+    return contrast_ratio(tuple(float(c) for c in candidate), tuple(float(c) for c in background))  # type: ignore
+
+
+def _grab_rgb(widget: Any) -> np.ndarray:
+    from PyQt5.QtGui import QImage
+
+    image = widget.grab().toImage().convertToFormat(QImage.Format_RGB888)
+    w, h, stride = image.width(), image.height(), image.bytesPerLine()
+    data = np.frombuffer(image.constBits().asstring(stride * h), np.uint8).reshape(h, stride)
+    return data[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def _text_of(widget: Any) -> str:
+    for name in ("text", "currentText", "title"):
+        get = getattr(widget, name, None)
+        if callable(get):
+            try:
+                value = get()
+            except TypeError:
+                continue
+            if isinstance(value, str):
+                return value
+    return ""
+
+
+def audit(root: Any) -> List[Dict[str, Any]]:
+    """[{"widget", "text", "contrast"}] for every visible, enabled text widget under ``root``."""
+    from PyQt5.QtWidgets import QAbstractButton, QLabel, QLineEdit
+
+    found = []
+    for widget in [root] + root.findChildren((QLabel, QAbstractButton, QLineEdit)):
+        if not widget.isVisible() or not widget.isEnabled() or widget.width() < 4 or widget.height() < 4:
+            continue
+        text = _text_of(widget).strip()
+        if not text or (isinstance(widget, QLabel) and widget.pixmap() is not None and not widget.text()):
+            continue
+        found.append({"widget": "{}#{}".format(type(widget).__name__, widget.objectName()),
+                      "text": text[:40], "contrast": round(image_contrast(_grab_rgb(widget)), 2)})
+    return found
+
+
+def audit_operator_pages(size: Tuple[int, int] = (1024, 600)) -> Dict[str, List[Dict[str, Any]]]:
+    """Every operator page of a demo data home, rendered at ``size``: the audit of each."""
+    from PyQt5.QtWidgets import QApplication
+
+    from kiosk.config import Home
+    from kiosk.demo.run import prepare_home
+    from kiosk.ui.operator import PAGES, OperatorScreen  # type: ignore[attr-defined]
+
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="dabai-contrast-") as tmp:
+        home = Home(Path(tmp) / "home")
+        prepare_home(home, None, Path(tmp) / "speech")
+        screen = OperatorScreen(home, lambda: {"fps": 14.8, "camera": "ok"})
+        screen.resize(*size)
+        screen.show()
+        for page in PAGES:
+            screen.show_page(page)
+            QApplication.processEvents()
+            out[page] = audit(screen)
+        screen.close_screen()
+        screen.close()
+    return out
+
+
+def main() -> int:
+    """Under a desktop whose palette is dark (``--dark``: set here before the kiosk's theme, as a desktop
+    theme would), render the operator pages and print each page's worst contrast and every failure."""
+    from PyQt5.QtGui import QColor, QPalette
+    from PyQt5.QtWidgets import QApplication
+
+    from kiosk.ui.fonts import use_cjk_font
+
+    app = QApplication.instance() or QApplication(["dabai-contrast"])
+    if "--dark" in sys.argv:
+        dark = QPalette()
+        for role, colour in ((QPalette.Window, "#202124"), (QPalette.WindowText, "#e8eaed"), (QPalette.Base, "#2b2b2b"),
+                             (QPalette.Text, "#e8eaed"), (QPalette.Button, "#303030"), (QPalette.ButtonText, "#e8eaed")):
+            dark.setColor(role, QColor(colour))
+        app.setPalette(dark)
+    use_cjk_font(app)
+    result = audit_operator_pages()
+    report = {
+        "platform": app.platformName(),
+        "worst": {page: min((r["contrast"] for r in rows), default=None) for page, rows in result.items()},
+        "failures": [dict(r, page=page) for page, rows in result.items() for r in rows if r["contrast"] < WCAG_AA],
+        "checked": sum(len(rows) for rows in result.values()),
+    }
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

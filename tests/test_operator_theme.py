@@ -1,0 +1,50 @@
+"""A fixed, high-contrast theme (issue 13, item 2): every operator page is rendered with a dark desktop palette
+set first, as a desktop theme would, both offscreen and on a real X server (Xvfb, Qt's xcb plugin), and every
+visible text is measured from its pixels against WCAG AA (4.5:1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PyQt5.QtWidgets", reason="PyQt5 not installed (pip install 'dabai-kiosk[ui]')")
+
+from kiosk.ui.contrast import WCAG_AA, image_contrast  # noqa: E402
+from kiosk.ui.theme import contrast_ratio  # noqa: E402
+
+
+def test_the_measure_can_fail():
+    assert contrast_ratio((0, 0, 0), (255, 255, 255)) == pytest.approx(21.0)
+    dark_on_dark = np.full((20, 60, 3), 32, np.uint8)
+    dark_on_dark[8:12, 10:50] = 16  # near-black text on a near-black window: what the issue saw
+    assert image_contrast(dark_on_dark) < 1.3
+    text = np.full((20, 60, 3), 255, np.uint8)
+    text[8:12, 10:50] = (0x5a, 0x63, 0x6d)  # the theme's muted hint colour on white
+    assert WCAG_AA < image_contrast(text) < 7
+
+
+def audit(env):
+    out = subprocess.run([sys.executable, "-m", "kiosk.ui.contrast", "--dark"], env=env, capture_output=True, text=True,
+                         timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def check(report, platform):
+    assert report["platform"] == platform
+    assert report["checked"] > 150  # every page's labels, buttons and fields were measured
+    assert set(report["worst"]) == {"residents", "policy", "devices", "gate", "log", "system"}
+    assert report["failures"] == []
+
+
+def test_every_operator_page_reads_at_wcag_aa_offscreen():
+    check(audit(dict(os.environ, QT_QPA_PLATFORM="offscreen")), "offscreen")
+
+
+def test_every_operator_page_reads_at_wcag_aa_on_a_real_x_server_with_a_dark_desktop(xvfb_env):
+    check(audit(xvfb_env), "xcb")
