@@ -1,6 +1,7 @@
-"""A fixed, high-contrast theme (issue 13, item 2): every operator page is rendered with a dark desktop palette
-set first, as a desktop theme would, both offscreen and on a real X server (Xvfb, Qt's xcb plugin), and every
-visible text is measured from its pixels against WCAG AA (4.5:1)."""
+"""A fixed, high-contrast theme and finger-sized controls (issue 13, items 2 and 3): every operator page is
+rendered with a dark desktop palette set first, as a desktop theme would, both offscreen and on a real X server
+(Xvfb, Qt's xcb plugin); every visible text is measured from its pixels against WCAG AA (4.5:1), and every
+control a finger must hit is at least 9 mm (60 px on the 7-inch 1024x600 panel)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,26 @@ import pytest
 
 pytest.importorskip("PyQt5.QtWidgets", reason="PyQt5 not installed (pip install 'dabai-kiosk[ui]')")
 
-from kiosk.ui.contrast import WCAG_AA, image_contrast  # noqa: E402
+from kiosk.ui.audit import WCAG_AA, image_contrast  # noqa: E402
 from kiosk.ui.theme import contrast_ratio  # noqa: E402
 
 
-def test_the_measure_can_fail():
+def test_the_measures_can_fail(qtbot):
+    from PyQt5.QtWidgets import QPushButton, QVBoxLayout, QWidget
+
+    from kiosk.ui.audit import touch_targets
+
+    root = QWidget()
+    qtbot.addWidget(root)
+    small = QPushButton("小")
+    small.setFixedSize(80, 30)
+    big = QPushButton("大")
+    big.setFixedSize(80, 64)
+    layout = QVBoxLayout(root)
+    layout.addWidget(small)
+    layout.addWidget(big)
+    root.show()
+    assert [t["text"] for t in touch_targets(root)] == ["小"]
     assert contrast_ratio((0, 0, 0), (255, 255, 255)) == pytest.approx(21.0)
     dark_on_dark = np.full((20, 60, 3), 32, np.uint8)
     dark_on_dark[8:12, 10:50] = 16  # near-black text on a near-black window: what the issue saw
@@ -29,7 +45,7 @@ def test_the_measure_can_fail():
 
 
 def audit(env):
-    out = subprocess.run([sys.executable, "-m", "kiosk.ui.contrast", "--dark"], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "kiosk.ui.audit", "--dark"], env=env, capture_output=True, text=True,
                          timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -40,6 +56,7 @@ def check(report, platform):
     assert report["checked"] > 150  # every page's labels, buttons and fields were measured
     assert set(report["worst"]) == {"residents", "policy", "devices", "gate", "log", "system"}
     assert report["failures"] == []
+    assert report["small_targets"] == []
 
 
 def test_every_operator_page_reads_at_wcag_aa_offscreen():

@@ -20,6 +20,8 @@ ACCENT = "#1f6feb"  # selection and accent buttons, with white text (4.6:1)
 MUTED = "#5a636d"  # hints: 6.3:1 on white
 DISABLED = "#8a939c"
 LINK = "#0b57c2"
+# A fingertip target of 9 mm on the kiosk's 7-inch 1024x600 panel (about 170 px per inch, 6.6 px per mm).
+TOUCH_PX = 60
 
 _APPLIED = "_dabai_theme"
 

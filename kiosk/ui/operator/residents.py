@@ -149,9 +149,9 @@ class ResidentsPage(Page):
         left.addWidget(self.revoke_pass_button)
 
         self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("张三")
+        self.name_edit.setPlaceholderText("例如 张三 e.g.")
         self.unit_edit = QLineEdit()
-        self.unit_edit.setPlaceholderText("3-201")
+        self.unit_edit.setPlaceholderText("例如 3-201 e.g.")
         self.name_error = self._error_label()
         self.unit_error = self._error_label()
         self.new_button = QPushButton("新住户 New")

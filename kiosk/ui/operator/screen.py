@@ -22,12 +22,12 @@ from kiosk.ui.operator.log import LogPage
 from kiosk.ui.operator.policy import PolicyPage
 from kiosk.ui.operator.residents import ResidentsPage
 from kiosk.ui.operator.system import SystemPage
-from kiosk.ui.operator.widgets import STYLE, Context, Page, cjk_font, confirm, hint, set_role
+from kiosk.ui.operator.widgets import STYLE, Context, Page, cjk_font, confirm, hint, set_role, touch_friendly
 from kiosk.ui.theme import apply_theme
 
 PAGE_CLASSES = (ResidentsPage, PolicyPage, DevicesPage, GatePage, LogPage, SystemPage)
 NAV_STYLE = """
-QPushButton[nav="true"] { min-height: 54px; font-size: 17px; text-align: left; padding-left: 14px;
+QPushButton[nav="true"] { min-height: 50px; font-size: 17px; text-align: left; padding-left: 14px;
                           background: #f4f6f8; border: 1px solid #d5dbe1; }
 QPushButton[nav="true"]:checked { background: #1f6feb; color: white; border: 1px solid #1a5fcc; }
 """
@@ -104,6 +104,7 @@ class OperatorScreen(QWidget):
         self.idle = QTimer(self)
         self.idle.setSingleShot(True)
         self.idle.timeout.connect(self.close_screen)
+        touch_friendly(self)
         self._select("residents")
 
     # pages

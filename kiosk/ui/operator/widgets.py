@@ -41,15 +41,24 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 256  # no operator text field needs more; longer input is refused, not cut
 OPERATOR_OUTCOME = "operator"  # access-log outcome of an operator's action (Context.record)
 
+# Every control is at least TOUCH_PX (9 mm on the 7-inch panel) in both directions: min-height is the content
+# height, so it leaves room for the padding and border.
 STYLE = """
-QWidget { font-size: 15px; }
-QPushButton { min-height: 40px; padding: 4px 14px; border-radius: 6px; background: #e8eef5; border: 1px solid #b8c4d2; }
+QWidget { font-size: 16px; }
+QPushButton { min-height: 50px; min-width: 44px; padding: 4px 14px; border-radius: 6px; background: #e8eef5;
+              border: 1px solid #b8c4d2; }
 QPushButton:pressed { background: #c9d7e6; }
 QPushButton:disabled { color: #8a939c; background: #f1f3f5; }
 QPushButton[accent="true"] { background: #1f6feb; color: white; border: 1px solid #1a5fcc; }
 QPushButton[danger="true"] { background: #fbe9e9; border: 1px solid #d99; color: #a01818; }
-QLineEdit, QComboBox, QDateEdit { min-height: 34px; padding: 0 6px; }
-QCheckBox::indicator { width: 26px; height: 26px; }
+QPushButton[accent="true"]:disabled, QPushButton[danger="true"]:disabled { color: #8a939c; background: #f1f3f5;
+                                                                          border: 1px solid #d5dbe1; }
+QLineEdit, QComboBox, QDateEdit { min-height: 58px; padding: 0 8px; }
+QComboBox QAbstractItemView::item { min-height: 56px; }
+QCheckBox { min-height: 60px; min-width: 60px; }
+QCheckBox::indicator { width: 34px; height: 34px; }
+QListWidget::item { min-height: 56px; }
+QScrollBar:vertical { width: 22px; }
 QLabel[role="hint"] { color: #5a636d; font-size: 13px; }
 QLabel[role="error"] { color: #c01c1c; font-size: 13px; }
 QLabel[role="ok"] { color: #1a7f37; font-size: 13px; }
@@ -265,6 +274,23 @@ def scrolling(widget: QWidget) -> QScrollArea:
     area.setFrameShape(QScrollArea.NoFrame)
     area.setWidget(widget)
     return area
+
+
+def touch_friendly(root: QWidget) -> None:
+    """Finger-sized rows and finger-drag (kinetic) scrolling for every list, table and scrolling panel under
+    ``root``: a touch panel sends mouse presses, so the scroller follows a dragging left button."""
+    from PyQt5.QtWidgets import QAbstractItemView, QAbstractScrollArea, QScroller, QTableView
+
+    from kiosk.ui.theme import TOUCH_PX
+
+    for area in root.findChildren(QAbstractScrollArea):
+        if isinstance(area, QAbstractItemView):
+            area.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
+            area.setHorizontalScrollMode(QAbstractItemView.ScrollPerPixel)
+            if isinstance(area, QTableView):
+                area.verticalHeader().setDefaultSectionSize(TOUCH_PX)
+                area.verticalHeader().setMinimumSectionSize(TOUCH_PX)
+        QScroller.grabGesture(area.viewport(), QScroller.LeftMouseButtonGesture)
 
 
 # ---- work off the GUI thread ---------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""Measure text contrast as a person sees it: from the rendered pixels of every visible text widget.
+"""Check a screen as a person meets it: text contrast measured from rendered pixels, and touch targets.
 
 ``audit(root)`` grabs each visible, enabled label, button, check box, line edit (with text) and list of
 ``root`` and measures the contrast between its background (the most common colour of the grab) and its
 text (the colour furthest from that background). Reading pixels instead of palettes catches every source
 of colour at once: the desktop palette, style sheets, rich-text spans. WCAG exempts disabled controls.
 
-``python -m kiosk.ui.contrast`` renders every operator page in this process's Qt platform and prints the
+``touch_targets(root)`` lists the visible, enabled controls a finger has to hit (buttons, fields, check boxes,
+combo boxes, list and table rows) that are smaller than :data:`TOUCH_PX` in either direction.
+
+``python -m kiosk.ui.audit`` renders every operator page in this process's Qt platform and prints the
 worst figures as JSON (the test runs it under Xvfb with a dark desktop palette).
 """
 
@@ -19,7 +22,7 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from kiosk.ui.theme import contrast_ratio
+from kiosk.ui.theme import TOUCH_PX, contrast_ratio
 
 WCAG_AA = 4.5
 
@@ -80,8 +83,42 @@ def audit(root: Any) -> List[Dict[str, Any]]:
     return found
 
 
+def touch_targets(root: Any, minimum: int = TOUCH_PX) -> List[Dict[str, Any]]:
+    """[{"widget", "text", "size"}] of the visible, enabled controls under ``root`` smaller than ``minimum``
+    pixels in height or width (rows of lists and tables count by their height)."""
+    from PyQt5.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QAbstractSpinBox,
+        QComboBox,
+        QHeaderView,
+        QLineEdit,
+        QTableView,
+    )
+
+    small = []
+    for widget in root.findChildren((QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QAbstractItemView)):
+        if not widget.isVisible() or not widget.isEnabled() or widget.window() is not root.window():
+            continue
+        if isinstance(widget, QHeaderView) or isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)):
+            continue  # a header, or the text field inside a date or combo box: the box itself is the target
+        if isinstance(widget, QAbstractItemView):
+            model = widget.model()
+            if model is None or model.rowCount() == 0:
+                continue
+            height = widget.rowHeight(0) if isinstance(widget, QTableView) else widget.sizeHintForRow(0)
+            if height < minimum:
+                small.append({"widget": type(widget).__name__, "text": "row", "size": [widget.width(), height]})
+            continue
+        if widget.height() < minimum or widget.width() < minimum:
+            small.append({"widget": type(widget).__name__, "text": _text_of(widget)[:30],
+                          "size": [widget.width(), widget.height()]})
+    return small
+
+
 def audit_operator_pages(size: Tuple[int, int] = (1024, 600)) -> Dict[str, List[Dict[str, Any]]]:
-    """Every operator page of a demo data home, rendered at ``size``: the audit of each."""
+    """Every operator page of a demo data home, rendered at ``size``: the contrast audit of each, and its
+    touch targets under ``"<page>:targets"``."""
     from PyQt5.QtWidgets import QApplication
 
     from kiosk.config import Home
@@ -99,6 +136,7 @@ def audit_operator_pages(size: Tuple[int, int] = (1024, 600)) -> Dict[str, List[
             screen.show_page(page)
             QApplication.processEvents()
             out[page] = audit(screen)
+            out[page + ":targets"] = touch_targets(screen.pages[page])
         screen.close_screen()
         screen.close()
     return out
@@ -121,11 +159,14 @@ def main() -> int:
         app.setPalette(dark)
     use_cjk_font(app)
     result = audit_operator_pages()
+    texts = {page: rows for page, rows in result.items() if not page.endswith(":targets")}
     report = {
         "platform": app.platformName(),
-        "worst": {page: min((r["contrast"] for r in rows), default=None) for page, rows in result.items()},
-        "failures": [dict(r, page=page) for page, rows in result.items() for r in rows if r["contrast"] < WCAG_AA],
-        "checked": sum(len(rows) for rows in result.values()),
+        "worst": {page: min((r["contrast"] for r in rows), default=None) for page, rows in texts.items()},
+        "failures": [dict(r, page=page) for page, rows in texts.items() for r in rows if r["contrast"] < WCAG_AA],
+        "checked": sum(len(rows) for rows in texts.values()),
+        "small_targets": [dict(r, page=page.split(":")[0]) for page, rows in result.items() if page.endswith(":targets")
+                          for r in rows],
     }
     print(json.dumps(report, ensure_ascii=False))
     return 0
