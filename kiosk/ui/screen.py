@@ -26,6 +26,10 @@ ATTRACT_PASS_ONLY = "请出示通行二维码"  # the title when the kiosk canno
 ATTRACT_HOW = "打开手机上的通行码，屏幕朝向摄像头"
 ATTRACT_MASK = "请佩戴口罩，遮住口鼻"
 CHECKING = "正在核验，请稍候"
+# The attract screen while the camera (or, with masks required, the mask model) is down: nothing can be checked,
+# so it does not ask for a QR code or a mask; it says what the resident can do.
+UNAVAILABLE_TITLE = "暂时无法自助通行"
+UNAVAILABLE_HOW = "设备正在自动恢复，请稍候片刻，或联系物业开门"
 
 Steps = Tuple[Tuple[str, str], ...]  # (step, WAITING|OK|FAILED|OFF) in STEP_NAMES order
 

@@ -43,6 +43,8 @@ from kiosk.ui.screen import (
     OK,
     STEP_NAMES,
     STEP_WORDS,
+    UNAVAILABLE_HOW,
+    UNAVAILABLE_TITLE,
     Screen,
     follow,
     idle_screen,
@@ -559,11 +561,16 @@ class KioskWindow(QWidget):
             self.panel.setStyleSheet("#panel {{ background: {}; }}".format(colour))
         if page == "attract":
             self.pages.setCurrentWidget(self.attract)
-            self.attract_mask.setVisible(self.policy.mask_required)
-            self.attract_title.setText(ATTRACT_TITLE if self.voice_input else ATTRACT_PASS_ONLY)
-            self.attract_pass.setVisible(self.voice_input)
+            can_check = self.can_check()
+            self.attract_mask.setVisible(self.policy.mask_required and can_check)
+            self.attract_hint.setVisible(can_check)
+            if not can_check:
+                self.attract_title.setText(UNAVAILABLE_TITLE)
+            else:
+                self.attract_title.setText(ATTRACT_TITLE if self.voice_input else ATTRACT_PASS_ONLY)
+            self.attract_pass.setVisible(self.voice_input and can_check)
             help_text = screen.prompt if screen.prompt else ""
-            self.attract_how.setText(help_text or ATTRACT_HOW)
+            self.attract_how.setText(UNAVAILABLE_HOW if not can_check else (help_text or ATTRACT_HOW))
         elif page == "session":
             self.pages.setCurrentWidget(self.session)
             self.session_prompt.setText(sentences(screen.prompt or "请稍候"))
@@ -585,6 +592,12 @@ class KioskWindow(QWidget):
         self.step_bar.setVisible(page != "attract")
         self.step_bar.set_steps(screen.steps)
         self.video.set_screen(screen)
+
+    def can_check(self) -> bool:
+        """Whether a resident can be checked at all now: the camera works, and the mask model too when masks
+        are required (a model that fell back to another backend still works)."""
+        model = self.problems.get("model", "")
+        return "camera" not in self.problems and not (self.policy.mask_required and model and not model.startswith("degraded"))
 
     def page_name(self) -> str:
         return self.screen.page
@@ -616,15 +629,18 @@ class KioskWindow(QWidget):
             if part == "camera":
                 self.video.camera_ok = True
                 self.video.update()
+            if part in ("camera", "model"):
+                self.render_screen()
             return
-        headline = BANNERS.get(part, part)
-        detail = text if len(text) <= 140 else text[:137] + "…"
-        label.setText("{}&nbsp;&nbsp;<span style='font-weight:normal; font-size:{}px'>{}</span>".format(
-            html.escape(headline), max(9, int(label.font().pixelSize() * 0.7)), html.escape(detail)))
+        # The resident reads what it means for them; the technical detail goes to the log and the operator's
+        # System page (``problems``), never onto the resident's screen.
+        label.setText(html.escape(BANNERS.get(part, part)))
         label.show()
         if part == "camera":
             self.video.camera_ok = False
             self.video.update()
+        if part in ("camera", "model"):
+            self.render_screen()
 
     def banner_text(self, part: str) -> Optional[str]:
         label = self.banners.get(part)
