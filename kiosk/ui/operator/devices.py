@@ -3,6 +3,7 @@ and a test sound. Devices are opened and listed on worker threads; the screen ne
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -25,6 +26,8 @@ from kiosk.ui.operator.widgets import (
     run_in_background,
     save_forms,
 )
+
+log = logging.getLogger(__name__)
 
 CAMERA_LABELS = {"source": "摄像头", "width": "宽度（像素）", "height": "高度（像素）", "fps": "帧率", "loop": "循环播放文件",
                  "flip": "画面翻转"}
@@ -149,18 +152,24 @@ def preview_producer(config: Config, lent: Optional[Callable[[], Any]]) -> Produ
     cam = config.camera
 
     def produce(stop: threading.Event, emit: Callable[[Any], None]) -> None:
+        from kiosk.vision.capture import Capture
+
         if lent is not None:
+            # The app's camera: when it is down the app has no frame to lend, and waiting for one forever would
+            # leave the operator reading "Opening…"; after the same grace the capture gives a camera, say so.
+            due = time.monotonic() + Capture.first_frame_grace_s
             while not stop.wait(0.125):
                 frame = lent()
                 if frame is not None:
+                    due = time.monotonic() + Capture.lost_after_s
                     emit(to_qimage(np.asarray(frame)))
+                elif time.monotonic() > due:
+                    raise RuntimeError("the running kiosk has no picture from {}".format(cam.source))
             return
         from kiosk.vision.sources import open_source
 
         source = open_source(cam.source, cam.width, cam.height, cam.fps, loop=True, flip=cam.flip)
         # A timeout is no failure: a CSI sensor takes seconds to give its first frame (kiosk.vision.capture)
-        from kiosk.vision.capture import Capture
-
         due, grace = time.monotonic() + Capture.first_frame_grace_s, Capture.first_frame_grace_s
         try:
             while not stop.is_set():
@@ -423,8 +432,10 @@ class DevicesPage(Page):
             self.preview_note.ok("预览中 Live: {}".format(self.camera.text("source")))
 
     def _preview_failed(self, message: str) -> None:
+        log.warning("operator: camera preview failed: %s", message)  # the detail is for the log and doctor
         self.image.setText("无预览 No preview")
-        self.preview_note.error("摄像头打不开 Camera failed: {}".format(message))
+        self.preview_note.error("摄像头没有画面：请检查摄像头的连线和电源，或点“查找设备”选择其他摄像头。"
+                                "No picture: check the camera's cable, or pick another camera.")
 
     # microphone level
 
@@ -458,7 +469,8 @@ class DevicesPage(Page):
         self.level_note.ok("{:.0f} dBFS".format(dbfs))
 
     def _meter_failed(self, message: str) -> None:
-        self.level_note.error("麦克风打不开 Microphone failed: {}".format(message))
+        log.warning("operator: microphone level failed: %s", message)
+        self.level_note.error("麦克风打不开：请检查麦克风是否插好，或选择其他麦克风。Microphone failed: check it is plugged in.")
         self.meter_button.setChecked(False)
 
     # test sound

@@ -43,7 +43,8 @@ class OperatorScreen(QWidget):
     of opening the relay a second time, which on GPIO would also release the app's pin when closed);
     ``frames``, a callable giving the app's newest camera frame (the preview uses it for the running
     camera, which cannot be opened twice); ``record``, the app's access log as ``Decision → record or None``
-    (operator actions are written there, :meth:`Context.record`)."""
+    (operator actions are written there, :meth:`Context.record`); ``demo``: the data home is the demo's own,
+    and a banner says so on every page."""
 
     config_saved = pyqtSignal(object)
     closed = pyqtSignal()
@@ -51,7 +52,7 @@ class OperatorScreen(QWidget):
 
     def __init__(self, home: Home, status: Callable[[], Dict[str, Any]], parent: Optional[QWidget] = None,
                  gate: Any = None, frames: Optional[Callable[[], Any]] = None, idle_timeout_s: float = 300.0,
-                 record: Optional[Callable[[Any], Any]] = None) -> None:
+                 record: Optional[Callable[[Any], Any]] = None, demo: bool = False) -> None:
         super().__init__(parent)
         apply_theme(QApplication.instance())  # the kiosk's fixed look, whatever the desktop's palette
         self.setObjectName("OperatorScreen")
@@ -95,10 +96,21 @@ class OperatorScreen(QWidget):
         side.setLayout(nav)
         side.setFixedWidth(190)
 
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        self.demo_banner = QLabel(
+            "演示模式：这里修改的是演示自带的数据（{}），住户、密码和设置都不会进入正式数据。"
+            "Demo: you are editing the demo's own data home, not the kiosk's.".format(home.root))
+        self.demo_banner.setWordWrap(True)
+        self.demo_banner.setObjectName("demo_banner")
+        self.demo_banner.setStyleSheet("background: #fff4ce; color: #4d3800; padding: 8px; border: 1px solid #e0c060;")
+        self.demo_banner.setVisible(demo)
+        right.addWidget(self.demo_banner)
+        right.addWidget(self.stack, 1)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.addWidget(side)
-        layout.addWidget(self.stack, 1)
+        layout.addLayout(right, 1)
 
         self.idle_timeout_s = idle_timeout_s
         self.idle = QTimer(self)
