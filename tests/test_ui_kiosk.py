@@ -551,3 +551,29 @@ def test_the_operator_screen_opens_after_the_pin_and_its_saved_config_applies(qt
         assert window.root.currentWidget() is window.kiosk_page and not window.hotspot.isHidden()
     finally:
         window.close()
+
+
+def test_a_long_press_shows_its_progress_and_a_notice_does_not_move_the_screen(qtbot):
+    window, _ = _window(qtbot, hold_ms=400)
+    qtbot.mousePress(window.hotspot, Qt.LeftButton)
+    qtbot.wait(200)
+    assert 0.2 < window.hotspot.progress < 1.0  # a ring fills while the corner is held
+    ring = window.hotspot.grab().toImage()
+    assert any(ring.pixelColor(x, y).lightness() > 200 for x in range(ring.width()) for y in range(ring.height()))
+    qtbot.mouseRelease(window.hotspot, Qt.LeftButton)
+    assert window.hotspot.progress == 0.0
+    before = window.kiosk_page.geometry()
+    window.show_notice("设置已保存")
+    qtbot.wait(50)
+    assert window.banner_text("notice") and window.kiosk_page.geometry() == before
+    window._hide_notice()
+    assert window.kiosk_page.geometry() == before
+
+
+def test_the_operator_keys_work_whatever_has_the_focus(qtbot):
+    """After the PIN dialog was cancelled the window may not get the focus back; the keys still work."""
+    from PyQt5.QtWidgets import QShortcut
+
+    window, _ = _window(qtbot)
+    keys = {s.key().toString(): s.context() for s in window.findChildren(QShortcut)}
+    assert keys["F12"] == Qt.ApplicationShortcut and keys["Ctrl+Shift+O"] == Qt.ApplicationShortcut

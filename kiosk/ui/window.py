@@ -285,27 +285,67 @@ class PassHint(QWidget):
 
 
 class CornerHotspot(QWidget):
-    """An invisible square in the top-left corner: holding it for ``hold_ms`` asks for the operator screen."""
+    """An invisible square in the top-left corner: holding it for ``hold_ms`` asks for the operator screen.
+    While it is held a ring fills up, so the operator sees the hold is counted (and a resident who leans on
+    the corner sees something happening, then nothing once they let go)."""
 
     held = pyqtSignal()
+    TICK_MS = 50
 
     def __init__(self, hold_ms: int, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
+        self.hold_ms = hold_ms
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(hold_ms)
-        self.timer.timeout.connect(self.held.emit)
+        self.timer.timeout.connect(self._done)
+        self.ticker = QTimer(self)
+        self.ticker.setInterval(self.TICK_MS)
+        self.ticker.timeout.connect(self.update)
+        self._started = 0.0
+
+    @property
+    def progress(self) -> float:
+        """0..1 of the hold while the corner is held, else 0."""
+        if not self.timer.isActive():
+            return 0.0
+        return min(1.0, (time.monotonic() - self._started) * 1000.0 / max(1, self.hold_ms))
+
+    def _stop(self) -> None:
+        self.timer.stop()
+        self.ticker.stop()
+        self.update()
+
+    def _done(self) -> None:
+        self._stop()
+        self.held.emit()
 
     def mousePressEvent(self, event: object) -> None:  # noqa: N802
+        self._started = time.monotonic()
         self.timer.start()
+        self.ticker.start()
+        self.update()
 
     def mouseReleaseEvent(self, event: object) -> None:  # noqa: N802
-        self.timer.stop()
+        self._stop()
 
     def mouseMoveEvent(self, event: object) -> None:  # noqa: N802
         pos = event.pos()  # type: ignore[attr-defined]
         if not self.rect().contains(pos):  # slid out of the corner: not a deliberate hold
-            self.timer.stop()
+            self._stop()
+
+    def paintEvent(self, event: object) -> None:  # noqa: N802
+        done = self.progress
+        if done <= 0.0:
+            return
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        side = min(self.width(), self.height())
+        ring = QRectF(side * 0.2, side * 0.2, side * 0.6, side * 0.6)
+        p.setPen(QPen(QColor(255, 255, 255, 90), side * 0.08))
+        p.drawEllipse(ring)
+        p.setPen(QPen(QColor(255, 255, 255), side * 0.08))
+        p.drawArc(ring, 90 * 16, -int(360 * 16 * done))
 
 
 class KioskWindow(QWidget):
@@ -379,7 +419,9 @@ class KioskWindow(QWidget):
         top = QVBoxLayout(self)
         top.setContentsMargins(0, 0, 0, 0)
         top.setSpacing(0)
-        top.addWidget(self.banners["notice"])
+        # The notice ("saved", "reopened: camera") floats over the top edge instead of taking a row of the layout:
+        # showing and hiding it must not move the screen under the operator's finger.
+        self.banners["notice"].setParent(self)
         pages = QWidget()
         top.addWidget(pages, 1)
         self.root = QStackedLayout(pages)  # the kiosk page, or the operator screen over it
@@ -388,8 +430,8 @@ class KioskWindow(QWidget):
 
         self.hotspot = CornerHotspot(hold_ms, self)
         self.hotspot.held.connect(self.operator_requested.emit)
-        for keys in ("Ctrl+Shift+O", "F12"):
-            QShortcut(QKeySequence(keys), self, activated=self.operator_requested.emit)
+        for keys in ("Ctrl+Shift+O", "F12"):  # application-wide: they keep working after a dialog was closed
+            QShortcut(QKeySequence(keys), self, activated=self.operator_requested.emit, context=Qt.ApplicationShortcut)
         if demo:  # a demo may be left with Esc or Q; the real kiosk only through the operator screen
             for keys in ("Esc", "Q"):
                 QShortcut(QKeySequence(keys), self, activated=self.close)
@@ -530,6 +572,7 @@ class KioskWindow(QWidget):
         side = max(60, int(u * 12))
         self.hotspot.setGeometry(0, 0, side, side)
         self.hotspot.raise_()
+        self._place_notice()
 
     # ---- following the kiosk -----------------------------------------------------------------
 
@@ -649,8 +692,15 @@ class KioskWindow(QWidget):
     def show_notice(self, text: str, ms: int = 12000) -> None:
         label = self.banners["notice"]
         label.setText(html.escape(text))
+        self._place_notice()
         label.show()
+        label.raise_()
         self.notice_timer.start(ms)
+
+    def _place_notice(self) -> None:
+        label = self.banners["notice"]
+        label.setGeometry(0, 0, self.width(), label.heightForWidth(self.width()) if label.hasHeightForWidth()
+                          else label.sizeHint().height())
 
     def set_caption(self, text: str) -> None:
         self.caption_label.setText(text)
