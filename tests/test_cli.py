@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 
 import pytest
 
@@ -29,6 +30,17 @@ def test_resident_pass_and_log_round_trip(home, capsys, tmp_path):
     assert code == 0 and png.exists()
     token = out.strip().splitlines()[-1]
     assert stat.S_IMODE(os.stat(home.private_key).st_mode) == 0o600
+    # the printed pass carries what the operator screen's card carries: community, name and unit, number and expiry
+    import cv2
+
+    from kiosk.store.passes import pass_card_lines
+    from kiosk.vision.qr import caption_band, render_qr
+
+    lines = pass_card_lines("大白小区", "张三", "3-201", 1, time.time() + 365 * 86400)
+    assert lines[1] == "张三  3-201" and lines[2].startswith("通行证 #1  有效期至 ")
+    qr = render_qr(token, scale=8, border=4)
+    bands = sum(caption_band(line, qr.shape[1], size=26 if i == 0 else 22).shape[0] for i, line in enumerate(lines))
+    assert cv2.imread(str(png), cv2.IMREAD_GRAYSCALE).shape[0] == qr.shape[0] + bands
 
     code, out, _ = run(capsys, "pass", "verify", str(png), "--json")
     assert code == 0

@@ -65,9 +65,12 @@ def cmd_pass(args: argparse.Namespace) -> int:
             serial, token = issue_pass(store.registry, key, resident.id, days, time.time(),
                                        min_serial=next_free_ids(home)[1])
             if args.out:
+                from kiosk.store.passes import pass_card_lines
                 from kiosk.vision.qr import save_qr_png
 
-                save_qr_png(token, args.out, caption="{} {} #{}".format(config.community.name, resident.unit, serial))
+                issued = store.registry.get_pass(serial)
+                save_qr_png(token, args.out, caption=pass_card_lines(
+                    config.community.name, resident.name, resident.unit, serial, issued.expires_at if issued else 0))
             record = store.registry.get_pass(serial)
             expires = time.strftime("%Y-%m-%d", time.localtime(record.expires_at if record else 0))
             print("pass {} for {} ({}), valid until {}{}".format(

@@ -23,9 +23,10 @@ import hashlib
 import math
 import os
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -265,3 +266,10 @@ def issue_pass(
         raise RegistryError("resident id {} does not fit a pass's 32-bit field".format(resident.id))
     record = registry.new_pass(resident.id, issued, expires, min_serial)
     return record.serial, sign_token(key, resident.id, record.serial, issued, expires)
+
+
+def pass_card_lines(community: str, name: str, unit: str, serial: int, expires_at: float) -> List[str]:
+    """The lines printed under a pass's QR code, the same on the operator screen's card and from the command
+    line: the community, who it is for, and its number and expiry."""
+    expiry = time.strftime("%Y-%m-%d", time.localtime(expires_at))
+    return [community, "{}  {}".format(name, unit), "通行证 #{}  有效期至 {}".format(serial, expiry)]

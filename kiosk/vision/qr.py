@@ -22,7 +22,7 @@ dropped, never raise.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -56,15 +56,17 @@ def render_qr(text: str, scale: int = 8, border: int = 4) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(np.repeat(img, s, axis=0), s, axis=1))
 
 
-def save_qr_png(text: str, path: str, caption: Optional[str] = None) -> None:
-    """Write the QR code of ``text`` as a PNG at ``path``, with an optional caption line under it.
+def save_qr_png(text: str, path: str, caption: Union[None, str, Sequence[str]] = None) -> None:
+    """Write the QR code of ``text`` as a PNG at ``path``, with caption lines under it (a pass: community, name
+    and unit, serial and expiry; the first line larger).
 
-    The caption (community, unit, serial; a name) is drawn with Pillow in a Chinese font when one is installed
-    (fonts-noto-cjk); without one it falls back to ASCII, and other characters become ``?``.
+    The caption is drawn with Pillow in a Chinese font when one is installed (fonts-noto-cjk); without one it
+    falls back to ASCII, and other characters become ``?``.
     """
     img = render_qr(text, scale=8, border=4)
-    if caption:
-        img = np.vstack([img, caption_band(str(caption), img.shape[1])])
+    lines = [caption] if isinstance(caption, str) else list(caption or [])
+    for i, line in enumerate(lines):
+        img = np.vstack([img, caption_band(str(line), img.shape[1], size=26 if i == 0 and len(lines) > 1 else 22)])
     ok, buf = cv2.imencode(".png", img)
     if not ok:
         raise OSError("could not encode PNG for %s" % path)

@@ -34,6 +34,7 @@ from PyQt5.QtWidgets import (
 )
 
 from kiosk.config import CommunityConfig
+from kiosk.store.passes import pass_card_lines
 from kiosk.store.registry import Registry, RegistryError, Resident
 from kiosk.store.revocations import next_free_ids
 from kiosk.ui.operator.widgets import (
@@ -89,17 +90,17 @@ def render_pass_card(token: str, community: str, resident: Resident, serial: int
     painter = QPainter(card)
     painter.drawImage(0, 0, qimage)
     painter.setPen(QColor("black"))
+    title, who, number = pass_card_lines(community, resident.name, resident.unit, serial, expires_at)  # as the CLI prints
     font = cjk_font()
     font.setPixelSize(24)
     font.setWeight(QFont.Bold)
     painter.setFont(font)
-    painter.drawText(0, h, w, 36, Qt.AlignHCenter | Qt.AlignVCenter, community)
+    painter.drawText(0, h, w, 36, Qt.AlignHCenter | Qt.AlignVCenter, title)
     font.setPixelSize(20)
     font.setWeight(QFont.Normal)
     painter.setFont(font)
-    painter.drawText(0, h + 38, w, 30, Qt.AlignHCenter | Qt.AlignVCenter, "{}  {}".format(resident.name, resident.unit))
-    expiry = time.strftime("%Y-%m-%d", time.localtime(expires_at))
-    painter.drawText(0, h + 72, w, 30, Qt.AlignHCenter | Qt.AlignVCenter, "通行证 #{}  有效期至 {}".format(serial, expiry))
+    painter.drawText(0, h + 38, w, 30, Qt.AlignHCenter | Qt.AlignVCenter, who)
+    painter.drawText(0, h + 72, w, 30, Qt.AlignHCenter | Qt.AlignVCenter, number)
     painter.end()
     return card
 
