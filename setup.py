@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.8",
     packages=find_packages(include=["kiosk", "kiosk.*"]),
     include_package_data=True,
-    package_data={"kiosk": ["py.typed"]},
+    package_data={"kiosk": ["py.typed", "ui/keyboard/pinyin_table.txt"]},
     install_requires=[
         "numpy>=1.20",
         "onnxruntime>=1.14",
