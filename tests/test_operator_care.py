@@ -281,3 +281,25 @@ def test_an_old_database_gets_the_archive_column(tmp_path):
         assert r.name == "张三" and not r.archived
     finally:
         db.close()
+
+
+def test_a_chinese_name_and_a_unit_are_typed_on_the_screen_keyboard(qtbot, screen, answers):
+    """No physical keyboard: tap the field, tap pinyin keys, tap the name; the unit field opens the number pad."""
+    from PyQt5.QtCore import Qt
+
+    page = screen.show_page("residents")
+    keyboard = screen.keyboard
+    qtbot.mouseClick(page.name_edit, Qt.LeftButton)
+    assert keyboard.isVisible() and keyboard.layout_name == "pinyin"
+    for letter in "zhangsan":
+        qtbot.mouseClick(keyboard.key(letter), Qt.LeftButton)
+    qtbot.mouseClick(keyboard.candidate_button("张三"), Qt.LeftButton)
+    assert page.name_edit.text() == "张三"
+    qtbot.mouseClick(page.unit_edit, Qt.LeftButton)
+    assert keyboard.layout_name == "digits"
+    for key in "3-201":
+        qtbot.mouseClick(keyboard.key(key), Qt.LeftButton)
+    assert page.unit_edit.text() == "3-201"
+    qtbot.mouseClick(page.add_button, Qt.LeftButton)
+    assert [(r.name, r.unit) for r in page.registry.list()] == [("张三", "3-201")]
+    assert not keyboard.isVisible()  # a button took the focus: the keyboard went away

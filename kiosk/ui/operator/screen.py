@@ -117,6 +117,10 @@ class OperatorScreen(QWidget):
         self.idle.setSingleShot(True)
         self.idle.timeout.connect(self.close_screen)
         touch_friendly(self)
+        # A touch panel has no keyboard: this one comes up under whichever field the operator taps.
+        from kiosk.ui.keyboard import attach_keyboard
+
+        self.keyboard = attach_keyboard(self)
         self._select("residents")
 
     # pages

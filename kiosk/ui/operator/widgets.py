@@ -242,6 +242,10 @@ class ExportDialog(QDialog):
         layout.addLayout(buttons)
         self.resize(560, 420)
         self.path: Optional[Path] = None
+        touch_friendly(self)
+        from kiosk.ui.keyboard import attach_keyboard
+
+        self.keyboard = attach_keyboard(self, default_layout="latin")  # file names: letters and digits
 
     def _save(self) -> None:
         name = self.name.text().strip()
@@ -577,6 +581,8 @@ class ConfigForm(QWidget):
         edit = QLineEdit()
         edit.setMinimumWidth(200)
         edit.setMaximumWidth(320)
+        if kind in (int, float):
+            edit.setProperty("keyboard", "digits")  # the on-screen keyboard opens on its number pad
         rule = rule_text(f)
         if rule:
             edit.setPlaceholderText(rule)
