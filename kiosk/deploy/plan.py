@@ -58,6 +58,14 @@ idle-dim=false
 sleep-inactive-ac-type='nothing'
 sleep-inactive-battery-type='nothing'
 """
+# The operator screen's 重启设备 / 关机 run `systemctl reboot` / `systemctl poweroff` as the kiosk user: logind asks
+# polkit, which would want a password. These grant the kiosk user those actions (the -multiple-sessions ones when
+# someone else is logged in too, e.g. GDM's greeter); nothing else, and not over an inhibitor that blocks them.
+POLKIT_ACTIONS = ("org.freedesktop.login1.reboot", "org.freedesktop.login1.reboot-multiple-sessions",
+                  "org.freedesktop.login1.power-off", "org.freedesktop.login1.power-off-multiple-sessions")
+# polkit 0.105 (JetPack 5 and 6: Ubuntu 20.04 and 22.04) reads .pkla files; polkit 0.106 and later, JavaScript rules.
+POLKIT_PKLA = "/etc/polkit-1/localauthority/50-local.d/dabai-kiosk.pkla"
+POLKIT_RULES = "/etc/polkit-1/rules.d/50-dabai-kiosk.rules"
 GDM_CONF = "/etc/gdm3/custom.conf"
 MAIN_UNIT = "dabai-kiosk.service"
 
@@ -213,6 +221,31 @@ def module_summary(facts: Facts) -> List[str]:
     return lines
 
 
+def polkit_pkla(user: str) -> str:
+    """The grant for polkit 0.105's local authority. ResultAny: the kiosk runs as a service, in no login session."""
+    return ("# Written by the Dabai kiosk installer (kiosk/deploy): the operator screen may reboot and power off the\n"
+            "# device (systemctl reboot / poweroff as {user}) without a password. polkit 0.105 (Ubuntu 20.04, 22.04).\n"
+            "[Dabai kiosk: reboot and power off from the operator screen]\n"
+            "Identity=unix-user:{user}\n"
+            "Action={actions}\n"
+            "ResultAny=yes\n"
+            "ResultInactive=yes\n"
+            "ResultActive=yes\n").format(user=user, actions=";".join(POLKIT_ACTIONS))
+
+
+def polkit_rules(user: str) -> str:
+    """The same grant as a JavaScript rule, for polkit 0.106 and later."""
+    actions = ",\n".join('        "{}"'.format(a) for a in POLKIT_ACTIONS)
+    return ("// Written by the Dabai kiosk installer (kiosk/deploy): the operator screen may reboot and power off the\n"
+            "// device (systemctl reboot / poweroff as {user}) without a password. polkit 0.106 and later.\n"
+            "polkit.addRule(function(action, subject) {{\n"
+            "    var allowed = [\n{actions}\n    ];\n"
+            "    if (subject.user == \"{user}\" && allowed.indexOf(action.id) >= 0) {{\n"
+            "        return polkit.Result.YES;\n"
+            "    }}\n"
+            "}});\n").format(user=user, actions=actions)
+
+
 def plan(facts: Facts, opts: Options) -> List[Step]:
     jp = facts.jetpack
     venv, vpy = venv_paths(opts)
@@ -336,6 +369,10 @@ def plan(facts: Facts, opts: Options) -> List[Step]:
     steps.append(Step("enable " + MAIN_UNIT, [Run(["systemctl", "enable", MAIN_UNIT])],
                       [Exists(["/etc/systemd/system/{}.wants/{}".format(t, MAIN_UNIT)]) for t in targets],
                       problems=[] if main else ["systemd/{} is missing from the checkout".format(MAIN_UNIT)]))
+
+    grants = [Write(POLKIT_PKLA, polkit_pkla(opts.user)), Write(POLKIT_RULES, polkit_rules(opts.user))]
+    steps.append(Step("polkit: {} may reboot and power off (the operator screen)".format(opts.user), list(grants),
+                      [FileIs(w.path, w.content) for w in grants]))
 
     if opts.display:
         if facts.has_gdm:

@@ -26,12 +26,13 @@ from PyQt5.QtWidgets import QApplication
 
 from kiosk.config import Config, Home, load_config
 from kiosk.gate.startup import close_on_exit, open_gate_first
-from kiosk.runtime import exitcodes
+from kiosk.runtime import exitcodes, power
 from kiosk.runtime.assemble import Parts, SilentSpeaker, assemble, build_detector, build_qr_reader, build_speaker
 from kiosk.runtime.kiosk import Kiosk, timeline_echo
 from kiosk.runtime.watchdog import Watchdog, heartbeat_of, stop_supervision, supervise
 from kiosk.ui.bridge import Metrics, UiBridge
 from kiosk.ui.fonts import NO_FONT, use_cjk_font
+from kiosk.ui.theme import apply_theme
 from kiosk.ui.window import HOLD_MS, KioskWindow
 from kiosk.vision.capture import Capture
 from kiosk.vision.sources import FrameSource, open_source
@@ -119,8 +120,9 @@ class _Controller:
             return
         try:
             from kiosk.ui.operator import OperatorScreen, PinDialog, PinStore  # noqa: F401
-        except ImportError as exc:
-            self.bridge.notice.emit("operator screen not available: {}".format(exc))
+        except ImportError as exc:  # the detail is for the log and doctor; the screen says what it means
+            log.error("operator screen not available: %s", exc)
+            self.bridge.notice.emit("运维界面无法打开：请运行 dabai-kiosk doctor 查看原因")
             return
         dialog = PinDialog(PinStore.in_home(self.home), self.window)
         self._pin_dialog = dialog
@@ -132,16 +134,49 @@ class _Controller:
         dialog, self._pin_dialog = self._pin_dialog, None
         if dialog is not None:
             dialog.deleteLater()
+        # Give the window back the focus the dialog had: keys, taps on fields and the on-screen keyboard follow it.
+        self.window.activateWindow()
+        self.window.raise_()
 
     def _show_operator(self) -> None:
         from kiosk.ui.operator import OperatorScreen
 
+        parts = getattr(self, "parts", None)  # the live kiosk's or the demo's: its access log takes operator actions
+
+        def record(decision: Any) -> Any:
+            """An operator's action into the running kiosk's access log, on disk or not at all (None)."""
+            if parts is None or self.stopped:
+                return None
+            return parts.store.access_log.append(decision, durable=True)
+
+        def status() -> Dict[str, Any]:
+            # Frames the vision step handed to the window: the System page's FPS. The window's own FPS counts
+            # painted frames, and none are painted while the operator screen covers the camera view.
+            return dict(self.status(), frames_processed=self.bridge.offered)
+
         # The operator's gate test pulses the app's own relay and the camera preview shows the app's frames:
         # neither device can be opened twice.
-        screen = OperatorScreen(self.home, self.status, gate=lambda: self.gate, frames=self.bridge.latest_image)
+        screen = OperatorScreen(self.home, status, gate=lambda: self.gate, frames=self.bridge.latest_image,
+                                record=record, demo=self.demo_home)
         screen.config_saved.connect(self.config_saved)
         screen.closed.connect(self.window.hide_operator)
+        restart = lambda: self.request_restart()  # noqa: E731 - this screen's own: forgotten when the screen is gone
+        power.set_restart_handler(restart)  # the System page's 重启程序
+        screen.destroyed.connect(lambda *_: power.clear_restart_handler(restart))
         self.window.show_operator(screen)
+
+    demo_home = False  # the demo runs on a throwaway data home: the operator screen says so
+
+    restart_requested = False  # set by request_restart: run_app starts the kiosk again once it has stopped
+
+    def request_restart(self) -> None:
+        """The operator's 重启程序: leave the operator screen and close the window; run_app then stops the kiosk as at
+        any exit (relay closed, access log flushed) and starts it again (:func:`kiosk.runtime.power.restart_after_exit`)."""
+        self.restart_requested = True
+        close_screen = getattr(self.window.operator, "close_screen", None)
+        if close_screen is not None:
+            close_screen()
+        QTimer.singleShot(0, self.window.close)
 
     def config_saved(self, config: Config) -> None:
         changed = self.apply_config(config)
@@ -427,6 +462,8 @@ class DemoController(_Controller):
     demo takes every frame as fast as it can). The outcomes are the same unless the machine is too
     slow to see a few frames per second."""
 
+    demo_home = True
+
     def __init__(self, options: DemoOptions, bridge: UiBridge, window: KioskWindow, metrics: Metrics,
                  echo: Callable[[str], None] = print) -> None:
         from kiosk.demo.run import prepare_home, scenarios
@@ -555,6 +592,7 @@ def run_app(
             echo("warning: " + note)
     quiet_qt_messages()
     app = QApplication.instance() or QApplication(["dabai-kiosk"])
+    apply_theme(app)  # one fixed, high-contrast look whatever the desktop's theme (kiosk.ui.theme)
     family = use_cjk_font(app)
     if family is None:
         echo("warning: " + NO_FONT)
@@ -615,6 +653,7 @@ def run_app(
     pulse.timeout.connect(lambda: None)
     pulse.start(250)
     app.exec_()
+    power.set_restart_handler(None)
     controller.stop()
     metrics.stop()
     if measure:
@@ -627,8 +666,13 @@ def run_app(
                 sum(1 for s in result["scenarios"] if s["passed"]), len(result["scenarios"]))
         echo(json.dumps(summary, ensure_ascii=False, indent=2))
     if demo is not None:
-        return 0 if result.get("all_passed") else 1
-    return exitcodes.OK if getattr(controller, "saved", True) else exitcodes.UNSAVED
+        code = 0 if result.get("all_passed") else 1
+    else:
+        code = exitcodes.OK if getattr(controller, "saved", True) else exitcodes.UNSAVED
+    if controller.restart_requested:  # the operator's 重启程序: stopped cleanly above, now start again
+        echo("restarting at the operator's request")
+        return power.restart_after_exit(code)
+    return code
 
 
 def _blank_cursor() -> Any:

@@ -6,6 +6,7 @@ Rows come from :meth:`AccessLog.list` and the export is :meth:`AccessLog.export_
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -18,7 +19,6 @@ from PyQt5.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDateEdit,
-    QFileDialog,
     QGridLayout,
     QHeaderView,
     QLabel,
@@ -32,10 +32,25 @@ from PyQt5.QtWidgets import (
 
 from kiosk.config import atomic_write
 from kiosk.store.passes import REASONS
-from kiosk.ui.operator.widgets import Note, Page, export_folder, run_in_background
+from kiosk.ui.operator.widgets import Note, Page, choose_export_path, run_in_background
+
+log = logging.getLogger(__name__)
 
 MAX_ROWS = 1000  # shown at once; the export has everything
-OUTCOMES = (("", "全部 All"), ("granted", "通过 granted"), ("denied", "拒绝 denied"), ("abandoned", "放弃 abandoned"))
+OUTCOMES = (("", "全部 All"), ("granted", "通过 granted"), ("denied", "拒绝 denied"), ("abandoned", "放弃 abandoned"),
+            ("operator", "运维操作 operator"), ("alarm", "告警 alarm"))
+OUTCOME_ZH = {value: text.split(" ")[0] for value, text in OUTCOMES if value}
+OUTCOME_COLOURS = {"granted": "#1a7f37", "operator": "#1f4fa8", "alarm": "#b35900"}  # others: red
+# An operator's action (Context.record: reason "action" or "action: detail") in words.
+ACTION_ZH = {
+    "remote_open": "远程开门", "remote_open_failed": "远程开门失败", "gate_test": "测试开闸", "gate_test_failed": "测试开闸失败",
+    "pin_changed": "修改运维密码", "restart_app": "重启程序", "restart_app_failed": "重启程序失败",
+    "reboot": "重启设备", "reboot_failed": "重启设备失败", "power_off": "关机", "power_off_failed": "关机失败",
+    "resident_added": "添加住户", "resident_edited": "修改住户", "resident_revoked": "停用住户",
+    "resident_reinstated": "恢复住户", "resident_archived": "归档住户", "resident_unarchived": "取消归档",
+    "resident_deleted": "删除住户", "pass_issued": "签发通行证", "pass_revoked": "注销通行证", "pass_saved": "保存通行证",
+    "pass_printed": "打印通行证", "settings_saved": "保存设置", "log_exported": "导出记录",
+}
 REASON_ZH = {
     "ok": "通过", "no_mask": "未戴口罩", "mask_incorrect": "口罩未戴好", "timeout": "超时", "left": "离开",
     "malformed": "二维码无效",
@@ -43,6 +58,19 @@ REASON_ZH = {
     "pass_revoked": "通行证已注销", "unknown_resident": "未登记住户", "resident_revoked": "住户已停用",
     "unknown_pass": "通行证未登记", "revocations_unsure": "注销名单异常",
 }
+
+
+def reason_text(outcome: str, reason: str) -> str:
+    """The reason column: ``通过 ok``; an operator's action as ``远程开门：快递 remote_open``."""
+    if outcome != "operator":
+        return "{} {}".format(REASON_ZH.get(reason, ""), reason).strip()
+    action, _, detail = reason.partition(": ")
+    zh = ACTION_ZH.get(action)
+    if zh is None:
+        return reason
+    return "{}{} {}".format(zh, "：" + detail if detail else "", action)
+
+
 COLUMNS = ("时间 Time", "结果 Result", "原因 Reason", "住户 Resident", "口罩 Mask", "通行证 Pass", "闸机 Gate")
 
 
@@ -97,7 +125,7 @@ class LogPage(Page):
         self.filter_button = QPushButton("查询 Filter")
         self.filter_button.setProperty("accent", True)
         self.filter_button.clicked.connect(self.refresh)
-        self.export_button = QPushButton("导出 CSV Export")
+        self.export_button = QPushButton("导出 Export")
         self.export_button.clicked.connect(self._ask_export)
         self.export_button.setToolTip("按当前筛选导出全部记录（格式同 dabai-kiosk log export）\n"
                                       "Every record the filters select, in the format of `dabai-kiosk log export`")
@@ -163,8 +191,8 @@ class LogPage(Page):
         for i, r in enumerate(self.rows):
             cells = [
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["ts"])),
-                r["outcome"],
-                "{} {}".format(REASON_ZH.get(r["reason"], ""), r["reason"]).strip(),
+                "{} {}".format(OUTCOME_ZH.get(r["outcome"], ""), r["outcome"]).strip(),
+                reason_text(r["outcome"], r["reason"]),
                 r["resident_name"] or ("#{}".format(r["resident_id"]) if r["resident_id"] else "—"),
                 r["mask"] or "—",
                 "#{} {}".format(r["pass_serial"], r["pass_reason"] or "") if r["pass_serial"] else (r["pass_reason"] or "—"),
@@ -173,7 +201,7 @@ class LogPage(Page):
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col == 1:
-                    item.setForeground(QColor("#1a7f37" if r["outcome"] == "granted" else "#a01818"))
+                    item.setForeground(QColor(OUTCOME_COLOURS.get(r["outcome"], "#a01818")))
                 item.setTextAlignment(Qt.AlignVCenter | Qt.AlignLeft)
                 self.table.setItem(i, col, item)
         pending = self.ctx.store.access_log.pending
@@ -201,13 +229,15 @@ class LogPage(Page):
 
     def _exported(self, path: Optional[str], error: Optional[BaseException]) -> None:
         if error is not None:
-            self.note.error("导出失败 Export failed: {}".format(error))
+            log.warning("operator: log export failed: %s", error)
+            self.note.error("导出失败：请检查 U 盘是否已满或写保护 Export failed: is the USB stick full or locked?")
         else:
+            self.ctx.record("log_exported", str(path))
             self.note.ok("已导出 Exported to {}".format(path))
 
     def _ask_export(self) -> None:
+        """Only to a USB stick or the export folder, through the Chinese save dialog (never a file browser)."""
         name = "access-log-{}.csv".format(time.strftime("%Y%m%d-%H%M%S"))
-        default = str(export_folder(self.ctx.home.root) / name)
-        path, _ = QFileDialog.getSaveFileName(self, "导出 CSV Export", default, "CSV (*.csv)")
-        if path:
-            self.export_csv(path)
+        path = choose_export_path(self, self.ctx, "导出记录 Export the log", name)
+        if path is not None:
+            self.export_csv(str(path))
