@@ -104,6 +104,10 @@ def cmd_screenshots(args: argparse.Namespace) -> int:
     why = qt_missing()
     if why is not None:
         raise UserError(why)
+    if args.journey:  # the operator's journey by taps, on whatever display Qt is given (Xvfb in CI)
+        from kiosk.ui.journey import main as journey
+
+        return journey(["--out", args.out, "--format", args.format])
     from kiosk.ui.screen import parse_size
     from kiosk.ui.screenshots import SIZES, run_screenshots
 
@@ -140,6 +144,9 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
                    help="screen size, repeatable (default: 1920x1080, 1080x1920, 1024x600)")
     p.add_argument("--no-operator", action="store_true", help="only the kiosk window, not the operator pages")
     p.add_argument("--format", choices=("png", "jpg"), default="png", help="image format (jpg: smaller, for docs)")
+    p.add_argument("--journey", action="store_true",
+                   help="instead: the operator's journey by taps (PIN, a resident by the screen keyboard, a pass issued, "
+                        "printed and revoked, a policy, the log, a restart), a screenshot per step, on the current display")
 
     add("doctor", cmd_doctor, "check camera, microphone, speaker, models, TensorRT, gate, fonts, disk")
 

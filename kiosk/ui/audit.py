@@ -68,9 +68,13 @@ def _text_of(widget: Any) -> str:
 
 
 def audit(root: Any) -> List[Dict[str, Any]]:
-    """[{"widget", "text", "contrast"}] for every visible, enabled text widget under ``root``."""
-    from PyQt5.QtWidgets import QAbstractButton, QLabel, QLineEdit
+    """[{"widget", "text", "contrast"}] for every visible, enabled text widget under ``root``, measured on the
+    whole window as it is drawn (a widget's own grab would miss the background its parents paint under it)."""
+    from PyQt5.QtCore import QPoint
+    from PyQt5.QtWidgets import QAbstractButton, QApplication, QLabel, QLineEdit, QScrollArea
 
+    top = root.window()
+    screen = _grab_rgb(top)
     found = []
     for widget in [root] + root.findChildren((QLabel, QAbstractButton, QLineEdit)):
         if not widget.isVisible() or not widget.isEnabled() or widget.width() < 4 or widget.height() < 4:
@@ -78,8 +82,23 @@ def audit(root: Any) -> List[Dict[str, Any]]:
         text = _text_of(widget).strip()
         if not text or (isinstance(widget, QLabel) and widget.pixmap() is not None and not widget.text()):
             continue
+        if widget.visibleRegion().boundingRect().size() != widget.size():  # scrolled partly away: scroll to it
+            area = widget.parent()
+            while area is not None and not isinstance(area, QScrollArea):
+                area = area.parent()
+            if area is None:
+                continue  # covered by a sibling, not scrollable: not what a person sees
+            area.ensureWidgetVisible(widget, 0, 0)
+            QApplication.processEvents()
+            screen = _grab_rgb(top)
+        seen = widget.visibleRegion().boundingRect()
+        if seen.width() < 4 or seen.height() < 4:
+            continue
+        corner = widget.mapTo(top, seen.topLeft()) if widget is not top else QPoint(0, 0)
+        x, y = max(0, corner.x()), max(0, corner.y())
+        crop = screen[y: y + seen.height(), x: x + seen.width()]
         found.append({"widget": "{}#{}".format(type(widget).__name__, widget.objectName()),
-                      "text": text[:40], "contrast": round(image_contrast(_grab_rgb(widget)), 2)})
+                      "text": text[:40], "contrast": round(image_contrast(crop), 2)})
     return found
 
 
@@ -117,28 +136,34 @@ def touch_targets(root: Any, minimum: int = TOUCH_PX) -> List[Dict[str, Any]]:
 
 
 def audit_operator_pages(size: Tuple[int, int] = (1024, 600)) -> Dict[str, List[Dict[str, Any]]]:
-    """Every operator page of a demo data home, rendered at ``size``: the contrast audit of each, and its
-    touch targets under ``"<page>:targets"``."""
+    """Every operator page of a demo data home, shown inside the resident window as the app shows it (the window's
+    own dark palette must not reach it), at ``size``: the contrast audit of each, and its touch targets under
+    ``"<page>:targets"``."""
     from PyQt5.QtWidgets import QApplication
 
-    from kiosk.config import Home
+    from kiosk.config import Home, PolicyConfig
     from kiosk.demo.run import prepare_home
+    from kiosk.ui.bridge import UiBridge
     from kiosk.ui.operator import PAGES, OperatorScreen  # type: ignore[attr-defined]
+    from kiosk.ui.window import KioskWindow
 
     out = {}
     with tempfile.TemporaryDirectory(prefix="dabai-contrast-") as tmp:
         home = Home(Path(tmp) / "home")
         prepare_home(home, None, Path(tmp) / "speech")
+        window = KioskWindow(UiBridge(), PolicyConfig())
+        window.resize(*size)
+        window.show()
         screen = OperatorScreen(home, lambda: {"fps": 14.8, "camera": "ok"})
-        screen.resize(*size)
-        screen.show()
+        window.show_operator(screen)
         for page in PAGES:
             screen.show_page(page)
             QApplication.processEvents()
             out[page] = audit(screen)
             out[page + ":targets"] = touch_targets(screen.pages[page])
         screen.close_screen()
-        screen.close()
+        window.hide_operator()
+        window.close()
     return out
 
 

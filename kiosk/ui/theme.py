@@ -66,8 +66,24 @@ def light_palette() -> Any:
     return palette
 
 
+_translators: list = []  # Qt forgets a translator that Python lets go of
+
+
+def install_qt_chinese(app: Any) -> bool:
+    """Qt's own texts in Chinese (the print dialog, standard buttons, a line edit's menu), from the translations
+    that ship with Qt (qtbase_zh_CN.qm); False where they are not installed."""
+    from PyQt5.QtCore import QLibraryInfo, QTranslator
+
+    translator = QTranslator(app)
+    if not translator.load("qtbase_zh_CN", QLibraryInfo.location(QLibraryInfo.TranslationsPath)):
+        return False
+    app.installTranslator(translator)
+    _translators.append(translator)
+    return True
+
+
 def apply_theme(app: Any) -> None:
-    """Fusion style and the light palette on the whole application (dialogs and pop-ups included)."""
+    """Fusion style, the light palette and Qt's Chinese texts on the whole application (dialogs included)."""
     from PyQt5.QtWidgets import QStyleFactory
 
     if app is None or getattr(app, "property", lambda _: None)(_APPLIED):
@@ -76,6 +92,7 @@ def apply_theme(app: Any) -> None:
     if style is not None:
         app.setStyle(style)
     app.setPalette(light_palette())
+    install_qt_chinese(app)
     app.setProperty(_APPLIED, True)
 
 

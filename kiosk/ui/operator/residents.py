@@ -44,6 +44,7 @@ from kiosk.ui.operator.widgets import (
     cjk_font,
     confirm,
     explain,
+    give_focus_back,
     heading,
     hint,
     scrolling,
@@ -625,7 +626,9 @@ class ResidentsPage(Page):
             return
         printer = QPrinter(QPrinter.HighResolution)
         dialog = QPrintDialog(printer, self)
-        if dialog.exec_() != QPrintDialog.Accepted:
+        accepted = dialog.exec_() == QPrintDialog.Accepted
+        give_focus_back(self)
+        if not accepted:
             return
         self.paint_card(printer)
         self.ctx.record("pass_printed", "", resident_id=self.card_resident, pass_serial=self.card_serial)

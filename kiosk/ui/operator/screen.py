@@ -23,7 +23,7 @@ from kiosk.ui.operator.policy import PolicyPage
 from kiosk.ui.operator.residents import ResidentsPage
 from kiosk.ui.operator.system import SystemPage
 from kiosk.ui.operator.widgets import STYLE, Context, Page, cjk_font, confirm, hint, set_role, touch_friendly
-from kiosk.ui.theme import apply_theme
+from kiosk.ui.theme import apply_theme, light_palette
 
 PAGE_CLASSES = (ResidentsPage, PolicyPage, DevicesPage, GatePage, LogPage, SystemPage)
 NAV_STYLE = """
@@ -55,6 +55,10 @@ class OperatorScreen(QWidget):
                  record: Optional[Callable[[Any], Any]] = None, demo: bool = False) -> None:
         super().__init__(parent)
         apply_theme(QApplication.instance())  # the kiosk's fixed look, whatever the desktop's palette
+        # Its own light palette too: it is shown inside the resident window, whose dark palette would otherwise
+        # reach every label here (dark grey on black).
+        self.setPalette(light_palette())
+        self.setAutoFillBackground(True)
         self.setObjectName("OperatorScreen")
         self.setFont(cjk_font())
         self.setStyleSheet(STYLE + NAV_STYLE)

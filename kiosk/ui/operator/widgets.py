@@ -156,7 +156,16 @@ def confirm(parent: Optional[QWidget], question: str, action: str, detail: str =
     box.setEscapeButton(no)
     box.setObjectName("confirm")
     box.exec_()
+    give_focus_back(parent)
     return box.clickedButton() is yes
+
+
+def give_focus_back(parent: Optional[QWidget]) -> None:
+    """Make the screen under a dialog that just closed the active window again. A kiosk's X server often runs
+    without a window manager, which would do it: without it no field has the focus, so taps on fields do not
+    bring the on-screen keyboard up and keys go nowhere."""
+    if parent is not None:
+        parent.window().activateWindow()
 
 
 def hint(text: str, parent: Optional[QWidget] = None) -> QLabel:
@@ -194,11 +203,6 @@ def export_places(home_root: Path, configured: str = "", roots: Optional[Sequenc
         places.append(("导出文件夹 Export folder: {}".format(configured.strip()), Path(configured.strip()).expanduser()))
     places.append(("本机导出文件夹 This kiosk's export folder", home_root / "exports"))
     return places
-
-
-def export_folder(home_root: Path, configured: str = "") -> Path:
-    """Where files for the operator go by default: a USB stick when one is mounted, else the export folder."""
-    return export_places(home_root, configured)[0][1]
 
 
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f]|^\.")
@@ -269,7 +273,9 @@ class ExportDialog(QDialog):
 def choose_export_path(parent: Optional[QWidget], ctx: "Context", title: str, file_name: str) -> Optional[Path]:
     """Ask where to save ``file_name`` (:class:`ExportDialog`); None when the operator cancels."""
     dialog = ExportDialog(parent, title, export_places(ctx.home.root, ctx.config.community.export_dir), file_name)
-    return dialog.path if dialog.exec_() == QDialog.Accepted else None
+    accepted = dialog.exec_() == QDialog.Accepted
+    give_focus_back(parent)
+    return dialog.path if accepted else None
 
 
 def scrolling(widget: QWidget) -> QScrollArea:
@@ -283,7 +289,7 @@ def scrolling(widget: QWidget) -> QScrollArea:
 def touch_friendly(root: QWidget) -> None:
     """Finger-sized rows and finger-drag (kinetic) scrolling for every list, table and scrolling panel under
     ``root``: a touch panel sends mouse presses, so the scroller follows a dragging left button."""
-    from PyQt5.QtWidgets import QAbstractItemView, QAbstractScrollArea, QScroller, QTableView
+    from PyQt5.QtWidgets import QAbstractItemView, QAbstractScrollArea, QScroller, QScrollerProperties, QTableView
 
     from kiosk.ui.theme import TOUCH_PX
 
@@ -295,6 +301,14 @@ def touch_friendly(root: QWidget) -> None:
                 area.verticalHeader().setDefaultSectionSize(TOUCH_PX)
                 area.verticalHeader().setMinimumSectionSize(TOUCH_PX)
         QScroller.grabGesture(area.viewport(), QScroller.LeftMouseButtonGesture)
+        scroller = QScroller.scroller(area.viewport())
+        properties = scroller.scrollerProperties()
+        # Qt holds a press back (0.25 s) to see whether it becomes a drag; a quick tap on a button in the panel
+        # was lost that way. The press goes through at once; a drag still scrolls.
+        properties.setScrollMetric(QScrollerProperties.MousePressEventDelay, 0.0)
+        for policy in (QScrollerProperties.HorizontalOvershootPolicy, QScrollerProperties.VerticalOvershootPolicy):
+            properties.setScrollMetric(policy, QScrollerProperties.OvershootAlwaysOff)
+        scroller.setScrollerProperties(properties)
 
 
 # ---- work off the GUI thread ---------------------------------------------------------------
