@@ -219,10 +219,14 @@ def test_pin_dialog_accepts_only_the_right_pin_and_shows_the_lock(qtbot, home):
     assert dialog.entry.text() == "1112"
     dialog.submit()
     assert dialog.result() != QDialog.Accepted and "{} tries left".format(MAX_TRIES - 1) in dialog.message.text()
-    for _ in range(MAX_TRIES - 1):
+    for _ in range(MAX_TRIES - 2):
         qtbot.keyClicks(dialog.entry, "9999")
         dialog.submit()
+    assert "还可尝试 1 次" in dialog.message.text() and "1 try left" in dialog.message.text()
+    qtbot.keyClicks(dialog.entry, "9999")
+    dialog.submit()
     assert dialog.locked and not dialog.buttons["5"].isEnabled() and "locked until" in dialog.message.text()
+    assert "联系" in dialog.message.text() and "reset" in dialog.message.text()  # what to do, not only what happened
 
     restarted = PinDialog(pin_store(home))  # the lock is on disk
     qtbot.addWidget(restarted)

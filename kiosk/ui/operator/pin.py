@@ -153,11 +153,12 @@ class KeypadDialog(QDialog):
             self._set_locked(result.locked_until)
         else:
             self._set_locked(None)
+            tries = "{} try left".format(result.tries_left) if result.tries_left == 1 else \
+                "{} tries left".format(result.tries_left)
             if wrong:
-                self._say("{}错误，还可尝试 {} 次 Wrong {}: {} tries left".format(
-                    zh, result.tries_left, en, result.tries_left), error=True)
+                self._say("{}错误，还可尝试 {} 次 Wrong {}: {}".format(zh, result.tries_left, en, tries), error=True)
             elif result.tries_left < MAX_TRIES:
-                self._say("还可尝试 {} 次 {} tries left".format(result.tries_left, result.tries_left))
+                self._say("还可尝试 {} 次 {}".format(result.tries_left, tries))
 
     def _set_locked(self, until: Optional[float]) -> None:
         self._locked_until = until
@@ -167,8 +168,9 @@ class KeypadDialog(QDialog):
         self.ok_button.setEnabled(not locked)
         self.entry.setEnabled(not locked)
         if locked:
-            self._say("输错次数过多，已锁定至 {} Too many wrong PINs: locked until {}".format(
-                _clock(until), _clock(until)), error=True)  # type: ignore[arg-type]
+            self._say("输错次数过多，已锁定至 {}。到时可再试；忘记密码请联系物业管理员或安装人员重设。\n"
+                      "Too many wrong PINs: locked until {}. Try again then; if the PIN is forgotten, ask the property "
+                      "manager or installer to reset it.".format(_clock(until), _clock(until)), error=True)  # type: ignore
             self.ticker.start()
         else:
             self.ticker.stop()
@@ -246,10 +248,10 @@ class PinDialog(KeypadDialog):
     def _reset_prompt(self) -> None:
         if self.stage == "code":
             self.prompt.setText("请输入设置码 Enter the setup code")
-            self._say("尚未设置运维密码：请输入控制台（系统日志）上显示的 {n} 位设置码，{m} 分钟内有效；或运行 "
-                      "dabai-kiosk operator set-pin\nNo operator PIN yet: type the {n}-digit setup code printed on "
-                      "the console (system journal), valid {m} minutes; or run dabai-kiosk operator set-pin".format(
-                          n=SETUP_DIGITS, m=int(SETUP_VALID_S // 60)))
+            self._say("尚未设置运维密码：请输入控制台（系统日志）上显示的 {n} 位设置码，{m} 分钟内有效；"
+                      "看不到控制台请联系安装人员。\nNo operator PIN yet: type the {n}-digit setup code printed on the "
+                      "console (system journal), valid {m} minutes; the installer can read it."
+                      .format(n=SETUP_DIGITS, m=int(SETUP_VALID_S // 60)))
         elif self.stage == "choose":
             self.prompt.setText("设置运维密码 Choose an operator PIN")
             self._say("请输入 4–8 位数字 Choose 4–8 digits")
