@@ -303,3 +303,21 @@ def test_a_chinese_name_and_a_unit_are_typed_on_the_screen_keyboard(qtbot, scree
     qtbot.mouseClick(page.add_button, Qt.LeftButton)
     assert [(r.name, r.unit) for r in page.registry.list()] == [("张三", "3-201")]
     assert not keyboard.isVisible()  # a button took the focus: the keyboard went away
+
+
+def test_the_command_line_lists_operator_actions(qtbot, home, capsys):
+    from kiosk.cli import main
+    from kiosk.runtime.assemble import open_store
+
+    store = open_store(home, writer=True)
+    try:
+        s = OperatorScreen(home, lambda: {}, record=lambda d: store.access_log.append(d, durable=True))
+        qtbot.addWidget(s)
+        s.ctx.record("remote_open", "快递", gate_opened=True)
+        s.close_screen()
+    finally:
+        store.close()
+    capsys.readouterr()
+    assert main(["log", "list", "--outcome", "operator"]) == 0
+    out = capsys.readouterr().out
+    assert "remote_open: 快递" in out and "operator" in out

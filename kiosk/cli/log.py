@@ -96,7 +96,8 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     ls.required = True
     a = ls.add_parser("list", help="latest decisions", parents=[common])
     a.add_argument("--limit", type=int, default=50)
-    a.add_argument("--outcome", choices=("granted", "denied", "abandoned"))
+    a.add_argument("--outcome", choices=("granted", "denied", "abandoned", "operator", "alarm"),
+                   help="only these records (operator: the operator screen's actions; alarm: lost records)")
     a.add_argument("--json", action="store_true")
     a = ls.add_parser("export", help="export every record", parents=[common])
     a.add_argument("--csv", action="store_true", help="CSV (the only format so far)")
