@@ -65,3 +65,37 @@ def test_every_operator_page_reads_at_wcag_aa_offscreen():
 
 def test_every_operator_page_reads_at_wcag_aa_on_a_real_x_server_with_a_dark_desktop(xvfb_env):
     check(audit(xvfb_env), "xcb")
+
+
+def test_a_finger_drag_scrolls_the_residents_list(qtbot, home):
+    """A touch panel sends a pressed left button that moves: the list follows the finger (and flings on)."""
+    from PyQt5.QtCore import QEvent, QPoint, Qt
+    from PyQt5.QtGui import QMouseEvent
+    from PyQt5.QtWidgets import QApplication
+
+    from kiosk.ui.operator import OperatorScreen
+
+    screen = OperatorScreen(home, lambda: {})
+    qtbot.addWidget(screen)
+    screen.resize(1024, 600)
+    screen.show()
+    page = screen.show_page("residents")
+    for i in range(40):
+        page.registry.add("住户{}".format(i), "1-{}".format(i))
+    page.refresh()
+    viewport, bar = page.table.viewport(), page.table.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=3000)
+    assert bar.value() == 0
+
+    def send(kind, pos, buttons):
+        QApplication.sendEvent(viewport, QMouseEvent(kind, pos, viewport.mapToGlobal(pos), Qt.LeftButton, buttons,
+                                                     Qt.NoModifier))
+
+    start = QPoint(viewport.width() // 2, viewport.height() - 10)
+    send(QEvent.MouseButtonPress, start, Qt.LeftButton)
+    for step in range(1, 21):
+        qtbot.wait(15)
+        send(QEvent.MouseMove, QPoint(start.x(), start.y() - 12 * step), Qt.LeftButton)
+    send(QEvent.MouseButtonRelease, QPoint(start.x(), start.y() - 240), Qt.NoButton)
+    qtbot.waitUntil(lambda: bar.value() > 200, timeout=3000)
+    screen.close_screen()
