@@ -251,6 +251,11 @@ def test_banners_for_missing_devices_come_and_go(qtbot):
     bridge.report("camera", "unavailable: /dev/video0 is not there")
     qtbot.waitUntil(lambda: window.attract_title.text() == "暂时无法自助通行", timeout=2000)
     assert "/dev/video0" not in window.banner_text("camera")
+    bridge.report("microphone", mic_status("no voice input: no recognizer model"))
+    qtbot.waitUntil(lambda: window.banner_text("microphone") is not None, timeout=2000)
+    assert "二维码" not in window.banner_text("microphone")  # no camera: nobody is asked to show a QR code
+    bridge.report("camera", "ok")
+    qtbot.waitUntil(lambda: "二维码" in (window.banner_text("microphone") or ""), timeout=2000)
 
 
 def test_a_model_that_fell_back_to_onnxruntime_is_not_a_residents_problem(qtbot):

@@ -673,17 +673,30 @@ class KioskWindow(QWidget):
                 self.video.camera_ok = True
                 self.video.update()
             if part in ("camera", "model"):
+                self._refresh_banners()
                 self.render_screen()
             return
         # The resident reads what it means for them; the technical detail goes to the log and the operator's
         # System page (``problems``), never onto the resident's screen.
-        label.setText(html.escape(BANNERS.get(part, part)))
+        label.setText(html.escape(self._banner(part)))
         label.show()
         if part == "camera":
             self.video.camera_ok = False
             self.video.update()
         if part in ("camera", "model"):
+            self._refresh_banners()
             self.render_screen()
+
+    def _banner(self, part: str) -> str:
+        """A banner's words for what is possible now: without the camera nobody can show a QR code either."""
+        if part == "microphone" and not self.can_check():
+            return "麦克风不可用"
+        return BANNERS.get(part, part)
+
+    def _refresh_banners(self) -> None:
+        for part, label in self.banners.items():
+            if part != "notice" and not label.isHidden():
+                label.setText(html.escape(self._banner(part)))
 
     def banner_text(self, part: str) -> Optional[str]:
         label = self.banners.get(part)
