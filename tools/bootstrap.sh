@@ -23,6 +23,7 @@ elif [[ ",$EXTRAS," == *",ui,"* ]]; then
 fi
 if [[ ",$EXTRAS," == *",dev,"* ]]; then
   APT_PACKAGES+=(xvfb)  # the tests open the window on a real X server too, not only on Qt's offscreen platform
+  APT_PACKAGES+=(mosquitto)  # the fleet tests start a real MQTT broker on loopback (issue 14)
 fi
 # JetPack 5 (L4T R35) or 6 (R36): pip installs under the Jetson installer's pins (deploy/jetson/, see `sudo make install`).
 JETPACK=""

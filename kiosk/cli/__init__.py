@@ -20,6 +20,7 @@ from kiosk.cli import (
     config,
     engine,
     evaluate,
+    fleet,
     gate,
     listen,
     log,
@@ -38,7 +39,8 @@ from kiosk.runtime import exitcodes
 from kiosk.store.db import StoreError
 
 # The order of ``dabai-kiosk --help``.
-GROUPS = (run, gate, config, registry, log, operator, qr, vision, models, evaluate, engine, listen, speech, bench, train)
+GROUPS = (run, gate, config, registry, log, operator, fleet, qr, vision, models, evaluate, engine, listen, speech, bench,
+          train)
 
 
 def build_parser() -> argparse.ArgumentParser:
