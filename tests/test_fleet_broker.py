@@ -40,7 +40,8 @@ def test_init_and_enrol_write_the_ca_certificates_and_acl(tmp_path):
     bundle = add_member(folder, "gate-north")
     assert member_files(bundle)[0] == "gate-north" and (bundle / "ca.crt").read_bytes() == (folder / "ca.crt").read_bytes()
     acl = (folder / "broker" / "acl").read_text()
-    assert "user gate-north\ntopic read dabai/dabai-garden/lists/#\ntopic write dabai/dabai-garden/log/gate-north" in acl
+    assert ("user gate-north\ntopic read dabai/dabai-garden/lists/#\ntopic read dabai/dabai-garden/ack/gate-north\n"
+            "topic write dabai/dabai-garden/log/gate-north") in acl
     assert "user office\ntopic readwrite dabai/dabai-garden/#" in acl
     conf = (folder / "broker" / "mosquitto.conf").read_text()
     assert "require_certificate true" in conf and "allow_anonymous false" in conf and "listener 18883" in conf

@@ -136,6 +136,7 @@ def acl_text(fleet: Fleet) -> str:
             lines.append("topic readwrite {}".format(fleet.topic("#")))
         else:
             lines.append("topic read {}".format(fleet.topic("lists", "#")))
+            lines.append("topic read {}".format(fleet.topic("ack", member)))
             lines.append("topic write {}".format(fleet.topic("log", member)))
             lines.append("topic write {}".format(fleet.topic("status", member)))
     return "\n".join(lines) + "\n"
@@ -152,6 +153,7 @@ def mosquitto_conf(folder: Path, fleet: Fleet, bind: str = "", user: str = "") -
         "allow_anonymous false",
         "persistence true",
         "persistence_location {}/".format(broker / "data"),
+        "max_queued_messages 100000",  # an office away for a while gets every record when it is back
         "log_dest stderr",
         "listener {}{}".format(fleet.port, " " + bind if bind else ""),
         "cafile {}".format((folder / "ca.crt").resolve()),

@@ -478,6 +478,15 @@ class AccessLog:
         rows = self.db.query(sql, params + [limit])
         return [dict(r) for r in rows]
 
+    def chained_after(self, seq: int, limit: int = 500) -> List[Dict[str, Any]]:
+        """Records with a sequence number above ``seq``, oldest first, with their chain fields (what the fleet's
+        uplink streams to the office; read-only, so any process may ask)."""
+        if self.db is None:
+            return []
+        rows = self.db.query("SELECT {} FROM access_log WHERE seq > ? ORDER BY seq LIMIT ?".format(
+            ", ".join(COLUMNS + CHAIN_COLUMNS)), (int(seq), int(limit)))
+        return [dict(r) for r in rows]
+
     def export_csv(self, since: Optional[float] = None, **filters: Any) -> str:
         """Every record matching the filters of :meth:`list`, oldest first, as CSV."""
         rows = list(reversed(self.list(limit=10**9, since=since, **filters)))
