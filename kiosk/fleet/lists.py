@@ -16,6 +16,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from kiosk.config import Home
 from kiosk.fleet.broker import Fleet
+from kiosk.fleet.logsync import refused
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class ListFollower:
         client.on_message = self._on_message
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
-        if not getattr(rc, "is_failure", rc != 0):
+        if not refused(rc):
             client.subscribe(self.fleet.topic("lists", "#"), qos=1)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:

@@ -34,6 +34,11 @@ RECORD_FIELDS = ("uid", "ts", "outcome", "reason", "resident_id", "resident_name
                  "intent", "gate_opened", "seq", "prev_hash", "hash")
 
 
+def refused(rc: Any) -> bool:
+    """Whether a CONNACK refused the connection (paho 2 gives a ReasonCode, older paho an int)."""
+    return bool(getattr(rc, "is_failure", rc != 0))
+
+
 def connect_client(bundle: Path, fleet: Fleet, client_id: str, clean: bool = True) -> Any:
     """A paho-mqtt client with the member's certificate, connecting in the background (it reconnects by itself)."""
     import paho.mqtt.client as mqtt
@@ -84,7 +89,7 @@ class Uplink:
         client.on_message = self._on_ack
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
-        if getattr(rc, "is_failure", rc != 0):  # refused (paho 2 gives a ReasonCode)
+        if refused(rc):
             return
         client.subscribe(self.fleet.topic("ack", self.name), qos=1)
         with self._lock:

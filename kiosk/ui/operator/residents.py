@@ -297,9 +297,7 @@ class ResidentsPage(Page):
         rid = self.selected_id()
         if rid == self._shown:
             return
-        if self.unsaved_changes() and not confirm(
-                self, "{} 的修改还没有保存，要放弃吗？ Drop the unsaved changes?".format(self._edit_subject()),
-                "放弃修改 Drop"):
+        if not self.may_drop_edits():
             self._reselect(self._shown)
             return
         self._show_resident(rid)
@@ -376,18 +374,20 @@ class ResidentsPage(Page):
 
     def new_resident(self) -> None:
         """Clear the selection and the form for a new resident (asking first if edits would be lost)."""
-        if self.unsaved_changes() and not confirm(
-                self, "{} 的修改还没有保存，要放弃吗？ Drop the unsaved changes?".format(self._edit_subject()),
-                "放弃修改 Drop"):
+        if not self.may_drop_edits():
             return
         self._reselect(None)
         self._forget_form()
         self._show_resident(None)
         self.name_edit.setFocus()
 
-    def _edit_subject(self) -> str:
+    def may_drop_edits(self) -> bool:
+        """True when there are no unsaved name / unit edits, or the operator agrees to drop them."""
+        if not self.unsaved_changes():
+            return True
         resident = self.registry.find(self._shown) if self._shown is not None else None
-        return resident.name if resident is not None else "新住户 The new resident"
+        subject = resident.name if resident is not None else "新住户 The new resident"
+        return confirm(self, "{} 的修改还没有保存，要放弃吗？ Drop the unsaved changes?".format(subject), "放弃修改 Drop")
 
     # actions
 
