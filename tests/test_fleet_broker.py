@@ -54,6 +54,37 @@ def test_init_and_enrol_write_the_ca_certificates_and_acl(tmp_path):
         init_fleet(folder, "dabai-garden")
 
 
+class Broker:
+    """A real Mosquitto with a fleet's configuration, listening once start() returns."""
+
+    def __init__(self, conf):
+        self.conf, self.proc = conf, None
+
+    def start(self):
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port = int([line.split()[1] for line in self.conf.read_text().splitlines() if line.startswith("listener")][0])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("mosquitto did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 class Member:
     """A paho-mqtt client with a member's certificate; keeps what it receives."""
 
@@ -92,16 +123,10 @@ def test_a_real_broker_keeps_each_member_to_its_topics(tmp_path):
     port = free_port()
     init_fleet(folder, "garden", port=port, bind="127.0.0.1")
     north, south = add_member(folder, "gate-north"), add_member(folder, "gate-south")
-    broker = subprocess.Popen([MOSQUITTO, "-c", str(folder / "broker" / "mosquitto.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    broker = Broker(folder / "broker" / "mosquitto.conf")
+    broker.start()
     members = []
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
         office, kiosk, other = (Member(b, port) for b in (folder / "members" / "office", north, south))
         members += [office, kiosk, other]
         office.subscribe("dabai/garden/log/#")
@@ -112,9 +137,7 @@ def test_a_real_broker_keeps_each_member_to_its_topics(tmp_path):
         kiosk.publish("dabai/garden/lists/revocations", b"forged list")  # kiosks never write the lists
         other.publish("dabai/garden/log/gate-south", b"south 1")
         office.publish("dabai/garden/lists/revocations", b"list v2")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and (len(office.received) < 2 or not kiosk.received):
-            time.sleep(0.05)
+        wait_for(lambda: len(office.received) >= 2 and kiosk.received, timeout=5)
         time.sleep(0.3)  # anything the ACL let through would have arrived by now
         assert sorted(office.received) == [("dabai/garden/log/gate-north", b"north 1"),
                                            ("dabai/garden/log/gate-south", b"south 1")]
@@ -122,8 +145,7 @@ def test_a_real_broker_keeps_each_member_to_its_topics(tmp_path):
     finally:
         for m in members:
             m.close()
-        broker.terminate()
-        broker.wait(timeout=10)
+        broker.stop()
 
 
 @needs_mosquitto
@@ -134,12 +156,10 @@ def test_a_client_without_the_fleets_certificate_is_refused(tmp_path):
     init_fleet(folder, "garden", port=port, bind="127.0.0.1")
     init_fleet(stranger, "garden", port=port)  # same names, another CA
     intruder = add_member(stranger, "gate-north")
-    broker = subprocess.Popen([MOSQUITTO, "-c", str(folder / "broker" / "mosquitto.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = Broker(folder / "broker" / "mosquitto.conf")
+    broker.start()
     try:
-        time.sleep(0.5)
         with pytest.raises((AssertionError, ssl.SSLError, OSError)):
             Member(intruder, port)
     finally:
-        broker.terminate()
-        broker.wait(timeout=10)
+        broker.stop()

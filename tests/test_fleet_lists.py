@@ -13,8 +13,7 @@ from kiosk.fleet.broker import add_member, init_fleet, load_fleet
 
 pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (pip install 'dabai-kiosk[fleet]')")
 
-from tests.test_fleet_broker import free_port, needs_mosquitto  # noqa: E402
-from tests.test_fleet_logsync import Broker, wait_for  # noqa: E402
+from tests.test_fleet_broker import Broker, free_port, needs_mosquitto, wait_for  # noqa: E402
 
 
 @needs_mosquitto

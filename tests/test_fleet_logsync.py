@@ -13,39 +13,7 @@ from kiosk.fleet.broker import add_member, init_fleet, load_fleet
 
 pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (pip install 'dabai-kiosk[fleet]')")
 
-from tests.test_fleet_broker import MOSQUITTO, free_port, needs_mosquitto  # noqa: E402
-
-
-class Broker:
-    def __init__(self, conf):
-        self.conf, self.proc = conf, None
-
-    def start(self):
-        import socket
-        import subprocess
-
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port = int([line.split()[1] for line in self.conf.read_text().splitlines() if line.startswith("listener")][0])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("mosquitto did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
-def wait_for(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.test_fleet_broker import Broker, free_port, needs_mosquitto, wait_for  # noqa: E402
 
 
 @needs_mosquitto
