@@ -83,3 +83,34 @@ def xvfb_env():
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def fast_pin_hash(monkeypatch):
+    """A cheap scrypt for speed; the parameters are stored with each hash, so checking uses them too."""
+    from kiosk.ui.operator import pinstore
+
+    monkeypatch.setattr(pinstore, "_SCRYPT", dict(pinstore._SCRYPT, n=2 ** 10))
+    monkeypatch.setattr(pinstore, "_PBKDF2", dict(pinstore._PBKDF2, iterations=1000))
+
+
+@pytest.fixture
+def operator_screens(qtbot, home):
+    """Make operator screens on the test's home at the kiosk panel's 1024x600 (``show=True`` to show them; the
+    rest goes to OperatorScreen); each is closed (threads stopped, database closed) at the end."""
+    from kiosk.ui.operator import OperatorScreen
+
+    made = []
+
+    def make(status=lambda: {}, show=False, **kwargs):
+        screen = OperatorScreen(home, status, **kwargs)
+        qtbot.addWidget(screen)
+        screen.resize(1024, 600)
+        if show:
+            screen.show()
+        made.append(screen)
+        return screen
+
+    yield make
+    for screen in made:
+        screen.close_screen()

@@ -12,16 +12,10 @@ import pytest
 
 from kiosk.ui.operator.pinstore import LOCK_S, MAX_TRIES, SETUP_DIGITS, SETUP_VALID_S, PinStore
 
+pytestmark = pytest.mark.usefixtures("fast_pin_hash")
 NOW = 1_000_000.0
 
 
-@pytest.fixture(autouse=True)
-def fast_pin_hash(monkeypatch):
-    """A cheap scrypt for speed; the parameters are stored with each hash, so checking uses them too."""
-    from kiosk.ui.operator import pinstore
-
-    monkeypatch.setattr(pinstore, "_SCRYPT", dict(pinstore._SCRYPT, n=2 ** 10))
-    monkeypatch.setattr(pinstore, "_PBKDF2", dict(pinstore._PBKDF2, iterations=1000))
 
 
 def lock_out(store, now=NOW):

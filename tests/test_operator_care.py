@@ -49,13 +49,8 @@ def records():
 
 
 @pytest.fixture
-def screen(qtbot, home, records):
-    s = OperatorScreen(home, lambda: {}, record=lambda d: records.append(d) or d)
-    qtbot.addWidget(s)
-    s.resize(1024, 600)
-    s.show()
-    yield s
-    s.close_screen()
+def screen(operator_screens, records):
+    return operator_screens(show=True, record=lambda d: records.append(d) or d)
 
 
 def add(page, name, unit):

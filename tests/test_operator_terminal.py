@@ -25,6 +25,7 @@ from kiosk.ui.operator.pin import ChangePinDialog  # noqa: E402
 from kiosk.ui.operator.pinstore import MAX_TRIES  # noqa: E402
 
 # What KioskController.status() says on a machine with problems (and the counter the app adds for the screen).
+pytestmark = pytest.mark.usefixtures("fast_pin_hash")
 TROUBLED = {
     "fps": 0.0, "vision_ms_p50": 13.7, "frame_to_display_ms_p50": 41.0, "longest_ui_stall_ms": 30.0,
     "detector": "unavailable: ModuleNotFoundError: No module named 'onnxruntime'", "backend": "auto",
@@ -34,12 +35,6 @@ TROUBLED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_pin_hash(monkeypatch):
-    from kiosk.ui.operator import pinstore
-
-    monkeypatch.setattr(pinstore, "_SCRYPT", dict(pinstore._SCRYPT, n=2 ** 10))
-    monkeypatch.setattr(pinstore, "_PBKDF2", dict(pinstore._PBKDF2, iterations=1000))
 
 
 @pytest.fixture(autouse=True)
@@ -64,21 +59,14 @@ def store(home):
 
 
 @pytest.fixture
-def screen_of(qtbot, home, store):
+def screen_of(operator_screens, store):
     """Operator screens whose actions go into ``store``'s access log, as the app's do."""
-    made = []
 
     def make(status=lambda: {}, **kwargs):
         kwargs.setdefault("record", lambda decision: store.access_log.append(decision, durable=True))
-        screen = OperatorScreen(home, status, **kwargs)
-        qtbot.addWidget(screen)
-        screen.resize(1024, 600)
-        made.append(screen)
-        return screen
+        return operator_screens(status, **kwargs)
 
-    yield make
-    for screen in made:
-        screen.close_screen()
+    return make
 
 
 def answer(monkeypatch, module, yes):

@@ -8,24 +8,11 @@ import pytest
 pytest.importorskip("PyQt5.QtWidgets", reason="PyQt5 not installed (pip install 'dabai-kiosk[ui]')")
 pytest.importorskip("pytestqt", reason="pytest-qt not installed")
 
-from kiosk.ui.operator import OperatorScreen  # noqa: E402
 
 
 @pytest.fixture
-def make(qtbot, home):
-    made = []
-
-    def build(**kwargs):
-        screen = OperatorScreen(home, lambda: {}, **kwargs)
-        qtbot.addWidget(screen)
-        screen.resize(1024, 600)
-        screen.show()
-        made.append(screen)
-        return screen
-
-    yield build
-    for screen in made:
-        screen.close_screen()
+def make(operator_screens):
+    return lambda **kwargs: operator_screens(show=True, **kwargs)
 
 
 def test_the_preview_of_a_running_camera_that_gives_no_picture_says_so(qtbot, make, monkeypatch):

@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("PyQt5.QtWidgets", reason="PyQt5 not installed (pip install 'dabai-kiosk[ui]')")
 pytest.importorskip("pytestqt", reason="pytest-qt not installed")
+pytestmark = pytest.mark.usefixtures("fast_pin_hash")
 
 from PyQt5.QtCore import Qt, QTimer  # noqa: E402
 from PyQt5.QtWidgets import QDialog  # noqa: E402
@@ -31,29 +32,11 @@ STATUS = {"fps": 14.8, "vision_ms_p50": 13.7, "frame_to_display_ms_p50": 41.0, "
 
 
 @pytest.fixture
-def screen_of(qtbot, home):
-    """Make operator screens on the test's home; each is closed (threads stopped, database closed) at the end."""
-    made = []
-
-    def make(status=lambda: dict(STATUS), **kwargs):
-        screen = OperatorScreen(home, status, **kwargs)
-        qtbot.addWidget(screen)
-        screen.resize(1024, 600)
-        made.append(screen)
-        return screen
-
-    yield make
-    for screen in made:
-        screen.close_screen()
+def screen_of(operator_screens):
+    """Operator screens with the live figures of a running kiosk (conftest's operator_screens)."""
+    return lambda status=lambda: dict(STATUS), **kwargs: operator_screens(status, **kwargs)
 
 
-@pytest.fixture(autouse=True)
-def fast_pin_hash(monkeypatch):
-    """A cheap scrypt for speed; the parameters are stored with each PIN, so checking uses them too."""
-    from kiosk.ui.operator import pinstore
-
-    monkeypatch.setattr(pinstore, "_SCRYPT", dict(pinstore._SCRYPT, n=2 ** 10))
-    monkeypatch.setattr(pinstore, "_PBKDF2", dict(pinstore._PBKDF2, iterations=1000))
 
 
 @pytest.fixture(autouse=True)
