@@ -34,14 +34,12 @@ def image_contrast(rgb: np.ndarray) -> float:
     if len(pixels) == 0:
         return 1.0
     keys = (pixels[:, 0].astype(np.int64) << 16) | (pixels[:, 1].astype(np.int64) << 8) | pixels[:, 2]
-    values, counts = np.unique(keys, return_counts=True)
-    bg_key = int(values[np.argmax(counts)])
-    background = ((bg_key >> 16) & 255, (bg_key >> 8) & 255, bg_key & 255)
+    values, counts = np.unique(keys, return_counts=True)  # each colour once, with how often it occurs
+    colours = np.stack([(values >> 16) & 255, (values >> 8) & 255, values & 255], axis=1)
+    background = colours[int(np.argmax(counts))]
     weights = np.array([0.2126, 0.7152, 0.0722])
-    lum = (np.unique(pixels, axis=0) / 255.0) @ weights  # a luminance proxy to find the candidate quickly
-    colours = np.unique(pixels, axis=0)
-    bg_lum = np.dot(np.array(background) / 255.0, weights)
-    candidate = colours[int(np.argmax(np.abs(lum - bg_lum)))]
+    lum = (colours / 255.0) @ weights  # a luminance proxy to find the candidate quickly
+    candidate = colours[int(np.argmax(np.abs(lum - np.dot(background / 255.0, weights))))]
     return contrast_ratio(tuple(float(c) for c in candidate), tuple(float(c) for c in background))  # type: ignore
 
 
