@@ -420,8 +420,24 @@ class SystemPage(Page):
         config = self.ctx.config
         models_dir = str(self.ctx.home.models)
         home_root = self.ctx.home.root
-        run_in_background(lambda: models_in_use(config, models_dir), self._models)
-        run_in_background(lambda: device_info(home_root), self._device_info)
+        # One task, not two: both import heavy packages (onnxruntime, cv2, importlib.metadata), and two threads
+        # importing them at once deadlocked now and then (the offscreen audit hung about one run in ten).
+        readers = ((lambda: models_in_use(config, models_dir), self._models), (lambda: device_info(home_root), self._device_info))
+
+        def read_all() -> List[Tuple[Any, Optional[BaseException]]]:
+            results: List[Tuple[Any, Optional[BaseException]]] = []
+            for read, _ in readers:
+                try:
+                    results.append((read(), None))
+                except Exception as exc:  # each reader's own callback shows its failure
+                    results.append((None, exc))
+            return results
+
+        def show_all(results: Optional[List[Tuple[Any, Optional[BaseException]]]], error: Optional[BaseException]) -> None:
+            for (_, done), (result, failed) in zip(readers, results or [(None, error)] * len(readers)):
+                done(result, failed)
+
+        run_in_background(read_all, show_all)
 
     def on_hide(self) -> None:
         self.timer.stop()
