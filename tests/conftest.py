@@ -79,9 +79,7 @@ def xvfb_env():
             number = ready.readline().decode().strip()
         if not number:
             pytest.fail("Xvfb did not start")
-        # Qt's xcb backing store waits for MIT-SHM completion events; under Xvfb one sometimes never came and a
-        # window grab hung (about 1 run in 10): draw through plain X requests there.
-        env = dict(os.environ, DISPLAY=":{}".format(number), QT_QPA_PLATFORM="xcb", QT_X11_NO_MITSHM="1")
+        env = dict(os.environ, DISPLAY=":{}".format(number), QT_QPA_PLATFORM="xcb")
         env.pop("XAUTHORITY", None)
         yield env
     finally:
