@@ -251,6 +251,16 @@ class CommunityConfig:
 
 
 @dataclass(frozen=True)
+class FleetConfig:
+    bundle: str = _opt("", "this kiosk's fleet bundle folder (dabai-kiosk fleet join puts it in fleet/ of the data "
+                           "home); empty = that folder when it holds one, else a kiosk on its own, without a broker")
+    out_of_touch_s: float = _opt(300.0, "say so on the screen and in doctor when the office has not been reached "
+                                        "for this long", min=10.0, max=7 * 86400.0)
+    status_every_s: float = _opt(5.0, "how often the kiosk tells the office it is alive and what it holds",
+                                 min=0.5, max=600.0)
+
+
+@dataclass(frozen=True)
 class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -259,6 +269,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     listen: ListenConfig = field(default_factory=ListenConfig)
     community: CommunityConfig = field(default_factory=CommunityConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
 
 
 SECTIONS: Dict[str, type] = {
@@ -269,6 +280,7 @@ SECTIONS: Dict[str, type] = {
     "speech": SpeechConfig,
     "listen": ListenConfig,
     "community": CommunityConfig,
+    "fleet": FleetConfig,
 }
 
 
@@ -571,6 +583,11 @@ class Home:
     def revocations(self) -> Path:
         """The community's signed, versioned revocation list (kiosk.store.revocations)."""
         return self.root / "revocations.json"
+
+    @property
+    def fleet(self) -> Path:
+        """This kiosk's fleet bundle (its certificate and key for the broker), put here by ``fleet join``."""
+        return self.root / "fleet"
 
     @property
     def spool(self) -> Path:

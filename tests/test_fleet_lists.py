@@ -72,7 +72,7 @@ def test_a_revocation_reaches_the_kiosks_and_forged_or_replayed_lists_are_refuse
             forged.version + 5, forged.issued_at, forged.key_id, frozenset(), frozenset())), qos=1).wait_for_publish(5)
         assert wait_for(lambda: all(len(f.refused) == 2 for f in followers), timeout=10)
         for follower in followers:
-            reasons = " ".join(why for _, why in follower.refused)
+            reasons = " ".join(why for _, why, _ in follower.refused)
             assert "older than version 2" in reasons and "signature" in reasons
         for home, _ in kiosks:  # nothing changed: version 2, both residents revoked
             held = load_list(home, load_public_key(home.public_key))

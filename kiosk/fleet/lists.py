@@ -1,10 +1,16 @@
-"""The community's signed lists, from the office to every kiosk (issue 14 item 1, the revocation list so far).
+"""The community's signed lists, from the office to every kiosk (issue 14 item 1).
 
-The office publishes the revocation list file exactly as signed (:mod:`kiosk.store.revocations`), retained, on
-``dabai/C/lists/revocations``: a kiosk that connects later gets the newest at once. The kiosk hands every message to
-:func:`kiosk.store.revocations.apply_list`, which checks the community's signature and refuses a version older than
-one it accepted (a replay) or a different list under an accepted version. A refused message changes nothing, is
-counted and logged; the kiosk keeps deciding on what it holds, with or without a broker.
+The office publishes, retained, on ``dabai/C/lists/NAME``:
+
+* ``revocations``: the revocation list file exactly as signed (:mod:`kiosk.store.revocations`);
+* ``registry``: the snapshot of residents and passes, and ``registry-change``, not retained, the rows changed since
+  the version before (:mod:`kiosk.fleet.documents`);
+* ``policy`` and ``key``: the gate policy and the community key's rotation.
+
+A kiosk that connects later gets the newest of each at once. :class:`ListFollower` hands every message to
+:func:`kiosk.store.revocations.apply_list` or :func:`kiosk.fleet.documents.apply_document`, which check the community's
+signature and refuse an older version (a replay) or a different document under an accepted version. A refused
+message changes nothing, is counted and logged; the kiosk keeps deciding on what it holds, with or without a broker.
 """
 
 from __future__ import annotations
@@ -12,15 +18,28 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from collections import deque
+from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from kiosk.config import Home
 from kiosk.fleet.broker import Fleet
-from kiosk.fleet.logsync import refused
+from kiosk.fleet.logsync import when_connected
 
 log = logging.getLogger(__name__)
 
 REVOCATIONS = "revocations"
+LISTS = (REVOCATIONS, "registry", "registry-change", "policy", "key")
+RETAINED = (REVOCATIONS, "registry", "policy", "key")
+
+
+def publish_list(client: Any, fleet: Fleet, name: str, data: bytes, timeout_s: float = 10.0) -> bool:
+    """Publish one signed list or document (retained unless it is a change); whether the broker took it in time."""
+    info = client.publish(fleet.topic("lists", name), data, qos=1, retain=name in RETAINED)
+    try:
+        info.wait_for_publish(timeout_s)
+    except (RuntimeError, ValueError):  # not connected: paho says so at once
+        return False
+    return info.is_published()
 
 
 def publish_revocations(client: Any, fleet: Fleet, home: Home) -> int:
@@ -30,45 +49,80 @@ def publish_revocations(client: Any, fleet: Fleet, home: Home) -> int:
 
     data = home.revocations.read_bytes()
     version = load_list(home, load_public_key(home.public_key)).version  # never publish a list this home refuses
-    client.publish(fleet.topic("lists", REVOCATIONS), data, qos=1, retain=True).wait_for_publish(10)
+    publish_list(client, fleet, REVOCATIONS, data)
     return version
 
 
 class ListFollower:
-    """The kiosk's side: applies each signed list it receives, refuses and logs the rest."""
+    """The kiosk's side: applies each signed list it receives, refuses and logs the rest. ``db``: the kiosk's
+    database, for the registry (None: registry documents are refused)."""
 
-    def __init__(self, fleet: Fleet, client: Any, home: Home,
+    keep = 50  # refusals remembered, newest last
+
+    def __init__(self, fleet: Fleet, client: Any, home: Home, db: Any = None,
                  on_applied: Optional[Callable[[str, int], None]] = None) -> None:
-        self.fleet, self.client, self.home = fleet, client, home
+        self.fleet, self.client, self.home, self.db = fleet, client, home, db
         self.on_applied = on_applied
         self.applied: List[Tuple[str, int, float]] = []  # (list, version, when)
-        self.refused: List[Tuple[str, str]] = []  # (list, why)
+        self.refused: Deque[Tuple[str, str, float]] = deque(maxlen=self.keep)  # (list, why, when)
+        self.refused_count = 0
+        self.stale_count = 0  # already held or older: a retained copy again is normal, a replay is not
         self._lock = threading.Lock()
-        client.on_connect = self._on_connect
-        client.on_message = self._on_message
+        when_connected(client, self._on_connect)
+        client.message_callback_add(self.fleet.topic("lists", "#"), self._on_message)
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
-        if not refused(rc):
-            client.subscribe(self.fleet.topic("lists", "#"), qos=1)
+    def _on_connect(self, client: Any) -> None:
+        client.subscribe(self.fleet.topic("lists", "#"), qos=1)
+
+    def _refuse(self, name: str, why: str) -> None:
+        with self._lock:
+            self.refused.append((name, why, time.time()))
+            self.refused_count += 1
+        log.warning("fleet: refused the %s from the broker: %s", name, why)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        from kiosk.store.revocations import RevocationError, apply_list
-
-        name = message.topic.rsplit("/", 1)[-1]
-        if name != REVOCATIONS:
-            with self._lock:
-                self.refused.append((name, "unknown list"))
-            log.warning("fleet: ignored a message on %s: not a list this kiosk knows", message.topic)
-            return
         try:
-            accepted = apply_list(self.home, bytes(message.payload))
-        except (RevocationError, ValueError, OSError) as exc:
+            self.handle(message.topic.rsplit("/", 1)[-1], bytes(message.payload))
+        except Exception:  # a bug here must not stop paho's network thread
+            log.exception("fleet: a list message could not be handled")
+
+    def handle(self, name: str, data: bytes) -> None:
+        from kiosk.fleet.documents import DocumentError, Stale, apply_document
+        from kiosk.store.keyring import KeyRing
+        from kiosk.store.revocations import RevocationError, apply_list, parse_list, seen_version
+
+        if name not in LISTS:
+            self._refuse(name, "not a list this kiosk knows")
+            return
+        if not data:
+            return  # a retained message being cleared
+        try:
+            if name == REVOCATIONS:
+                current = KeyRing(self.home).current()
+                listed = parse_list(data, current)
+                if listed.version <= seen_version(self.home):
+                    if listed.version < seen_version(self.home):
+                        raise Stale("version {} is older than version {} held here: refused (a replay?)".format(
+                            listed.version, seen_version(self.home)))
+                    apply_list(self.home, data, current)  # the same version: refused if it differs
+                    raise Stale("version {} is held already".format(listed.version))
+                version = apply_list(self.home, data, current).version
+            else:
+                doc = apply_document(self.home, self.db, data)
+                name, version = doc.sequence, doc.version
+        except Stale as exc:
+            old = "older" in str(exc)
             with self._lock:
-                self.refused.append((name, str(exc)))
-            log.warning("fleet: refused the %s list from the broker: %s", name, exc)
+                self.stale_count += 1
+            if old:
+                self._refuse(name, str(exc))
+            return
+        except (DocumentError, RevocationError, ValueError, OSError) as exc:
+            self._refuse(name, str(exc))
             return
         with self._lock:
-            self.applied.append((name, accepted.version, time.time()))
-        log.info("fleet: %s list version %d applied", name, accepted.version)
+            self.applied.append((name, version, time.time()))
+            del self.applied[:-self.keep]
+        log.info("fleet: %s version %d applied", name, version)
         if self.on_applied is not None:
-            self.on_applied(name, accepted.version)
+            self.on_applied(name, version)

@@ -52,6 +52,25 @@ def connect_client(bundle: Path, fleet: Fleet, client_id: str, clean: bool = Tru
     return client
 
 
+def when_connected(client: Any, handler: Callable[[Any], None]) -> None:
+    """Call ``handler(client)`` after every accepted (re)connection; several parts (the log's uplink, the lists'
+    follower, the office's collector) share one client, each with its own subscriptions."""
+    handlers = getattr(client, "_dabai_connected", None)
+    if handlers is None:
+        handlers = []
+        client._dabai_connected = handlers
+
+        def on_connect(client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+            if refused(rc):
+                log.warning("fleet: the broker refused the connection: %s", rc)
+                return
+            for each in list(handlers):
+                each(client)
+
+        client.on_connect = on_connect
+    handlers.append(handler)
+
+
 def _read_json(path: Path) -> Dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -84,13 +103,11 @@ class Uplink:
         self._lock = threading.Lock()
         self._progress = time.monotonic()
         self._connected = threading.Event()
-        client.on_connect = self._on_connect
+        when_connected(client, self._on_connect)
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_ack
+        client.message_callback_add(self.fleet.topic("ack", self.name), self._on_ack)
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
-        if refused(rc):
-            return
+    def _on_connect(self, client: Any) -> None:
         client.subscribe(self.fleet.topic("ack", self.name), qos=1)
         with self._lock:
             self.sent = self.acked  # whatever was in flight may be lost: from the office's own count again
@@ -160,6 +177,7 @@ CREATE TABLE IF NOT EXISTS fleet_log (
     PRIMARY KEY (kiosk, seq)
 );
 CREATE TABLE IF NOT EXISTS fleet_kiosks (kiosk TEXT PRIMARY KEY, upto INTEGER NOT NULL, last_seen REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS fleet_status (kiosk TEXT PRIMARY KEY, received_at REAL NOT NULL, status TEXT NOT NULL);
 """
 
 
@@ -179,10 +197,10 @@ class Collector:
         self.upto: Dict[str, int] = {r[0]: int(r[1]) for r in self.db.execute("SELECT kiosk, upto FROM fleet_kiosks")}
         self._dirty: Dict[str, int] = {}
         self.ack_every_s = ack_every_s
-        client.on_connect = self._on_connect
-        client.on_message = self._on_record
+        when_connected(client, self._on_connect)
+        client.message_callback_add(self.fleet.topic("log", "+"), self._on_record)
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+    def _on_connect(self, client: Any) -> None:
         client.subscribe(self.fleet.topic("log", "+"), qos=1)
         with self._lock:
             self._dirty.update(self.upto)  # tell every kiosk again where the office stands
@@ -222,6 +240,15 @@ class Collector:
                 self.db.execute("INSERT INTO fleet_kiosks (kiosk, upto, last_seen) VALUES (?, ?, ?) ON CONFLICT(kiosk) "
                                 "DO UPDATE SET upto = excluded.upto, last_seen = excluded.last_seen", (kiosk, upto, time.time()))
                 self._dirty[kiosk] = upto
+
+    def record_status(self, kiosk: str, status: Dict[str, Any]) -> None:
+        """Keep a kiosk's latest heartbeat (what the office's view shows)."""
+        with self._lock:
+            if self._closed:
+                return
+            self.db.execute("INSERT INTO fleet_status (kiosk, received_at, status) VALUES (?, ?, ?) ON CONFLICT(kiosk) "
+                            "DO UPDATE SET received_at = excluded.received_at, status = excluded.status",
+                            (kiosk, time.time(), json.dumps(status, ensure_ascii=False)))
 
     def acknowledge(self) -> None:
         """Publish (retained) each kiosk's unbroken run that grew since the last call."""

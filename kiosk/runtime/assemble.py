@@ -23,7 +23,7 @@ from kiosk.gate.startup import open_gate_first
 from kiosk.store.accesslog import AccessLog
 from kiosk.store.chain import load_or_create_kiosk_key
 from kiosk.store.db import Database, StoreError
-from kiosk.store.passes import KeyFileError, PassVerifier, load_public_key
+from kiosk.store.passes import KeyFileError, PassVerifier
 from kiosk.store.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -127,10 +127,11 @@ def open_store(home: Home, writer: bool = False, check: bool = False, busy_timeo
 def pass_checker(home: Home, registry: Registry) -> "Any":
     """A function payload → PassCheck, checked against the community key, the signed revocation list
     (kiosk.store.revocations) and the registry; raises KeyFileError when the kiosk has no community key."""
+    from kiosk.store.keyring import KeyRing
     from kiosk.store.revocations import RevocationWatch
 
-    public_key = load_public_key(home.public_key)
-    verifier = PassVerifier(public_key, registry, RevocationWatch(home, public_key))
+    keys = KeyRing(home)  # raises KeyFileError without a key; follows a rotation by the office
+    verifier = PassVerifier(keys.current(), registry, RevocationWatch(home, keys), keys)
 
     def check(payload: str) -> PassCheck:
         return verifier.check(payload, time.time())

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dabai_meta (
@@ -212,6 +212,19 @@ class Database:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+
+    def transaction(self, write: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``write(connection)`` as one transaction: all of it is committed, or (on any exception) none."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = write(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        return result
 
     def close(self) -> None:
         with self._lock:

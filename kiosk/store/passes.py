@@ -37,6 +37,7 @@ from kiosk.core.events import PassCheck
 from kiosk.store.registry import MAX_ID, Registry, RegistryError
 
 if TYPE_CHECKING:
+    from kiosk.store.keyring import KeyRing
     from kiosk.store.revocations import RevocationWatch
 
 PREFIX = "DABAI1."
@@ -188,22 +189,26 @@ class PassVerifier:
     """Checks a QR payload against the community key, the signed revocation list and the registry."""
 
     def __init__(
-        self, public_key: Ed25519PublicKey, registry: Registry, revocations: "Optional[RevocationWatch]" = None
+        self, public_key: Ed25519PublicKey, registry: Registry, revocations: "Optional[RevocationWatch]" = None,
+        keys: "Optional[KeyRing]" = None,
     ) -> None:
         self.public_key = public_key
         self.key_id = key_id(public_key)
         self.registry = registry
         self.revocations = revocations
+        self.keys = keys  # when given, the keys in force at each check (the office may rotate the community key)
 
     def check(self, payload: str, now: float) -> PassCheck:
         parsed = parse_token(payload)
         if parsed is None:
             return PassCheck(False, "malformed")
         token, body, signature = parsed
-        if token.key_id != self.key_id:
+        public_key = self.keys.pass_key(token.key_id, now) if self.keys is not None else (
+            self.public_key if token.key_id == self.key_id else None)
+        if public_key is None:
             return PassCheck(False, "wrong_community", serial=token.serial)
         try:
-            self.public_key.verify(signature, body)
+            public_key.verify(signature, body)
         except InvalidSignature:
             return PassCheck(False, "bad_signature")
         # From here on the token is genuinely ours, so its fields can be trusted.

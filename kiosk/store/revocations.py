@@ -282,9 +282,9 @@ class RevocationWatch:
     """The list in force for a running kiosk: re-read when the file or the state record changes (a CLI
     revoke or a sync in another process), so a check costs two ``stat`` calls."""
 
-    def __init__(self, home: Home, public_key: Ed25519PublicKey) -> None:
+    def __init__(self, home: Home, public_key: Any) -> None:
         self.home = home
-        self.public_key = public_key
+        self.public_key = public_key  # an Ed25519PublicKey, or a KeyRing (kiosk.store.keyring): the key may rotate
         self.problem: Optional[str] = None  # why the state is unsure, or None
         self._highest = 0  # also remembered here, in case the state record cannot be written
         self._stamp: Any = ()
@@ -292,15 +292,19 @@ class RevocationWatch:
 
     def current(self) -> Optional[RevocationList]:
         """The list in force (EMPTY when none was ever accepted), or None while the state is unsure."""
-        stamp = (_stamp(self.home.revocations), _stamp(state_path(self.home)))
+        stamp = (_stamp(self.home.revocations), _stamp(state_path(self.home)), key_id(self._key()))
         if stamp != self._stamp:
             self._stamp = stamp
             self._load()
         return self._list
 
+    def _key(self) -> Ed25519PublicKey:
+        current = getattr(self.public_key, "current", None)
+        return current() if current is not None else self.public_key
+
     def _load(self) -> None:
         try:
-            revocations = load_list(self.home, self.public_key)
+            revocations = load_list(self.home, self._key())
             if revocations.version < self._highest:
                 raise RevocationError("the revocation list is version {}, older than version {} in use a moment ago"
                                       .format(revocations.version, self._highest))
