@@ -91,6 +91,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   "vision_stage_ms": report["vision_stage_ms"], "runs": args.runs, "all_granted": report["all_passed"]}
         print_json(result) if args.json else print(json.dumps(result, indent=2))
         return 0 if report["all_passed"] else 1
+    if args.what == "fleet":
+        from kiosk.bench.fleet import run_fleet_bench
+
+        result = run_fleet_bench(Path(args.out), kiosks=args.kiosks, decisions=args.decisions, rate=args.rate,
+                                 residents=args.residents, seed=args.seed, keep=args.keep,
+                                 echo=lambda line: print(line, file=sys.stderr, flush=True))
+        print_json(result) if args.json else print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0 if result["ok"] else 1
     if args.what == "throughput":
         from kiosk.bench.throughput import run_throughput
 
@@ -161,6 +169,18 @@ def add_parsers(add: Add, common: argparse.ArgumentParser) -> None:
     a.add_argument("--runs", type=int, default=10)
     a.add_argument("--out", default="out/bench-decision")
     a.add_argument("--models-from")
+    a.add_argument("--json", action="store_true")
+    a = bs.add_parser("fleet", help="a community of gates on a real Mosquitto: kiosks, office, cuts; lost and "
+                                     "duplicated records, revocation propagation, catch-up, forged and replayed lists",
+                      parents=[common])
+    a.add_argument("--kiosks", type=int, default=5, help="kiosk processes (default 5)")
+    a.add_argument("--decisions", type=int, default=10000, help="decisions in all (default 10000)")
+    a.add_argument("--rate", type=float, default=0.0, help="decisions per second per kiosk (default: spread over the "
+                                                           "whole scenario, about 80 s)")
+    a.add_argument("--residents", type=int, default=60, help="residents with a pass at the office (default 60)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--keep", action="store_true", help="keep the working folder (homes, logs) even when all is well")
+    a.add_argument("--out", default="out/bench-fleet")
     a.add_argument("--json", action="store_true")
     a = bs.add_parser("throughput", help="residents per minute through one kiosk: a live queue of masked residents",
                       parents=[common])

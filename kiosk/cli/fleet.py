@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk.cli.common import UserError, home_of, print_json
-from kiosk.fleet.broker import DEFAULT_PORT, OFFICE, FleetError, add_member, init_fleet, load_fleet, member_files
+from kiosk.fleet.broker import DEFAULT_PORT, OFFICE, FleetError, add_member, init_fleet, load_fleet
+from kiosk.fleet.link import join
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -25,25 +26,6 @@ def mosquitto_binary() -> str:
     return found
 
 
-def join(home: Any, bundle: Path) -> str:
-    """Install a kiosk's bundle in its data home, and the community's public key that came with it; the kiosk's name.
-    A kiosk that holds another community's key is refused: its passes would all stop working."""
-    name = member_files(bundle)[0]
-    if name == OFFICE:
-        raise FleetError("{} is the office's bundle: a kiosk joins with its own (fleet add-kiosk NAME)".format(bundle))
-    pub = bundle / "community.pub"
-    if home.public_key.exists() and pub.exists() and home.public_key.read_bytes() != pub.read_bytes():
-        raise FleetError("{} holds another community key than the office's: move it away first if this kiosk "
-                         "changes community".format(home.public_key))
-    if home.fleet.resolve() != bundle.resolve():
-        if home.fleet.exists():
-            shutil.rmtree(str(home.fleet))
-        shutil.copytree(str(bundle), str(home.fleet))
-        os.chmod(str(home.fleet), 0o700)
-    if pub.exists() and not home.public_key.exists():
-        home.keys.mkdir(parents=True, exist_ok=True)
-        shutil.copy(str(pub), str(home.public_key))
-    return name
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
@@ -96,6 +78,7 @@ def cmd_office(args: argparse.Namespace) -> int:
             print("office of {}: publishing from {}, collecting into {}".format(
                 office.fleet.community, home.root, office_database(home)), flush=True)
             office.run(stop)
+            print_json({"office": "stopped", **office.stats()})
         elif args.action == "status":
             kiosks = overview(office_database(home), recent=args.recent)
             if args.json:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from kiosk.config import FleetConfig, Home, atomic_write
-from kiosk.fleet.broker import Fleet, FleetError, load_fleet, member_files
+from kiosk.fleet.broker import OFFICE, Fleet, FleetError, load_fleet, member_files
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,27 @@ def bundle_of(home: Home, config: FleetConfig) -> Optional[Path]:
     if config.bundle:
         return Path(config.bundle).expanduser()
     return home.fleet if (home.fleet / "fleet.json").exists() else None
+
+
+def join(home: Home, bundle: Path) -> str:
+    """Install a kiosk's bundle in its data home, and the community's public key that came with it; the kiosk's name.
+    A kiosk that holds another community's key is refused: its passes would all stop working."""
+    name = member_files(bundle)[0]
+    if name == OFFICE:
+        raise FleetError("{} is the office's bundle: a kiosk joins with its own (fleet add-kiosk NAME)".format(bundle))
+    pub = bundle / "community.pub"
+    if home.public_key.exists() and pub.exists() and home.public_key.read_bytes() != pub.read_bytes():
+        raise FleetError("{} holds another community key than the office's: move it away first if this kiosk "
+                         "changes community".format(home.public_key))
+    if home.fleet.resolve() != bundle.resolve():
+        if home.fleet.exists():
+            shutil.rmtree(str(home.fleet))
+        shutil.copytree(str(bundle), str(home.fleet))
+        os.chmod(str(home.fleet), 0o700)
+    if pub.exists() and not home.public_key.exists():
+        home.keys.mkdir(parents=True, exist_ok=True)
+        shutil.copy(str(pub), str(home.public_key))
+    return name
 
 
 def read_contact(home: Home) -> Dict[str, Any]:
@@ -77,7 +100,8 @@ class KioskLink:
     in the network thread after each list is applied (the policy: the running kiosk takes the new config)."""
 
     def __init__(self, home: Home, bundle: Path, access_log: Any, db: Any, config: FleetConfig,
-                 on_applied: Optional[Callable[[str, int], None]] = None) -> None:
+                 on_applied: Optional[Callable[[str, int], None]] = None,
+                 on_refused: Optional[Callable[[str, str], None]] = None) -> None:
         from kiosk.fleet.lists import ListFollower
         from kiosk.fleet.logsync import Uplink, connect_client
 
@@ -88,7 +112,8 @@ class KioskLink:
         self.client = connect_client(bundle, self.fleet, self.name)
         self.uplink = Uplink(self.name, self.fleet, self.client, access_log.chained_after, home.state / UPLINK_FILE)
         self._on_applied = on_applied
-        self.follower = ListFollower(self.fleet, self.client, home, db, on_applied=self._applied)
+        self.follower = ListFollower(self.fleet, self.client, home, db, on_applied=self._applied,
+                                     on_refused=on_refused)
         self.client.on_publish = self._on_publish
         self.client.on_subscribe = self._on_subscribe
         self.started = time.time()

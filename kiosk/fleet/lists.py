@@ -60,9 +60,10 @@ class ListFollower:
     keep = 50  # refusals remembered, newest last
 
     def __init__(self, fleet: Fleet, client: Any, home: Home, db: Any = None,
-                 on_applied: Optional[Callable[[str, int], None]] = None) -> None:
+                 on_applied: Optional[Callable[[str, int], None]] = None,
+                 on_refused: Optional[Callable[[str, str], None]] = None) -> None:
         self.fleet, self.client, self.home, self.db = fleet, client, home, db
-        self.on_applied = on_applied
+        self.on_applied, self.on_refused = on_applied, on_refused
         self.applied: List[Tuple[str, int, float]] = []  # (list, version, when)
         self.refused: Deque[Tuple[str, str, float]] = deque(maxlen=self.keep)  # (list, why, when)
         self.refused_count = 0
@@ -79,6 +80,8 @@ class ListFollower:
             self.refused.append((name, why, time.time()))
             self.refused_count += 1
         log.warning("fleet: refused the %s from the broker: %s", name, why)
+        if self.on_refused is not None:
+            self.on_refused(name, why)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         try:

@@ -2,7 +2,7 @@
 collecting what every gate decided.
 
 :class:`Office` runs on the issuing station's data home (where residents are added and passes issued, with the
-operator screen or the command line) and its ``office`` member bundle. Every half second it looks for what changed
+operator screen or the command line) and its ``office`` member bundle. Four times a second it looks for what changed
 there and publishes, signed and versioned (:mod:`kiosk.fleet.documents`):
 
 * the revocation list, whenever its file changes;
@@ -55,7 +55,7 @@ def _stamp(path: Path) -> Any:
 class Office:
     """Publishes the community's lists and collects every kiosk's log; ``run`` until ``stop`` is set."""
 
-    def __init__(self, home: Home, bundle: Path, poll_s: float = 0.5) -> None:
+    def __init__(self, home: Home, bundle: Path, poll_s: float = 0.25) -> None:
         from kiosk.store.passes import load_private_key
 
         name = member_files(bundle)[0]
@@ -185,6 +185,11 @@ class Office:
                 self._sent["registry"] = _stamp(path)
                 return ["registry"]
         return []
+
+    def stats(self) -> Dict[str, int]:
+        """Log messages received, of them duplicates dropped by (kiosk, seq), and refused as unreadable."""
+        c = self.collector
+        return {"received": c.received, "duplicates": c.duplicates, "refused": c.refused}
 
     # ---- the loop --------------------------------------------------------------------------------
 

@@ -211,12 +211,38 @@ def _database(home: Home) -> List[Check]:
     return checks
 
 
+def _fleet(home: Home, config: Config) -> Check:
+    """In a community of gates: the bundle, and whether the office's broker was reached lately."""
+    from kiosk.fleet.broker import FleetError, member_files
+    from kiosk.fleet.link import bundle_of, out_of_touch, read_contact
+
+    bundle = bundle_of(home, config.fleet)
+    if bundle is None:
+        return "fleet", True, "on its own (no fleet bundle; dabai-kiosk fleet join BUNDLE to join a community)"
+    try:
+        name = member_files(bundle)[0]
+    except FleetError as exc:
+        return "fleet", False, str(exc)
+    try:
+        import paho.mqtt.client  # noqa: F401
+    except ImportError:
+        return "fleet", False, "paho-mqtt is not installed: pip install 'dabai-kiosk[fleet]'"
+    why = out_of_touch(home, config.fleet)
+    if why is not None:
+        return "fleet", False, "kiosk {}: {} (more than {:.0f} s allowed)".format(name, why, config.fleet.out_of_touch_s)
+    last = read_contact(home).get("last_contact")
+    seen = time.strftime("%H:%M:%S", time.localtime(last)) if isinstance(last, (int, float)) else "not yet"
+    return "fleet", True, "kiosk {}: last contact with the office's broker {}".format(name, seen)
+
+
 def diagnose(home: Home) -> List[Check]:
     config_check, config = _config(home)
     checks: List[Check] = [config_check, _keys(home), _operator_pin(home)] + _database(home)
     checks += [_disk(home), _font(), _window(), _backends()]
     if config is not None:
         from kiosk.runtime.assemble import kiosk_running
+
+        checks.append(_fleet(home, config))
 
         if kiosk_running(home):
             # The running kiosk owns the camera and the relay: opening them here would find the camera busy and

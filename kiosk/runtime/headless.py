@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from kiosk.config import Config, Home, load_config
+from kiosk.config import Config, ConfigError, Home, load_config
 from kiosk.gate.startup import close_on_exit, open_gate_first
 from kiosk.runtime import exitcodes
 from kiosk.runtime.assemble import assemble
@@ -64,6 +64,29 @@ def _print_line(line: str) -> None:
     print(line, flush=True)
 
 
+def _start_fleet(home: Home, config: Config, parts: Any, kiosk: Kiosk) -> Optional[Callable[[], None]]:
+    """In a community of gates: the log goes to the office, its lists come in; its policy is in force on the next
+    event. None when the kiosk is on its own (or its bundle is unusable: said on stderr)."""
+    from kiosk.fleet.broker import FleetError
+    from kiosk.fleet.link import start_link
+
+    def applied(name: str, version: int) -> None:
+        if name == "policy":
+            try:
+                kiosk.config = load_config(home.config)
+            except ConfigError as exc:
+                print("problem: the office's policy cannot be read back: {}".format(exc), file=sys.stderr, flush=True)
+            else:
+                print("{}  fleet    the office's policy version {} is in force".format(
+                    time.strftime("%H:%M:%S"), version), file=sys.stderr, flush=True)
+
+    try:
+        return start_link(home, config.fleet, parts.store.access_log, parts.store.db, applied)
+    except FleetError as exc:
+        print("problem: fleet: {}".format(exc), file=sys.stderr, flush=True)
+        return None
+
+
 def run_headless(home: Home, duration: float = 0.0, display: Optional[Any] = None) -> int:
     """Runs until SIGINT/SIGTERM, ``duration`` seconds, the end of a file source, or (with ``display``, a
     :class:`kiosk.runtime.display.DisplayWatch`) until a window can open: then it exits 0 for systemd to
@@ -105,6 +128,7 @@ def run_headless(home: Home, duration: float = 0.0, display: Optional[Any] = Non
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     kiosk.start()
+    stop_link = _start_fleet(home, config, parts, kiosk)
     capture.start()
     worker.start()
     mic = start_listening(config, home, kiosk.post, parts.speaker, voice_status)
@@ -127,6 +151,8 @@ def run_headless(home: Home, duration: float = 0.0, display: Optional[Any] = Non
                 break
     finally:
         stop_supervision(watchdog, leaving)
+        if stop_link is not None:
+            stop_link()
         if mic is not None:
             mic.stop()
         worker.stop()

@@ -478,6 +478,11 @@ class AccessLog:
         rows = self.db.query(sql, params + [limit])
         return [dict(r) for r in rows]
 
+    @property
+    def head(self) -> int:
+        """The sequence number of the last record made (in the database, the spool or memory); 0 before any."""
+        return int(self._seq or 0)
+
     def chained_after(self, seq: int, limit: int = 500) -> List[Dict[str, Any]]:
         """Records with a sequence number above ``seq``, oldest first, with their chain fields (what the fleet's
         uplink streams to the office; read-only, so any process may ask)."""

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
 
-from kiosk.config import Config, Home, load_config
+from kiosk.config import Config, ConfigError, Home, load_config
 from kiosk.gate.startup import close_on_exit, open_gate_first
 from kiosk.runtime import exitcodes, power
 from kiosk.runtime.assemble import Parts, SilentSpeaker, assemble, build_detector, build_qr_reader, build_speaker
@@ -246,6 +246,8 @@ class KioskController(_Controller):
         self.watchdog.timeout.connect(self._watch)
         self.heartbeat = time.monotonic()  # the GUI thread's last turn (stamped by _watch, once a second)
         self.supervisor: Optional[Watchdog] = None  # systemd's watchdog, fed while every thread is alive
+        self.stop_link: Optional[Callable[[], None]] = None  # the link to the community's office, when in a fleet
+        bridge.config_arrived.connect(self.config_saved)
 
     # ---- running -----------------------------------------------------------------------------
 
@@ -254,6 +256,7 @@ class KioskController(_Controller):
         when ``listen_now``, else in a background thread)."""
         report_problems(self.parts.problems, self.bridge.report)
         self.kiosk.start()
+        self._start_fleet()
         self._start_vision()
         if self.listen:
             if listen_now:
@@ -277,6 +280,8 @@ class KioskController(_Controller):
         self.stopped = True
         stop_supervision(self.supervisor)
         self.watchdog.stop()
+        if self.stop_link is not None:
+            self.stop_link()
         for thread in list(self._threads):
             _join(thread, 10)
         with self._lock:
@@ -289,6 +294,25 @@ class KioskController(_Controller):
                 stop_speaker()
             self.gate.close()
             self.saved = self.parts.store.close()  # False: access-log records only on stderr (the journal)
+
+    def _start_fleet(self) -> None:
+        """In a community of gates: stream the log to the office and take its lists; the office's policy is applied
+        as the operator's own would be (in the GUI thread)."""
+        from kiosk.fleet.broker import FleetError
+        from kiosk.fleet.link import start_link
+
+        def applied(name: str, version: int) -> None:
+            if name == "policy":
+                try:
+                    self.bridge.config_arrived.emit(load_config(self.home.config))
+                except ConfigError as exc:
+                    log.error("the office's policy was saved but cannot be read back: %s", exc)
+
+        try:
+            self.stop_link = start_link(self.home, self.config.fleet, self.parts.store.access_log,
+                                        self.parts.store.db, applied)
+        except FleetError as exc:
+            log.error("fleet: %s", exc)
 
     def _background(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

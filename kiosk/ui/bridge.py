@@ -59,6 +59,7 @@ class UiBridge(QObject):
     action = pyqtSignal(object, object)  # (kiosk.core.events.Action, kiosk.core.machine.State)
     status = pyqtSignal(str, str)  # (part, "ok" or what is wrong): camera, microphone, model, gate, voice, font
     notice = pyqtSignal(str)  # a passing message (e.g. what a new config restarted)
+    config_arrived = pyqtSignal(object)  # a Config the office sent (kiosk.fleet): applied as if the operator saved it
     caption = pyqtSignal(str)  # the demo's scenario title
     finished = pyqtSignal(object)  # the demo's report
 

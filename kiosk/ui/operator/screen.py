@@ -4,11 +4,16 @@ It saves the config atomically to the data home and emits ``config_saved(config)
 validated :class:`kiosk.config.Config`; the app applies it. ``closed`` is emitted when the operator
 leaves (the 退出 button) or after ``idle_timeout_s`` without a touch, so the screen never stays open
 on an unattended kiosk.
+
+On the property office's machine (its data home holds ``office.db``) a 各门岗 page lists every gate of the community
+(:class:`~kiosk.ui.operator.office.OfficePage`). On a kiosk of a fleet, a red banner on every page says when it has
+been out of touch with its office for longer than ``[fleet] out_of_touch_s`` (checked every few seconds).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+import logging
+from typing import Any, Callable, Dict, List, Optional
 
 from PyQt5.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QCloseEvent, QHideEvent, QShowEvent
@@ -19,13 +24,28 @@ from kiosk.ui.operator import PAGES
 from kiosk.ui.operator.devices import DevicesPage
 from kiosk.ui.operator.gate import GatePage
 from kiosk.ui.operator.log import LogPage
+from kiosk.ui.operator.office import OfficePage, fleet_warning, office_database, out_of_touch_text
 from kiosk.ui.operator.policy import PolicyPage
 from kiosk.ui.operator.residents import ResidentsPage
 from kiosk.ui.operator.system import SystemPage
-from kiosk.ui.operator.widgets import STYLE, Context, Page, cjk_font, confirm, hint, set_role, touch_friendly
+from kiosk.ui.operator.widgets import (
+    STYLE,
+    Context,
+    Page,
+    cjk_font,
+    confirm,
+    hint,
+    run_in_background,
+    set_role,
+    touch_friendly,
+)
 from kiosk.ui.theme import apply_theme, light_palette
 
+log = logging.getLogger(__name__)
+
 PAGE_CLASSES = (ResidentsPage, PolicyPage, DevicesPage, GatePage, LogPage, SystemPage)
+FLEET_CHECK_MS = 5000  # how often the out-of-touch banner is checked while the screen is shown
+FLEET_BANNER_STYLE = "background: #fdecea; color: #8a1010; padding: 8px; border: 2px solid #c01c1c; font-weight: bold;"
 NAV_STYLE = """
 QPushButton[nav="true"] { min-height: 50px; font-size: 17px; text-align: left; padding-left: 14px;
                           background: #f4f6f8; border: 1px solid #d5dbe1; }
@@ -44,7 +64,10 @@ class OperatorScreen(QWidget):
     ``frames``, a callable giving the app's newest camera frame (the preview uses it for the running
     camera, which cannot be opened twice); ``record``, the app's access log as ``Decision → record or None``
     (operator actions are written there, :meth:`Context.record`); ``demo``: the data home is the demo's own,
-    and a banner says so on every page."""
+    and a banner says so on every page.
+
+    ``PAGES`` on the class are the pages every screen has; an instance's ``PAGES`` adds the 各门岗 page (``office``)
+    where the data home holds the office's database."""
 
     config_saved = pyqtSignal(object)
     closed = pyqtSignal()
@@ -74,12 +97,16 @@ class OperatorScreen(QWidget):
         title = QLabel("运维设置")
         set_role(title, "title")
         nav.addWidget(title)
-        nav.addWidget(hint("运维 Operator · 大白 Dabai"))
-        nav.addSpacing(8)
+        classes = self.page_classes(home)
+        if len(classes) <= len(PAGE_CLASSES):
+            nav.addWidget(hint("运维 Operator · 大白 Dabai"))
+            nav.addSpacing(8)
+        else:  # a seventh page button takes the subtitle's room: the screen stays within the panel's 600 px
+            nav.setSpacing(4)
         group = QButtonGroup(self)
         group.setExclusive(True)
         self.stack = QStackedWidget()
-        for cls in PAGE_CLASSES:
+        for cls in classes:
             page = cls(self.ctx)
             self.pages[cls.name] = page
             self.stack.addWidget(page)
@@ -110,6 +137,18 @@ class OperatorScreen(QWidget):
         self.demo_banner.setStyleSheet("background: #fff4ce; color: #4d3800; padding: 8px; border: 1px solid #e0c060;")
         self.demo_banner.setVisible(demo)
         right.addWidget(self.demo_banner)
+        self.fleet_banner = QLabel()
+        self.fleet_banner.setWordWrap(True)
+        self.fleet_banner.setObjectName("fleet_banner")
+        self.fleet_banner.setStyleSheet(FLEET_BANNER_STYLE)
+        self.fleet_banner.hide()
+        self.fleet_reason: Optional[str] = None  # the last check's reason (None: in touch or not in a fleet)
+        self.fleet_checked = False  # whether a check has answered yet
+        self._fleet_checking = False
+        self.fleet_timer = QTimer(self)
+        self.fleet_timer.setInterval(FLEET_CHECK_MS)
+        self.fleet_timer.timeout.connect(self.check_fleet)
+        right.addWidget(self.fleet_banner)
         right.addWidget(self.stack, 1)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
@@ -125,9 +164,18 @@ class OperatorScreen(QWidget):
         from kiosk.ui.keyboard import attach_keyboard
 
         self.keyboard = attach_keyboard(self)
+        self.PAGES = tuple(self.pages)  # type: ignore[assignment]
         self._select("residents")
 
     # pages
+
+    @staticmethod
+    def page_classes(home: Home) -> List[type]:
+        """The pages of this data home's screen: 各门岗 (before 系统) only where it holds the office's database."""
+        classes = list(PAGE_CLASSES)
+        if office_database(home).exists():
+            classes.insert(classes.index(SystemPage), OfficePage)
+        return classes
 
     def page(self, name: str) -> Page:
         if name not in self.pages:
@@ -174,12 +222,40 @@ class OperatorScreen(QWidget):
             self._running = False
             self.pages[self.current].on_hide()
 
+    # out of touch with the office
+
+    def check_fleet(self) -> None:
+        """Whether this kiosk is out of touch with its office, read on a worker thread (one check at a time); the
+        banner shows the answer."""
+        if self._fleet_checking:
+            return
+        self._fleet_checking = True
+        home, config = self.ctx.home, self.ctx.config.fleet
+        run_in_background(lambda: fleet_warning(home, config), self._fleet_checked)
+
+    def _fleet_checked(self, reason: Optional[str], error: Optional[BaseException]) -> None:
+        self._fleet_checking = False
+        if error is not None:  # an unreadable contact file: the banner keeps what it showed
+            log.warning("operator: cannot tell whether the office is in touch: %s", error)
+            return
+        self.show_fleet_warning(reason)
+
+    def show_fleet_warning(self, reason: Optional[str]) -> None:
+        self.fleet_checked = True
+        self.fleet_reason = reason
+        if reason is None:
+            self.fleet_banner.hide()
+            return
+        self.fleet_banner.setText(out_of_touch_text(reason))
+        self.fleet_banner.show()
+
     # leaving
 
     def close_screen(self) -> None:
         """Stop every page's work, close the database and emit ``closed``."""
         self._stop_current()
         self.idle.stop()
+        self.fleet_timer.stop()
         self.ctx.close()
         self.closed.emit()
 
@@ -187,6 +263,7 @@ class OperatorScreen(QWidget):
         """Closed as a window (not through 退出): stop the pages' work and close the database."""
         self._stop_current()
         self.idle.stop()
+        self.fleet_timer.stop()
         self.ctx.close()
         super().closeEvent(event)
 
@@ -196,6 +273,8 @@ class OperatorScreen(QWidget):
         if app is not None:
             app.installEventFilter(self)
         self._touch()
+        self.check_fleet()
+        self.fleet_timer.start()
         if not self._running and self.current is not None:
             self.show_page(self.current)
 
@@ -205,6 +284,7 @@ class OperatorScreen(QWidget):
         if app is not None:
             app.removeEventFilter(self)
         self.idle.stop()
+        self.fleet_timer.stop()
         self._stop_current()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
