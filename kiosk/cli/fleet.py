@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk.cli.common import UserError, home_of, print_json
-from kiosk.fleet.broker import DEFAULT_PORT, OFFICE, FleetError, add_member, init_fleet, load_fleet
+from kiosk.fleet.broker import DEFAULT_PORT, OFFICE, FleetError, add_member, init_fleet, load_fleet, pid_path, reload_broker
 from kiosk.fleet.link import join
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
@@ -45,6 +45,11 @@ def cmd_fleet(args: argparse.Namespace) -> int:
                 shutil.copy(str(home.public_key), str(bundle / "community.pub"))
             print("kiosk {} enrolled: copy {} to the kiosk and run `dabai-kiosk fleet join {}` there (its key is in it; "
                   "keep it private)".format(args.name, bundle, bundle.name))
+            if reload_broker(folder):
+                print("the running broker has read the new ACL")
+            else:
+                print("a broker already running must read the new ACL before it lets {} in: restart `fleet broker`, "
+                      "or `systemctl reload mosquitto` for the system service".format(args.name))
         elif args.action == "join":
             name = join(home_of(args), folder)
             print("joined as kiosk {}: restart the kiosk (systemctl restart dabai-kiosk) to connect".format(name))
@@ -52,6 +57,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
             load_fleet(folder)
             conf = folder / "broker" / "mosquitto.conf"
             binary = mosquitto_binary()
+            pid_path(folder).write_text("{}\n".format(os.getpid()))  # exec keeps the pid: add-kiosk reloads it
             os.execv(binary, [binary, "-c", str(conf)])
     except FleetError as exc:
         raise UserError(str(exc)) from None

@@ -235,6 +235,27 @@ def add_member(folder: Path, name: str, fleet: Optional[Fleet] = None) -> Path:
     return bundle
 
 
+def pid_path(folder: Path) -> Path:
+    """Where ``fleet broker`` notes the broker's process id (it execs Mosquitto, which keeps that pid)."""
+    return folder / "broker" / "mosquitto.pid"
+
+
+def reload_broker(folder: Path) -> bool:
+    """Ask the broker ``fleet broker`` runs to read its ACL again (SIGHUP), so a kiosk enrolled now is let in
+    without a restart; False when no such broker runs here (a system service: ``systemctl reload mosquitto``)."""
+    import signal
+
+    try:
+        pid = int(pid_path(folder).read_text().strip())
+        with open("/proc/{}/cmdline".format(pid), "rb") as f:
+            if b"mosquitto" not in f.read():
+                return False
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def member_files(bundle: Path) -> Tuple[str, Path, Path, Path]:
     """(name, CA certificate, certificate, key) of an installed member bundle."""
     try:

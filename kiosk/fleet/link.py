@@ -67,11 +67,20 @@ def read_contact(home: Home) -> Dict[str, Any]:
 
 
 def out_of_touch(home: Home, config: FleetConfig, now: Optional[float] = None) -> Optional[str]:
-    """Why this kiosk is out of touch with its office (in words), or None: in touch, or not in a fleet."""
-    if bundle_of(home, config) is None:
+    """Why this kiosk is out of touch with its office (in words), or None: in touch, not in a fleet, or the office's
+    own machine (its bundle is the office's: it runs no kiosk link)."""
+    bundle = bundle_of(home, config)
+    if bundle is None:
         return None
+    try:
+        if member_files(bundle)[0] == OFFICE:
+            return None
+    except FleetError:
+        pass  # a broken bundle: the kiosk never reached the broker either
     now = time.time() if now is None else now
     contact = read_contact(home)
+    if contact.get("denied"):
+        return str(contact["denied"])
     last = contact.get("last_contact")
     if isinstance(last, (int, float)):
         if now - last <= config.out_of_touch_s:
@@ -118,6 +127,7 @@ class KioskLink:
         self.client.on_subscribe = self._on_subscribe
         self.started = time.time()
         self.last_contact: Optional[float] = read_contact(home).get("last_contact")
+        self.denied: Optional[str] = None  # why the broker refused this kiosk's subscription
         self._contact_written = 0.0
         self._status_due = 0.0
         self._lock = threading.Lock()
@@ -131,7 +141,16 @@ class KioskLink:
     def _on_publish(self, *args: Any) -> None:  # the broker acknowledged one of our messages
         self._touch()
 
-    def _on_subscribe(self, *args: Any) -> None:
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, codes: Any = (), props: Any = None) -> None:
+        denied = [c for c in (codes if isinstance(codes, (list, tuple)) else [codes]) if getattr(c, "is_failure", False)]
+        if denied:
+            # the broker's ACL does not know this kiosk (enrolled after the broker read it?): nothing would arrive
+            self.denied = "the broker refused this kiosk's subscription ({}): is it enrolled, and has the broker read " \
+                          "its ACL since (restart it, or systemctl reload mosquitto)?".format(denied[0])
+            log.error("fleet: %s", self.denied)
+            self._write_contact(force=True)
+            return
+        self.denied = None
         self._touch()
 
     def _applied(self, name: str, version: int) -> None:
@@ -146,7 +165,7 @@ class KioskLink:
             return
         self._contact_written = now
         data = {"kiosk": self.name, "community": self.fleet.community, "started": self.started,
-                "last_contact": self.last_contact, "connected": self.uplink.connected}
+                "last_contact": self.last_contact, "connected": self.uplink.connected, "denied": self.denied}
         try:
             atomic_write(self.home.state / CONTACT_FILE, (json.dumps(data) + "\n").encode("ascii"))
         except OSError as exc:  # a full disk: the heartbeat still goes out

@@ -23,8 +23,7 @@ from PyQt5.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayou
 
 # Imported here, on the GUI thread when the screen is made: the worker threads only read files with them.
 from kiosk.config import FleetConfig, Home
-from kiosk.fleet.broker import OFFICE, FleetError, member_files
-from kiosk.fleet.link import bundle_of, out_of_touch
+from kiosk.fleet.link import out_of_touch
 from kiosk.fleet.office import office_database, overview
 from kiosk.ui.operator import OFFICE_PAGE
 from kiosk.ui.operator.log import OUTCOME_COLOURS, OUTCOME_ZH, reason_text
@@ -170,15 +169,7 @@ def out_of_touch_text(reason: str) -> str:
 
 def fleet_warning(home: Home, config: FleetConfig, now: Optional[float] = None) -> Optional[str]:
     """Why this kiosk is out of touch with its office (:func:`kiosk.fleet.link.out_of_touch`), or None: in touch,
-    on its own, or the office's own machine (its bundle is the office's, which keeps no contact file)."""
-    bundle = bundle_of(home, config)
-    if bundle is None:
-        return None
-    try:
-        if member_files(bundle)[0] == OFFICE:
-            return None
-    except FleetError:
-        pass  # a broken bundle: out_of_touch says the kiosk never reached the broker
+    on its own, or the office's own machine."""
     return out_of_touch(home, config, now)
 
 
