@@ -77,7 +77,7 @@ def test_doctor_and_out_of_touch_name_a_kiosk_that_lost_its_office(community, ca
 @needs_mosquitto
 def test_the_office_and_a_kiosk_stay_in_step_through_the_broker(community, capsys):
     from kiosk.fleet.link import KioskLink, read_contact
-    from kiosk.fleet.office import Office, office_database, overview, verify_all
+    from kiosk.fleet.office import Office, office_database, overview, rotate_key, verify_all
     from kiosk.runtime.assemble import open_store, pass_checker
     from kiosk.store.passes import issue_pass, load_private_key
     from kiosk.store.revocations import revoke_pass
@@ -121,6 +121,29 @@ def test_the_office_and_a_kiosk_stay_in_step_through_the_broker(community, capsy
         assert wait_for(lambda: any(k["versions"].get("revocations") == 1 for k in overview(
             office_database(office_home))), timeout=10)
         assert read_contact(kiosk_home)["last_contact"] > revoked_at - 5
+
+        # the community key rotated at the office: the kiosk follows, old passes stay good for the grace period
+        li_serial_token = None
+        ostore = open_store(office_home, writer=True)
+        try:
+            li = ostore.registry.add("李四", "5-102")
+            li_serial_token = issue_pass(ostore.registry, load_private_key(office_home.private_key), li.id, 30,
+                                         time.time())
+        finally:
+            ostore.close()
+        assert wait_for(lambda: check(li_serial_token[1]).valid, timeout=10)
+        rotate_key(office_home, grace_days=7)
+        assert wait_for(lambda: kiosk_home.public_key.read_bytes() == office_home.public_key.read_bytes(), timeout=10)
+        ostore = open_store(office_home, writer=True)
+        try:
+            _, new_token = issue_pass(ostore.registry, load_private_key(office_home.private_key), li.id, 30, time.time())
+        finally:
+            ostore.close()
+        assert wait_for(lambda: check(new_token).valid, timeout=10)  # signed with the new key, in the new registry
+        assert check(li_serial_token[1]).valid and check(token).reason == "pass_revoked"
+        assert wait_for(lambda: any(k["versions"].get("key") == 1 for k in overview(office_database(office_home))),
+                        timeout=10)
+        assert not link.follower.refused  # every document re-signed with the new key was taken
     finally:
         stop_link()
         stop_office.set()
@@ -129,7 +152,7 @@ def test_the_office_and_a_kiosk_stay_in_step_through_the_broker(community, capsy
         broker.stop()
     [gate] = overview(office_database(office_home))
     assert gate["kiosk"] == "gate-1" and gate["records"] == 30 and gate["records_upto"] == 30
-    assert gate["versions"]["registry"] >= 2 and gate["versions"]["policy"] == 1
+    assert gate["versions"]["registry"] >= 3 and gate["versions"]["policy"] == 2  # re-signed after the rotation
     assert [r["seq"] for r in gate["recent"]] == [30, 29, 28, 27, 26] and gate["recent"][0]["resident_name"] == "张三"
     assert verify_all(office_database(office_home)) == [{"kiosk": "gate-1", "ok": True, "records": 30, "gaps": 0}]
     capsys.readouterr()

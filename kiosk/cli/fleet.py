@@ -48,7 +48,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
             if reload_broker(folder):
                 print("the running broker has read the new ACL")
             else:
-                print("a broker already running must read the new ACL before it lets {} in: restart `fleet broker`, "
+                print("if a broker is running already, it must read the new ACL before it lets {} in: restart `fleet broker`, "
                       "or `systemctl reload mosquitto` for the system service".format(args.name))
         elif args.action == "join":
             name = join(home_of(args), folder)
