@@ -20,11 +20,18 @@ from kiosk.fleet.office import office_database  # noqa: E402
 from kiosk.ui.operator import OFFICE_PAGE, PAGES  # noqa: E402
 from kiosk.ui.operator.office import ago_zh, clock_text, fleet_warning, out_of_touch_text, span_zh  # noqa: E402
 
-NOW = time.time()
+NOW = time.time()  # each test's "now", set when it starts (the suite runs for minutes)
 
 
-def write_office(home, now=NOW):
+@pytest.fixture(autouse=True)
+def _now():
+    global NOW
+    NOW = time.time()
+
+
+def write_office(home, now=None):
     """An office.db as the office's Collector leaves it: gate-east heard from 12 s ago, gate-west 2 h ago."""
+    now = NOW if now is None else now
     home.root.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(office_database(home)))
     db.executescript(OFFICE_SCHEMA)

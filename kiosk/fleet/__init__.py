@@ -3,6 +3,12 @@
 * :mod:`kiosk.fleet.broker` — ``dabai-kiosk fleet init`` / ``add-kiosk``: the Mosquitto configuration with TLS, the
   community's own certificate authority, a client certificate per kiosk and per office, and the ACL that lets a
   kiosk publish only its own log topic and read only its community's topics.
+* :mod:`kiosk.fleet.documents` — the office's signed, versioned registry, policy and key documents, and how a kiosk
+  checks and applies them atomically.
+* :mod:`kiosk.fleet.lists` — publishing the lists (retained) and the kiosk's follower that applies or refuses them.
+* :mod:`kiosk.fleet.logsync` — the access log up to the office, at least once, de-duplicated by (kiosk, seq).
+* :mod:`kiosk.fleet.link` — the kiosk's one connection (log up, lists down, heartbeat) and the out-of-touch rule.
+* :mod:`kiosk.fleet.office` — ``dabai-kiosk office``: publishes what changes at the issuing station, collects logs.
 
 Topics (``COMMUNITY`` is the fleet's name, letters, digits, ``-`` and ``_``)::
 
