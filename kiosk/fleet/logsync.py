@@ -128,6 +128,11 @@ class Uplink:
                 self._progress = time.monotonic()
                 self.sent = max(self.sent, acked)
                 _write_json(self.state, {"acked": acked})
+            elif acked == self.acked < self.sent and not message.retain:
+                # the office says again where it stands (it is back after an outage): what was sent past that
+                # was lost with it, so send again now rather than after resend_s
+                self.sent = acked
+                self._progress = time.monotonic()
 
     @property
     def connected(self) -> bool:

@@ -65,7 +65,8 @@ class Office:
         self.home, self.poll_s = home, poll_s
         self.key = load_private_key(home.private_key)  # KeyFileError: this is not the issuing station
         self.fleet = load_fleet(bundle)
-        self.client = connect_client(bundle, self.fleet, "office")
+        # a persistent session: while the office is away the broker keeps the kiosks' records for it
+        self.client = connect_client(bundle, self.fleet, "office", clean=False)
         self.collector = Collector(self.fleet, self.client, office_database(home))
         when_connected(self.client, self._on_connect)
         self.client.message_callback_add(self.fleet.topic("status", "+"), self._on_status)
