@@ -168,3 +168,12 @@ def test_the_office_and_a_kiosk_stay_in_step_through_the_broker(community, capsy
     db.close()
     assert main(["--home", str(office_home.root), "office", "log", "verify"]) == 1
     assert "BAD at #12" in capsys.readouterr().out
+    main(["--home", str(office_home.root), "doctor"])  # the office's doctor: every gate heard from lately
+    assert "ok    fleet                office: 1 gate, all heard from within 300 s" in capsys.readouterr().out
+    db = sqlite3.connect(str(office_database(office_home)))
+    db.execute("UPDATE fleet_status SET received_at = received_at - 3600")
+    db.execute("UPDATE fleet_kiosks SET last_seen = last_seen - 3600")
+    db.commit()
+    db.close()
+    main(["--home", str(office_home.root), "doctor"])
+    assert "FIX   fleet                office: no word for more than 300 s from gate-1" in capsys.readouterr().out

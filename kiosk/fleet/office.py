@@ -229,7 +229,7 @@ def rotate_key(home: Home, grace_days: float, now: Optional[float] = None) -> Di
     from kiosk.fleet.documents import public_key_text
     from kiosk.store.keyring import remember_previous
     from kiosk.store.passes import key_id, load_private_key, write_public_key
-    from kiosk.store.revocations import RevocationList, _install, _locked, load_list, sign_list
+    from kiosk.store.revocations import resigning
 
     if not 0 <= grace_days <= 3650:
         raise FleetError("grace days {}: must be 0 … 3650".format(grace_days))
@@ -237,10 +237,7 @@ def rotate_key(home: Home, grace_days: float, now: Optional[float] = None) -> Di
     old = load_private_key(home.private_key)
     new = Ed25519PrivateKey.generate()
     until = int(now + grace_days * 86400)
-    with _locked(home):
-        listed = load_list(home, old.public_key())
-        resigned = RevocationList(listed.version + 1, int(now), key_id(new.public_key()), listed.passes, listed.residents)
-        list_bytes = sign_list(new, resigned)
+    with resigning(home, old.public_key(), new, now) as (list_bytes, resigned):
         held = None
         try:
             held = json.loads(published_path(home, "key").read_text(encoding="utf-8"))["version"]
@@ -257,7 +254,6 @@ def rotate_key(home: Home, grace_days: float, now: Optional[float] = None) -> Di
         remember_previous(home, old.public_key(), until)
         atomic_write(home.private_key, pem, mode=0o600)
         write_public_key(new.public_key(), home.public_key)
-        _install(home, list_bytes, resigned.version)
     return {"old_key": key_id(old.public_key()).hex(), "new_key": key_id(new.public_key()).hex(),
             "old_passes_until": until, "revocations_version": resigned.version}
 

@@ -215,7 +215,19 @@ def _fleet(home: Home, config: Config) -> Check:
     """In a community of gates: the bundle, and whether the office's broker was reached lately."""
     from kiosk.fleet.broker import OFFICE, FleetError, member_files
     from kiosk.fleet.link import bundle_of, out_of_touch, read_contact
+    from kiosk.fleet.office import office_database, overview
 
+    if office_database(home).exists():  # the office: every gate it heard of, and those silent for too long
+        try:
+            gates = overview(office_database(home), recent=0)
+        except Exception as exc:  # sqlite: damaged, locked
+            return "fleet", False, "the office's database {} cannot be read: {}".format(office_database(home), exc)
+        silent = [g["kiosk"] for g in gates if g["silent_s"] is None or g["silent_s"] > config.fleet.out_of_touch_s]
+        if silent:
+            return "fleet", False, "office: no word for more than {:.0f} s from {} (dabai-kiosk office status)".format(
+                config.fleet.out_of_touch_s, ", ".join(silent))
+        return "fleet", True, "office: {} gate{}, all heard from within {:.0f} s".format(
+            len(gates), "" if len(gates) == 1 else "s", config.fleet.out_of_touch_s)
     bundle = bundle_of(home, config.fleet)
     if bundle is None:
         return "fleet", True, "on its own (no fleet bundle; dabai-kiosk fleet join BUNDLE to join a community)"

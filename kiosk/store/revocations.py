@@ -265,6 +265,20 @@ def _install(home: Home, data: bytes, version: int) -> None:
     _remember(home, version)
 
 
+@contextlib.contextmanager
+def resigning(home: Home, old: Ed25519PublicKey, new: Ed25519PrivateKey,
+              now: Optional[float] = None) -> Iterator[Tuple[bytes, RevocationList]]:
+    """A key rotation at the issuing station: yields the installed list as its next version signed with the new key,
+    with the list locked; installs it when the block ends without an exception (the caller first writes the keys)."""
+    with _locked(home):
+        current = load_list(home, old)
+        new_list = RevocationList(current.version + 1, int(time.time() if now is None else now),
+                                  key_id(new.public_key()), current.passes, current.residents)
+        data = sign_list(new, new_list)
+        yield data, new_list
+        _install(home, data, new_list.version)
+
+
 # ---- what the verifier consults -------------------------------------------------------------
 
 
