@@ -5,22 +5,18 @@ client without a certificate from the fleet's CA is refused."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import ssl
 import stat
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from kiosk.fleet.broker import FleetError, add_member, init_fleet, load_fleet, member_files
+from kiosk.fleet.broker import BrokerProcess, FleetError, add_member, find_mosquitto, init_fleet, load_fleet, member_files
 
-MOSQUITTO = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-                                               if os.path.exists(p)), None)
+MOSQUITTO = find_mosquitto()
 needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (the bootstrap installs "
                                                                 "the Debian package mosquitto with the dev extras)")
 
@@ -54,26 +50,9 @@ def test_init_and_enrol_write_the_ca_certificates_and_acl(tmp_path):
         init_fleet(folder, "dabai-garden")
 
 
-class Broker:
+def Broker(conf: Path) -> BrokerProcess:
     """A real Mosquitto with a fleet's configuration, listening once start() returns."""
-
-    def __init__(self, conf):
-        self.conf, self.proc = conf, None
-
-    def start(self):
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port = int([line.split()[1] for line in self.conf.read_text().splitlines() if line.startswith("listener")][0])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("mosquitto did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+    return BrokerProcess(conf)
 
 
 def wait_for(condition, timeout=20.0):

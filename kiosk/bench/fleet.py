@@ -206,30 +206,6 @@ class Proc:
             return self.proc.wait(10)
 
 
-class Broker:
-    """Mosquitto with the fleet's configuration; start() returns once it listens."""
-
-    def __init__(self, binary: str, conf: Path, port: int, log_path: Path) -> None:
-        self.binary, self.conf, self.port, self.log_path = binary, conf, port, log_path
-        self.proc: Optional[subprocess.Popen] = None
-
-    def start(self) -> None:
-        with open(str(self.log_path), "ab") as err:
-            self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start (see {})".format(self.log_path))
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
-
-
 def _office_upto(db_path: Path) -> Dict[str, int]:
     """Per kiosk, the seq up to which the office holds an unbroken run."""
     if not db_path.exists():
@@ -301,8 +277,8 @@ def run_fleet_bench(out: Path, kiosks: int = 5, decisions: int = 10000, rate: fl
                     revocations: int = 8, seed: int = 0, keep: bool = False,
                     echo: Callable[[str], None] = lambda line: None) -> Dict[str, Any]:
     """Run the scenario and return the report (also written to ``out/report.json``)."""
-    from kiosk.cli.fleet import mosquitto_binary
     from kiosk.config import Home
+    from kiosk.fleet.broker import BrokerProcess
     from kiosk.fleet.office import office_database, verify_all
     from kiosk.runtime.assemble import open_store
     from kiosk.store.passes import create_keys
@@ -321,8 +297,7 @@ def run_fleet_bench(out: Path, kiosks: int = 5, decisions: int = 10000, rate: fl
     python = sys.executable
     per_kiosk = -(-decisions // kiosks)
     rate = rate or per_kiosk / SCENARIO_S  # by default the kiosks decide all through the cuts
-    broker = Broker(mosquitto_binary(), setup["fleet"] / "broker" / "mosquitto.conf", setup["port"],
-                    folder / "mosquitto.log")
+    broker = BrokerProcess(setup["fleet"] / "broker" / "mosquitto.conf", folder / "mosquitto.log")
     timeline: List[Tuple[float, str]] = []
 
     def note(what: str) -> None:

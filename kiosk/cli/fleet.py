@@ -13,14 +13,22 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk.cli.common import UserError, home_of, print_json
-from kiosk.fleet.broker import DEFAULT_PORT, OFFICE, FleetError, add_member, init_fleet, load_fleet, pid_path, reload_broker
+from kiosk.fleet.broker import (
+    DEFAULT_PORT,
+    OFFICE,
+    FleetError,
+    add_member,
+    find_mosquitto,
+    init_fleet,
+    load_fleet,
+    pid_path,
+    reload_broker,
+)
 from kiosk.fleet.link import join
-
-MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
 def mosquitto_binary() -> str:
-    found = shutil.which("mosquitto") or next((p for p in MOSQUITTO_PATHS if os.path.exists(p)), None)
+    found = find_mosquitto()
     if found is None:
         raise UserError("mosquitto is not installed: apt-get install mosquitto")
     return found

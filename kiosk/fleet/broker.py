@@ -26,12 +26,15 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    import subprocess
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")  # a community or member name: also a topic level and a CN
 OFFICE = "office"
@@ -254,6 +257,56 @@ def reload_broker(folder: Path) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")  # Debian's is not on a user's PATH
+
+
+def find_mosquitto() -> Optional[str]:
+    """The mosquitto binary, or None when it is not installed."""
+    import shutil
+
+    return shutil.which("mosquitto") or next((p for p in MOSQUITTO_PATHS if os.path.exists(p)), None)
+
+
+class BrokerProcess:
+    """Mosquitto with a fleet's configuration as a child process (the tests and ``bench fleet``); ``start`` returns
+    once it accepts connections, and it can be stopped and started again (it keeps what it holds on disk)."""
+
+    def __init__(self, conf: Path, log_path: Optional[Path] = None, binary: Optional[str] = None) -> None:
+        found = binary or find_mosquitto()
+        if found is None:
+            raise FleetError("mosquitto is not installed: apt-get install mosquitto")
+        self.binary, self.conf, self.log_path = found, conf, log_path
+        self.port = int([line.split()[1] for line in conf.read_text().splitlines() if line.startswith("listener")][0])
+        self.proc: "Optional[subprocess.Popen[bytes]]" = None
+
+    def start(self, timeout_s: float = 15.0) -> None:
+        import socket
+        import subprocess
+        import time
+
+        err = open(str(self.log_path), "ab") if self.log_path is not None else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=err)
+        finally:
+            if self.log_path is not None:
+                err.close()  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise FleetError("mosquitto did not start on port {}{}".format(
+            self.port, " (see {})".format(self.log_path) if self.log_path else ""))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
 
 
 def member_files(bundle: Path) -> Tuple[str, Path, Path, Path]:
