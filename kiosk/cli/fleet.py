@@ -97,6 +97,8 @@ def cmd_office(args: argparse.Namespace) -> int:
             kiosks = overview(office_database(home), recent=args.recent)
             if args.json:
                 print_json(kiosks)
+            elif not kiosks:
+                print("no gate has reported to this office yet (is `office run` running, and have gates joined?)")
             for k in [] if args.json else kiosks:
                 silent = "never" if k["silent_s"] is None else "{:.0f} s ago".format(k["silent_s"])
                 v = k["versions"]
