@@ -177,3 +177,14 @@ def test_the_office_and_a_kiosk_stay_in_step_through_the_broker(community, capsy
     db.close()
     main(["--home", str(office_home.root), "doctor"])
     assert "FIX   fleet                office: no word for more than 300 s from gate-1" in capsys.readouterr().out
+
+
+def test_a_gate_with_only_the_community_key_refuses_to_issue_a_pass_and_keeps_the_key(community, capsys):
+    _, office, kiosk = community
+    before = kiosk.public_key.read_bytes()
+    assert main(["--home", str(kiosk.root), "residents", "add", "张三", "--unit", "3-201"]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(kiosk.root), "pass", "issue", "张三", "--out", str(kiosk.root / "p.png")]) != 0
+    assert "passes are issued at the issuing station" in capsys.readouterr().err
+    assert kiosk.public_key.read_bytes() == before == office.public_key.read_bytes()
+    assert not kiosk.private_key.exists()

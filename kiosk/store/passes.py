@@ -120,11 +120,17 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def load_or_create_private_key(private_path: Path, public_path: Path) -> Ed25519PrivateKey:
+    """The community's private key; made on first use, but never on a machine that holds only the public key (a gate
+    of a community whose passes are issued elsewhere): a new pair would replace the community's key and every pass
+    would stop opening the gate."""
     if private_path.exists():
         key = load_private_key(private_path)
         if not public_path.exists():
             write_public_key(key.public_key(), public_path)
         return key
+    if public_path.exists():
+        raise KeyFileError("this machine holds only the community's public key ({}), not its private key: passes are "
+                           "issued at the issuing station (the property office)".format(public_path))
     return create_keys(private_path, public_path)
 
 

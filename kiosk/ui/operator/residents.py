@@ -5,11 +5,17 @@ do for ``dabai-kiosk residents`` and ``dabai-kiosk pass issue``; this page only 
 cannot be undone (revoking, deleting, archiving) is confirmed first, naming whom it affects; every change is
 written to the access log as an operator action. The pass preview only ever shows the selected resident's
 newly issued pass.
+
+On a kiosk of a fleet that holds the property office's registry (:func:`~kiosk.ui.operator.widgets.office_versions`,
+read each time the page is shown), residents and passes are the office's: its next change replaces them whole. The
+page then says so at the top and changes nothing; residents and their passes can still be looked up. A kiosk without
+the community's private key issues no pass (it would have made a key of its own, and replaced the community's).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -37,6 +43,7 @@ from kiosk.config import CommunityConfig
 from kiosk.store.passes import pass_card_lines
 from kiosk.store.registry import Registry, RegistryError, Resident
 from kiosk.store.revocations import next_free_ids
+from kiosk.ui.operator.texts import OFFICE_REGISTRY_NOTE, OFFICE_REGISTRY_REFUSED, office_note
 from kiosk.ui.operator.widgets import (
     Note,
     Page,
@@ -47,14 +54,20 @@ from kiosk.ui.operator.widgets import (
     give_focus_back,
     heading,
     hint,
+    office_note_label,
+    office_versions,
+    run_in_background,
     scrolling,
     set_role,
+    show_office_note,
 )
 
 try:  # QtPrintSupport is part of PyQt5's wheels, but some distribution builds split it out
     from PyQt5.QtPrintSupport import QPrintDialog, QPrinter
 except ImportError:  # pragma: no cover - depends on the PyQt5 build
     QPrintDialog = QPrinter = None
+
+log = logging.getLogger(__name__)
 
 _DAYS = {f.name: f for f in dataclasses.fields(CommunityConfig)}["pass_days"].metadata
 
@@ -118,6 +131,10 @@ class ResidentsPage(Page):
         self.token: Optional[str] = None
         self.card_name = "pass.png"
         self._shown: Optional[int] = None  # the resident whose name and unit the form holds
+        self.office_note = office_note_label()
+        self.office_version = 0  # the office's registry version this kiosk holds (0: residents are its own)
+        self.office_checked = False  # whether a read of the version has answered yet
+        self._office_reading = False
 
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["编号 ID", "姓名 Name", "房号 Unit", "状态 Status", "通行证 Passes"])
@@ -223,9 +240,12 @@ class ResidentsPage(Page):
         area.setMinimumWidth(340)
         area.setMaximumWidth(440)
 
-        layout = QHBoxLayout(self)
-        layout.addLayout(left, 1)
-        layout.addWidget(area)
+        columns = QHBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addWidget(area)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.office_note)  # hidden (taking no room) unless the office keeps the residents
+        layout.addLayout(columns, 1)
         self._show_card(None)
         self._enable(None)
 
@@ -247,6 +267,49 @@ class ResidentsPage(Page):
         if not self.days_edit.text():
             self.days_edit.setText(str(self.ctx.config.community.pass_days))
         self.refresh()
+        self.check_office()
+
+    # the office's registry
+
+    def check_office(self) -> None:
+        """Read whether the office keeps this kiosk's residents on a worker thread (one read at a time)."""
+        if self._office_reading:
+            return
+        self._office_reading = True
+        home, fleet = self.ctx.home, self.ctx.config.fleet
+        run_in_background(lambda: office_versions(home, fleet).get("registry", 0), self._office_read)
+
+    def _office_read(self, version: Optional[int], error: Optional[BaseException]) -> None:
+        self._office_reading = False
+        if error is not None or version is None:  # the page keeps what it showed
+            log.warning("residents page: cannot tell whether the office keeps the residents: %s", error)
+            return
+        self.show_office(version)
+
+    def show_office(self, version: int) -> None:
+        """Residents and passes are the office's (``version`` > 0): the note, and nothing here changes them; they
+        can still be looked up. 0: this kiosk's own, the page as on a kiosk on its own."""
+        self.office_checked = True
+        was, self.office_version = self.office_version, version
+        locked = bool(version)
+        show_office_note(self.office_note, office_note(OFFICE_REGISTRY_NOTE, version) if locked else None)
+        if locked == bool(was):
+            return
+        for edit in (self.name_edit, self.unit_edit, self.days_edit):
+            edit.setReadOnly(locked)  # the values stay readable; the on-screen keyboard leaves them alone
+        self.revoke_pass_button.setVisible(not locked)  # its room goes to the list of residents, under the note
+        resident = self.registry.find(self._shown) if self._shown is not None else None
+        if locked:  # drop what was typed: it could not be saved
+            self._clear_errors()
+            self.name_edit.setText(resident.name if resident is not None else "")
+            self.unit_edit.setText(resident.unit if resident is not None else "")
+        self._enable(resident)
+
+    def _office_keeps(self) -> bool:
+        """True, after saying so, when the office keeps the residents: an action changes nothing here then."""
+        if self.office_version:
+            self.note.error(OFFICE_REGISTRY_REFUSED)
+        return bool(self.office_version)
 
     def refresh(self, select: Optional[int] = None) -> None:
         current = select if select is not None else self.selected_id()
@@ -338,12 +401,16 @@ class ResidentsPage(Page):
         self._enable(resident)
 
     def _enable(self, resident: Optional[Resident]) -> None:
-        """Actions that need a resident are off until one is selected; what they say follows the resident."""
+        """Actions that need a resident are off until one is selected; what they say follows the resident. Where
+        the office keeps the residents, every change is off."""
         chosen = resident is not None
-        self.save_button.setEnabled(chosen)
-        self.revoke_button.setEnabled(chosen and not resident.archived)  # type: ignore[union-attr]
-        self.issue_button.setEnabled(chosen and resident.active)  # type: ignore[union-attr]
-        self.delete_button.setEnabled(chosen)
+        own = not self.office_version
+        self.new_button.setEnabled(own)
+        self.add_button.setEnabled(own)
+        self.save_button.setEnabled(own and chosen)
+        self.revoke_button.setEnabled(own and chosen and not resident.archived)  # type: ignore[union-attr]
+        self.issue_button.setEnabled(own and chosen and resident.active)  # type: ignore[union-attr]
+        self.delete_button.setEnabled(own and chosen)
         self.revoke_button.setText("恢复 Reinstate" if chosen and not resident.active else "停用 Revoke")  # type: ignore
         if not chosen:
             self.delete_button.setText("删除 Delete")
@@ -357,10 +424,13 @@ class ResidentsPage(Page):
 
     def _enable_pass_actions(self) -> None:
         item = self.passes.currentItem()
-        self.revoke_pass_button.setEnabled(item is not None and bool(item.data(Qt.UserRole + 1)))
+        self.revoke_pass_button.setEnabled(not self.office_version and item is not None
+                                           and bool(item.data(Qt.UserRole + 1)))
 
     def unsaved_changes(self) -> bool:
-        """Typed name / unit that is neither added nor saved."""
+        """Typed name / unit that is neither added nor saved (none where the office keeps the residents)."""
+        if self.office_version:
+            return False
         name, unit = self.name_edit.text().strip(), self.unit_edit.text().strip()
         resident = self.registry.find(self._shown) if self._shown is not None else None
         if resident is None:
@@ -414,6 +484,8 @@ class ResidentsPage(Page):
         return resident
 
     def add(self) -> Optional[Resident]:
+        if self._office_keeps():
+            return None
         self._clear_errors()
         name, unit = self.name_edit.text(), self.unit_edit.text()
         same = self.registry.duplicates(name, unit)
@@ -440,6 +512,8 @@ class ResidentsPage(Page):
         return resident
 
     def save_edit(self) -> Optional[Resident]:
+        if self._office_keeps():
+            return None
         self._clear_errors()
         before = self._resident()
         if before is None:
@@ -460,6 +534,8 @@ class ResidentsPage(Page):
         revocation list."""
         from kiosk.store.revocations import reinstate_resident, revoke_resident
 
+        if self._office_keeps():
+            return
         resident = self._resident()
         if resident is None:
             return
@@ -485,6 +561,8 @@ class ResidentsPage(Page):
         for ever on the signed revocation list."""
         from kiosk.store.revocations import revoke_pass
 
+        if self._office_keeps():
+            return
         resident = self._resident()
         item = self.passes.currentItem()
         if resident is None or item is None:
@@ -510,6 +588,8 @@ class ResidentsPage(Page):
         """Delete a resident who never had a pass; archive one who had (revoking them first); or unarchive."""
         from kiosk.store.revocations import revoke_resident
 
+        if self._office_keeps():
+            return
         resident = self._resident()
         if resident is None:
             return
@@ -551,6 +631,8 @@ class ResidentsPage(Page):
         """Issue a pass for the selected resident; the card is shown and can be saved or printed."""
         from kiosk.store.passes import KeyFileError, issue_pass, load_or_create_private_key
 
+        if self._office_keeps():
+            return None
         self._clear_errors()
         resident = self._resident()
         if resident is None:
@@ -566,6 +648,12 @@ class ResidentsPage(Page):
             self.note.error("未签发 Not issued: {}".format(explain(str(exc))))
             return None
         home = self.ctx.home
+        if home.public_key.exists() and not home.private_key.exists():
+            # the community's key is elsewhere (the property office): making one here would replace the community's
+            # public key, and no pass of the community would open this gate any more
+            self.note.error("未签发：本机没有小区私钥，请在物业办公室签发通行证 Not issued: this kiosk holds only the "
+                            "community's public key ({}); issue passes where the private key is".format(home.public_key))
+            return None
         try:
             key = load_or_create_private_key(home.private_key, home.public_key)
             serial, token = issue_pass(self.registry, key, resident.id, days, time.time(), min_serial=next_free_ids(home)[1])

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 ZH_DOCS: Dict[str, str] = {
     # policy
@@ -90,3 +90,27 @@ def zh_label(section: str, key: str) -> str:
 def zh_doc(section: str, key: str) -> str:
     """The Chinese explanation of ``section.key``; empty when there is none yet."""
     return ZH_DOCS.get("{}.{}".format(section, key), "")
+
+
+# ---- a kiosk kept in step by the property office ------------------------------------------------
+# On a kiosk of a fleet that holds the office's policy or its residents and passes (kiosk.fleet.documents), the page
+# says so at the top, with the version this kiosk holds: Chinese first, English second.
+
+OFFICE_POLICY_NOTE = (
+    "本机的通行规则由物业办公室统一下发（第 {version} 版）。在此修改会在办公室下次更新时被覆盖；请在物业办公室修改。",
+    "The property office sets these rules (version {version}): change them there. "
+    "The community settings below are this kiosk's own.",
+)
+OFFICE_REGISTRY_NOTE = (
+    "本机的住户和通行证由物业办公室统一管理（第 {version} 版）。在此修改会在办公室下次更新时被替换；请在物业办公室办理。",
+    "Residents and passes come from the property office (version {version}): change them there. "
+    "Here they can be looked up.",
+)
+OFFICE_REGISTRY_REFUSED = "未修改：住户和通行证由物业办公室管理，请在办公室办理 Not changed: the property office keeps " \
+                          "residents and passes"
+OFFICE_POLICY_SAVE = "保存小区设置 Save community"  # the save button where only [community] is this kiosk's own
+
+
+def office_note(note: Tuple[str, str], version: int) -> Tuple[str, str]:
+    """One of the notes above with the version held filled in: (Chinese, English)."""
+    return note[0].format(version=version), note[1].format(version=version)

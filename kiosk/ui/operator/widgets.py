@@ -33,7 +33,22 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from kiosk.config import SECTIONS, Config, ConfigError, Home, config_from_dict, config_to_dict, load_config, save_config
+from kiosk.config import (
+    SECTIONS,
+    Config,
+    ConfigError,
+    FleetConfig,
+    Home,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    save_config,
+)
+
+# Imported here, on the GUI thread when the screen is made: the worker threads only read files with them.
+from kiosk.fleet.broker import OFFICE, FleetError, member_files
+from kiosk.fleet.documents import DocumentError, held_versions
+from kiosk.fleet.link import bundle_of
 from kiosk.ui.operator.texts import zh_doc, zh_label
 
 log = logging.getLogger(__name__)
@@ -166,6 +181,57 @@ def give_focus_back(parent: Optional[QWidget]) -> None:
     bring the on-screen keyboard up and keys go nowhere."""
     if parent is not None:
         parent.window().activateWindow()
+
+
+# ---- what the property office keeps -----------------------------------------------------------
+
+OFFICE_KINDS = ("policy", "registry")  # the office's documents that replace what a page here would edit
+OFFICE_NOTE_STYLE = ("background: #e8f1fd; color: #0b3d91; font-size: 15px; padding: 6px 10px; "
+                     "border: 1px solid #8fb5ea; border-radius: 6px;")  # the text 9:1 on its background
+
+
+def office_versions(home: Home, config: FleetConfig) -> Dict[str, int]:
+    """The versions of the property office's documents this kiosk of a fleet holds, ``{"policy": 3, "registry": 12}``
+    (only those above 0): its ``[policy]``, or its residents and passes, are then the office's, and what is changed
+    here is overwritten at the office's next change. Empty for a kiosk on its own, for the office's own machine (it
+    writes them), and when the versions file is unreadable (logged). It reads files: run it off the GUI thread."""
+    bundle = bundle_of(home, config)
+    if bundle is None:
+        return {}
+    try:
+        if member_files(bundle)[0] == OFFICE:
+            return {}
+    except FleetError:
+        pass  # a broken bundle: still a kiosk of the fleet, holding what the office sent it before
+    try:
+        held = held_versions(home)
+    except DocumentError as exc:
+        log.warning("operator: cannot tell what the office keeps: %s", exc)
+        return {}
+    return {kind: held[kind] for kind in OFFICE_KINDS
+            if type(held.get(kind)) is int and held[kind] > 0}
+
+
+def office_note_label() -> QLabel:
+    """The note at the top of a page whose data the property office keeps; hidden until :func:`show_office_note`."""
+    label = QLabel()
+    label.setObjectName("office_note")
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.RichText)
+    label.setStyleSheet(OFFICE_NOTE_STYLE)
+    label.hide()
+    return label
+
+
+def show_office_note(label: QLabel, note: Optional[Tuple[str, str]]) -> None:
+    """Show ``(Chinese, English)`` in an :func:`office_note_label`, the English smaller under it; None hides it."""
+    if note is None:
+        label.clear()
+        label.hide()
+        return
+    zh, en = note
+    label.setText("<b>{}</b><br><span style='font-size:12px'>{}</span>".format(escape(zh), escape(en)))
+    label.show()
 
 
 def hint(text: str, parent: Optional[QWidget] = None) -> QLabel:
