@@ -188,3 +188,28 @@ def test_a_gate_with_only_the_community_key_refuses_to_issue_a_pass_and_keeps_th
     assert "passes are issued at the issuing station" in capsys.readouterr().err
     assert kiosk.public_key.read_bytes() == before == office.public_key.read_bytes()
     assert not kiosk.private_key.exists()
+
+
+def test_the_headless_kiosk_takes_the_offices_policy_and_says_so(home, monkeypatch, capsys):
+    import kiosk.fleet.link as link
+    from kiosk.runtime.headless import _start_fleet
+
+    calls = []
+    monkeypatch.setattr(link, "start_link", lambda h, c, log, db, on_applied=None: calls.append(on_applied) or "stop")
+    save_config(load_config(home.config), home.config)
+    kiosk = type("Kiosk", (), {"config": load_config(home.config)})()
+    parts = type("Parts", (), {"store": type("Store", (), {"access_log": None, "db": None})()})()
+    assert _start_fleet(home, kiosk.config, parts, kiosk) == "stop"
+    save_config(replace(load_config(home.config), "policy", request_required=True), home.config)
+    calls[0]("policy", 4)
+    assert kiosk.config.policy.request_required
+    assert "the office's policy version 4 is in force" in capsys.readouterr().err
+
+    def broken(*args, **kwargs):
+        from kiosk.fleet.broker import FleetError
+
+        raise FleetError("paho-mqtt is not installed")
+
+    monkeypatch.setattr(link, "start_link", broken)  # the kiosk runs on its own and says why
+    assert _start_fleet(home, kiosk.config, parts, kiosk) is None
+    assert "problem: fleet: paho-mqtt is not installed" in capsys.readouterr().err

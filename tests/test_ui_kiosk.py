@@ -582,3 +582,30 @@ def test_the_operator_keys_work_whatever_has_the_focus(qtbot):
     window, _ = _window(qtbot)
     keys = {s.key().toString(): s.context() for s in window.findChildren(QShortcut)}
     assert keys["F12"] == Qt.ApplicationShortcut and keys["Ctrl+Shift+O"] == Qt.ApplicationShortcut
+
+
+def test_the_offices_policy_is_in_force_at_the_next_event_and_the_link_stops_with_the_kiosk(qtbot, home, monkeypatch):
+    """In a fleet the window's kiosk starts its link to the office; a policy the link applied (in the network thread)
+    reaches the decider through the GUI thread, as the operator's own would."""
+    import threading
+
+    import kiosk.fleet.link as link
+
+    started, stopped = [], []
+
+    def fake_start_link(home_, config, access_log, db, on_applied=None):
+        started.append(on_applied)
+        return lambda: stopped.append(True)
+
+    monkeypatch.setattr(link, "start_link", fake_start_link)
+    config = _home(home)
+    controller, window, bridge = _controller(qtbot, home, config, lambda cam: FakeCamera())
+    try:
+        assert len(started) == 1 and not controller.kiosk.config.policy.request_required
+        save_config(config_replace(config, "policy", request_required=True), home.config)  # what the link wrote
+        threading.Thread(target=started[0], args=("policy", 2)).start()
+        qtbot.waitUntil(lambda: controller.kiosk.config.policy.request_required, timeout=5000)
+        assert controller.config.policy.request_required
+    finally:
+        window.close()
+    assert stopped == [True]
