@@ -206,32 +206,28 @@ class Proc:
             return self.proc.wait(10)
 
 
-def _office_upto(db_path: Path) -> Dict[str, int]:
-    """Per kiosk, the seq up to which the office holds an unbroken run."""
+def _office_read(db_path: Path, sql: str) -> Dict[str, Any]:
+    """Per kiosk, one value from the office's database, read beside the running office ({} while it cannot be)."""
     if not db_path.exists():
         return {}
     try:
         db = sqlite3.connect("file:{}?mode=ro".format(db_path), uri=True, timeout=5)
         try:
-            return {k: int(u) for k, u in db.execute("SELECT kiosk, upto FROM fleet_kiosks")}
+            return dict(db.execute(sql).fetchall())
         finally:
             db.close()
     except sqlite3.Error:
         return {}
+
+
+def _office_upto(db_path: Path) -> Dict[str, int]:
+    """Per kiosk, the seq up to which the office holds an unbroken run."""
+    return _office_read(db_path, "SELECT kiosk, upto FROM fleet_kiosks")
 
 
 def _office_heard(db_path: Path) -> Dict[str, float]:
     """Per kiosk, when the office last received its heartbeat."""
-    if not db_path.exists():
-        return {}
-    try:
-        db = sqlite3.connect("file:{}?mode=ro".format(db_path), uri=True, timeout=5)
-        try:
-            return {k: float(t) for k, t in db.execute("SELECT kiosk, received_at FROM fleet_status")}
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return {}
+    return _office_read(db_path, "SELECT kiosk, received_at FROM fleet_status")
 
 
 def _setup(folder: Path, kiosks: int, residents: int, status_every_s: float) -> Dict[str, Any]:

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from kiosk.config import ConfigError, Home, atomic_write, config_from_dict, config_to_dict, load_config, save_config
 from kiosk.store.db import Database
 from kiosk.store.passes import key_id
+from kiosk.store.signing import decode_signature, encode_signature, strict_json
 
 FORMAT = "DABAI-FLEET1"
 FIELDS = ("format", "kind", "version", "issued_at", "key_id", "body", "signature")
@@ -49,7 +50,6 @@ MAX_VERSION = 2**53 - 1
 MAX_BYTES = 64 << 20
 VERSIONS_FILE = "fleet-versions.json"
 PREVIOUS_KEYS_FILE = "previous-keys.json"
-_SIG_B64_LEN = 86
 
 
 class DocumentError(ValueError):
@@ -93,19 +93,8 @@ def sign_document(key: Ed25519PrivateKey, kind: str, version: int, body: Dict[st
     fields = {"format": FORMAT, "kind": kind, "version": int(version),
               "issued_at": int(time.time() if issued_at is None else issued_at),
               "key_id": key_id(key.public_key()).hex(), "body": body}
-    fields["signature"] = base64.urlsafe_b64encode(key.sign(signed_bytes(fields))).rstrip(b"=").decode("ascii")
+    fields["signature"] = encode_signature(key.sign(signed_bytes(fields)))
     return _canonical(fields) + b"\n"
-
-
-def _no_duplicates(pairs: Any) -> Dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("a field appears twice")
-    return dict(pairs)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError("{} is not a number".format(name))
 
 
 def _whole(value: Any, what: str, low: int = 0, high: int = MAX_VERSION) -> int:
@@ -119,8 +108,8 @@ def parse_document(data: bytes, public_key: Ed25519PublicKey) -> Document:
     if len(data) > MAX_BYTES:
         raise DocumentError("the document is {} bytes, more than {}".format(len(data), MAX_BYTES))
     try:
-        fields = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        fields = strict_json(data)
+    except ValueError as exc:
         raise DocumentError("not a signed document (not valid JSON: {})".format(exc)) from None
     if not isinstance(fields, dict) or sorted(fields) != sorted(FIELDS) or fields.get("format") != FORMAT:
         raise DocumentError("not a signed document: it must be {} with exactly the fields {}".format(
@@ -137,13 +126,8 @@ def parse_document(data: bytes, public_key: Ed25519PublicKey) -> Document:
         raise DocumentError("signed for key {}, not this community's key {}".format(kid, key_id(public_key).hex()))
     if not isinstance(fields["body"], dict):
         raise DocumentError("body must be an object")
-    signature, raw = fields["signature"], b""
-    if isinstance(signature, str) and len(signature) == _SIG_B64_LEN:
-        try:
-            raw = base64.urlsafe_b64decode(signature + "==")
-        except (binascii.Error, ValueError):
-            pass
-    if len(raw) != 64:
+    raw = decode_signature(fields["signature"])
+    if raw is None:
         raise DocumentError("signature must be 64 bytes in base64url without padding")
     try:
         public_key.verify(raw, signed_bytes(fields))

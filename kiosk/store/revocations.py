@@ -27,8 +27,6 @@ and sign the next version with the private key at ``home.private_key``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -44,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from kiosk.config import Home, atomic_write
 from kiosk.store.passes import KeyFileError, key_id, load_private_key, load_public_key
 from kiosk.store.registry import MAX_ID, PassRecord, Registry, RegistryError, Resident
+from kiosk.store.signing import decode_signature, encode_signature, strict_json
 
 try:
     import fcntl
@@ -57,7 +56,6 @@ FIELDS = ("format", "version", "issued_at", "key_id", "passes", "residents", "si
 MAX_VERSION = 2**53 - 1  # exact in every JSON reader
 MAX_LIST_BYTES = 32 << 20
 STATE_FILE = "revocation-version.json"
-_SIG_B64_LEN = 86  # 64 bytes, base64url unpadded
 
 
 class RevocationError(RegistryError):
@@ -100,19 +98,8 @@ def sign_list(key: Ed25519PrivateKey, revocations: RevocationList) -> bytes:
     """The file's bytes: the list's fields and their signature."""
     fields = revocations.unsigned_fields()
     signature = key.sign(signed_bytes(fields))
-    fields["signature"] = base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")
+    fields["signature"] = encode_signature(signature)
     return (json.dumps(fields, sort_keys=True, separators=(",", ":")) + "\n").encode("ascii")
-
-
-def _no_duplicates(pairs: Any) -> Dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("a field appears twice")
-    return dict(pairs)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError("{} is not a number".format(name))
 
 
 def _whole(value: Any, what: str, low: int, high: int) -> int:
@@ -137,8 +124,8 @@ def parse_list(data: bytes, public_key: Ed25519PublicKey) -> RevocationList:
     if len(data) > MAX_LIST_BYTES:
         raise RevocationError("the revocation list is {} bytes, more than {}".format(len(data), MAX_LIST_BYTES))
     try:
-        fields = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        fields = strict_json(data)
+    except ValueError as exc:
         raise RevocationError("the revocation list is not valid JSON: {}".format(exc)) from None
     if not isinstance(fields, dict) or sorted(fields) != sorted(FIELDS):
         raise RevocationError("the revocation list must have exactly the fields {}".format(", ".join(FIELDS)))
@@ -154,14 +141,8 @@ def parse_list(data: bytes, public_key: Ed25519PublicKey) -> RevocationList:
             kid, key_id(public_key).hex()))
     passes = _ids(fields["passes"], "passes")
     residents = _ids(fields["residents"], "residents")
-    signature = fields["signature"]
-    raw = b""
-    if isinstance(signature, str) and len(signature) == _SIG_B64_LEN:
-        try:
-            raw = base64.urlsafe_b64decode(signature + "==")
-        except (binascii.Error, ValueError):
-            pass
-    if len(raw) != 64 or base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != signature:
+    raw = decode_signature(fields["signature"])
+    if raw is None:
         raise RevocationError("signature must be 64 bytes in base64url without padding")
     try:
         public_key.verify(raw, signed_bytes(fields))
