@@ -213,3 +213,21 @@ def test_the_headless_kiosk_takes_the_offices_policy_and_says_so(home, monkeypat
     monkeypatch.setattr(link, "start_link", broken)  # the kiosk runs on its own and says why
     assert _start_fleet(home, kiosk.config, parts, kiosk) is None
     assert "problem: fleet: paho-mqtt is not installed" in capsys.readouterr().err
+
+
+def test_a_damaged_bundle_leaves_the_kiosk_on_its_own_saying_why(community):
+    from kiosk.fleet.broker import FleetError
+    from kiosk.fleet.link import start_link
+    from kiosk.runtime.assemble import open_store
+
+    _, _, kiosk = community
+    (kiosk.fleet / "gate-1.key").write_text("not a key")
+    store = open_store(kiosk, writer=True)
+    try:
+        with pytest.raises(FleetError, match="bundle .* is unusable"):
+            start_link(kiosk, FleetConfig(), store.access_log, store.db)
+        (kiosk.fleet / "fleet.json").write_text("{")
+        with pytest.raises(FleetError, match="not a fleet member bundle"):
+            start_link(kiosk, FleetConfig(), store.access_log, store.db)
+    finally:
+        store.close()

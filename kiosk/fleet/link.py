@@ -245,4 +245,9 @@ def start_link(home: Home, config: FleetConfig, access_log: Any, db: Any,
         link = KioskLink(home, bundle, access_log, db, config, on_applied)
     except ImportError:
         raise FleetError("paho-mqtt is not installed (pip install 'dabai-kiosk[fleet]'): the kiosk runs on its own") from None
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a missing or damaged certificate or key
+        if isinstance(exc, FleetError):
+            raise
+        raise FleetError("the fleet bundle {} is unusable ({}): the kiosk runs on its own until it is joined again "
+                         "with a good bundle (dabai-kiosk fleet join)".format(bundle, exc)) from None
     return link.start()

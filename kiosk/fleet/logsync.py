@@ -127,7 +127,10 @@ class Uplink:
                 self.acked = acked
                 self._progress = time.monotonic()
                 self.sent = max(self.sent, acked)
-                _write_json(self.state, {"acked": acked})
+                try:
+                    _write_json(self.state, {"acked": acked})
+                except OSError as exc:  # a full disk: kept in memory; after a restart some records go again
+                    log.warning("fleet: cannot record the office's acknowledgement in %s: %s", self.state, exc)
             elif acked == self.acked < self.sent and not message.retain:
                 # the office says again where it stands (it is back after an outage): what was sent past that
                 # was lost with it, so send again now rather than after resend_s
@@ -211,6 +214,12 @@ class Collector:
             self._dirty.update(self.upto)  # tell every kiosk again where the office stands
 
     def _on_record(self, client: Any, userdata: Any, message: Any) -> None:
+        try:
+            self._store(message)
+        except sqlite3.Error as exc:  # a full or damaged disk at the office: not stored, so not acknowledged
+            log.error("office: cannot store a log record from %s: %s", message.topic, exc)
+
+    def _store(self, message: Any) -> None:
         kiosk = message.topic.rsplit("/", 1)[-1]  # the broker's ACL: only that kiosk writes its topic
         try:
             data = json.loads(message.payload.decode("utf-8"))
@@ -251,9 +260,12 @@ class Collector:
         with self._lock:
             if self._closed:
                 return
-            self.db.execute("INSERT INTO fleet_status (kiosk, received_at, status) VALUES (?, ?, ?) ON CONFLICT(kiosk) "
-                            "DO UPDATE SET received_at = excluded.received_at, status = excluded.status",
-                            (kiosk, time.time(), json.dumps(status, ensure_ascii=False)))
+            try:
+                self.db.execute("INSERT INTO fleet_status (kiosk, received_at, status) VALUES (?, ?, ?) ON CONFLICT"
+                                "(kiosk) DO UPDATE SET received_at = excluded.received_at, status = excluded.status",
+                                (kiosk, time.time(), json.dumps(status, ensure_ascii=False)))
+            except sqlite3.Error as exc:
+                log.error("office: cannot store the status of %s: %s", kiosk, exc)
 
     def acknowledge(self) -> None:
         """Publish (retained) each kiosk's unbroken run that grew since the last call."""
