@@ -173,3 +173,34 @@ def test_a_key_rotation_moves_the_kiosk_to_the_new_key_and_honours_old_passes_fo
         apply_document(kiosk, kstore.db, key_doc)
     with pytest.raises(DocumentError, match="not this community's key"):  # the old key signs nothing any more
         apply_document(kiosk, kstore.db, sign_document(old_key, "policy", 7, policy_body(office)))
+
+
+def test_a_rotation_that_stopped_half_way_is_finished_by_running_it_again(pair, monkeypatch):
+    import kiosk.store.passes as passes
+
+    office, ostore, kiosk, kstore = pair
+    revoke_resident(office, ostore.registry, str(ostore.registry.add("李四", "5-102").id))
+    old_pub = office.public_key.read_bytes()
+    real = passes.write_public_key
+
+    def crash(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(passes, "write_public_key", crash)
+    with pytest.raises(OSError):
+        rotate_key(office, grace_days=1)
+    pending = office.keys / "community.key.next"
+    assert pending.exists() and office.public_key.read_bytes() == old_pub  # the list is the new key's already
+    first_doc = (office.state / "office" / "key.json").read_bytes()
+    monkeypatch.setattr(passes, "write_public_key", real)
+    done = rotate_key(office, grace_days=5)  # again: the same new key, the same signed rotation
+    assert not pending.exists()
+    assert (office.state / "office" / "key.json").read_bytes() == first_doc
+    new_key = load_private_key(office.private_key)
+    from kiosk.store.passes import key_id, load_public_key
+
+    assert done["new_key"] == key_id(new_key.public_key()).hex() == key_id(load_public_key(office.public_key)).hex()
+    assert load_list(office, new_key.public_key()).residents == {1} and seen_version(office) == 2
+    apply_document(kiosk, kstore.db, first_doc)  # a kiosk takes it as if nothing had happened
+    assert kiosk.public_key.read_bytes() == office.public_key.read_bytes()
+    assert load_list(kiosk, new_key.public_key()).version == 2

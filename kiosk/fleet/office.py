@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -222,40 +223,62 @@ def rotate_key(home: Home, grace_days: float, now: Optional[float] = None) -> Di
     """Replace the community key: a new key pair, the rotation signed with the old key (kiosks trust it because they
     trust the old key), the revocation list re-signed with the new one. Passes signed with the old key are honoured
     for ``grace_days`` more (0: at once refused, for a key that leaked). The running office publishes it; every other
-    document is re-signed with the new key on its next turn."""
+    document is re-signed with the new key on its next turn.
+
+    The new private key is written first, to ``keys/community.key.next``, and becomes ``community.key`` last: a
+    rotation that stopped half-way (a crash, a full disk) is finished by running it again, with the same new key and
+    the same signed rotation."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from kiosk.fleet.documents import public_key_text
     from kiosk.store.keyring import remember_previous
     from kiosk.store.passes import key_id, load_private_key, write_public_key
-    from kiosk.store.revocations import resigning
+    from kiosk.store.revocations import RevocationList, apply_list_locked, list_lock, load_list, sign_list
 
     if not 0 <= grace_days <= 3650:
         raise FleetError("grace days {}: must be 0 … 3650".format(grace_days))
     now = time.time() if now is None else now
-    old = load_private_key(home.private_key)
-    new = Ed25519PrivateKey.generate()
-    until = int(now + grace_days * 86400)
-    with resigning(home, old.public_key(), new, now) as (list_bytes, resigned):
-        held = None
+    pending = home.keys / "community.key.next"
+    with list_lock(home):
+        old = load_private_key(home.private_key)
+        if pending.exists():
+            new = load_private_key(pending)  # finish the rotation that stopped half-way
+        else:
+            new = Ed25519PrivateKey.generate()
+            atomic_write(pending, new.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()), mode=0o600)
+        doc = None
         try:
-            held = json.loads(published_path(home, "key").read_text(encoding="utf-8"))["version"]
-        except (OSError, ValueError, KeyError):
+            doc = parse_document(published_path(home, "key").read_bytes(), old.public_key())
+        except (OSError, ValueError):
             pass
-        doc = sign_document(old, "key", int(held or 0) + 1, {
-            "public_key": public_key_text(new.public_key()), "old_passes_until": until,
-            "revocations": list_bytes.decode("ascii")}, issued_at=now)
-        pem = new.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        if doc is not None and doc.body.get("public_key") == public_key_text(new.public_key()):
+            until, list_bytes = int(doc.body["old_passes_until"]), str(doc.body["revocations"]).encode("ascii")
+        else:
+            current = load_list(home, old.public_key())
+            until = int(now + grace_days * 86400)
+            list_bytes = sign_list(new, RevocationList(current.version + 1, int(now), key_id(new.public_key()),
+                                                       current.passes, current.residents))
+            held = _published_version(home, "key")
+            atomic_write(published_path(home, "key"), sign_document(old, "key", held + 1, {
+                "public_key": public_key_text(new.public_key()), "old_passes_until": until,
+                "revocations": list_bytes.decode("ascii")}, issued_at=now))
+        remember_previous(home, old.public_key(), until)
+        listed = apply_list_locked(home, list_bytes, new.public_key())
+        write_public_key(new.public_key(), home.public_key)
         retired = home.keys / "community.key.{}".format(key_id(old.public_key()).hex())
         atomic_write(retired, home.private_key.read_bytes(), mode=0o600)  # the old key, kept aside, never used again
-        atomic_write(published_path(home, "key"), doc)
-        remember_previous(home, old.public_key(), until)
-        atomic_write(home.private_key, pem, mode=0o600)
-        write_public_key(new.public_key(), home.public_key)
+        os.replace(str(pending), str(home.private_key))
     return {"old_key": key_id(old.public_key()).hex(), "new_key": key_id(new.public_key()).hex(),
-            "old_passes_until": until, "revocations_version": resigned.version}
+            "old_passes_until": until, "revocations_version": listed.version}
+
+
+def _published_version(home: Home, kind: str) -> int:
+    try:
+        return int(json.loads(published_path(home, kind).read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 # ---- what the office holds -------------------------------------------------------------------

@@ -179,8 +179,8 @@ def _remember(home: Home, version: int) -> None:
 
 
 @contextlib.contextmanager
-def _locked(home: Home) -> Iterator[None]:
-    """One writer of the list at a time (the CLI and the operator screen may both revoke)."""
+def list_lock(home: Home) -> Iterator[None]:
+    """One writer of the list at a time (the CLI, the operator screen and a key rotation may all sign one)."""
     home.state.mkdir(parents=True, exist_ok=True)
     with open(str(home.state / "revocations.lock"), "a") as fh:
         if fcntl is not None:
@@ -223,41 +223,32 @@ def apply_list(home: Home, data: bytes, public_key: Optional[Ed25519PublicKey] =
     its signature and that it is not older than any list accepted here; the same version again is taken only
     if it is the same list (that is how a lost file is restored). RevocationError when refused."""
     public_key = public_key or load_public_key(home.public_key)
+    with list_lock(home):
+        return apply_list_locked(home, data, public_key)
+
+
+def apply_list_locked(home: Home, data: bytes, public_key: Ed25519PublicKey) -> RevocationList:
+    """:func:`apply_list` for a caller that holds :func:`list_lock` already (a key rotation)."""
     new = parse_list(data, public_key)
-    with _locked(home):
-        seen = seen_version(home)
-        if new.version < seen:
-            raise RevocationError("refused: version {} is older than version {} accepted here before".format(
-                new.version, seen))
-        if new.version == seen:
-            try:
-                installed: Optional[RevocationList] = load_list(home, public_key)
-            except RevocationError:
-                installed = None  # missing or damaged: the same version may replace it
-            if installed is not None and installed != new:
-                raise RevocationError("refused: a different list with version {} was accepted here before".format(
-                    new.version))
-        _install(home, data, new.version)
+    seen = seen_version(home)
+    if new.version < seen:
+        raise RevocationError("refused: version {} is older than version {} accepted here before".format(
+            new.version, seen))
+    if new.version == seen:
+        try:
+            installed: Optional[RevocationList] = load_list(home, public_key)
+        except RevocationError:
+            installed = None  # missing or damaged: the same version may replace it
+        if installed is not None and installed != new:
+            raise RevocationError("refused: a different list with version {} was accepted here before".format(
+                new.version))
+    _install(home, data, new.version)
     return new
 
 
 def _install(home: Home, data: bytes, version: int) -> None:
     atomic_write(home.revocations, data)
     _remember(home, version)
-
-
-@contextlib.contextmanager
-def resigning(home: Home, old: Ed25519PublicKey, new: Ed25519PrivateKey,
-              now: Optional[float] = None) -> Iterator[Tuple[bytes, RevocationList]]:
-    """A key rotation at the issuing station: yields the installed list as its next version signed with the new key,
-    with the list locked; installs it when the block ends without an exception (the caller first writes the keys)."""
-    with _locked(home):
-        current = load_list(home, old)
-        new_list = RevocationList(current.version + 1, int(time.time() if now is None else now),
-                                  key_id(new.public_key()), current.passes, current.residents)
-        data = sign_list(new, new_list)
-        yield data, new_list
-        _install(home, data, new_list.version)
 
 
 # ---- what the verifier consults -------------------------------------------------------------
@@ -332,7 +323,7 @@ def update_list(
     if not home.private_key.exists() and not home.public_key.exists():
         return None
     public = load_public_key(home.public_key) if home.public_key.exists() else None
-    with _locked(home):
+    with list_lock(home):
         current = load_list(home, public or load_private_key(home.private_key).public_key())
         passes = current.passes | set(revoke_passes) | set(registry.revoked_serials())
         residents = current.residents | set(revoke_residents) | set(registry.revoked_ids())
