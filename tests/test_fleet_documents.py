@@ -204,3 +204,35 @@ def test_a_rotation_that_stopped_half_way_is_finished_by_running_it_again(pair, 
     apply_document(kiosk, kstore.db, first_doc)  # a kiosk takes it as if nothing had happened
     assert kiosk.public_key.read_bytes() == office.public_key.read_bytes()
     assert load_list(kiosk, new_key.public_key()).version == 2
+
+
+def test_a_registry_the_kiosk_could_not_apply_here_is_kept_and_applied_on_the_next_try(pair, monkeypatch):
+    import sqlite3
+
+    from kiosk.fleet.broker import Fleet
+    from kiosk.fleet.lists import ListFollower
+
+    office, ostore, kiosk, kstore = pair
+    ostore.registry.add("张三", "3-201")
+
+    class Offline:
+        def message_callback_add(self, *a):
+            pass
+
+    applied = []
+    follower = ListFollower(Fleet("garden"), Offline(), kiosk, kstore.db, on_applied=lambda n, v: applied.append(n))
+    real = kstore.db.transaction
+
+    def full(write):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(kstore.db, "transaction", full)
+    follower.handle("registry", _snapshot(office, ostore, 1))
+    assert applied == [] and follower.refused_count == 0 and "registry" in follower.unapplied
+    assert registry_rows(kstore.db) == ([], [])
+    follower.retry()  # still full: kept again
+    assert "registry" in follower.unapplied
+    monkeypatch.setattr(kstore.db, "transaction", real)
+    follower.retry()
+    assert applied == ["registry"] and not follower.unapplied
+    assert registry_rows(kstore.db) == registry_rows(ostore.db)

@@ -56,6 +56,11 @@ class DocumentError(ValueError):
     """A document was refused: unsigned, forged, malformed, older than one accepted, or not applicable here."""
 
 
+class Unapplied(DocumentError):
+    """A genuine document this kiosk could not apply here and now (a full disk, a database in use): nothing was
+    changed, and it is tried again."""
+
+
 class Stale(DocumentError):
     """Refused because this kiosk already holds that version or a newer one (a replay, or a change it missed the
     base of): harmless, the newest snapshot brings it up to date."""
@@ -235,8 +240,8 @@ def _apply_registry(db: Database, doc: Document, held: Dict[str, Any]) -> None:
         db.transaction(write)
     except DocumentError:
         raise
-    except Exception as exc:  # sqlite: a constraint, a full disk; nothing was changed
-        raise DocumentError("the registry could not be applied: {}".format(exc)) from None
+    except Exception as exc:  # sqlite: a full disk, a lock held too long; nothing was changed
+        raise Unapplied("the registry could not be applied here: {}".format(exc)) from None
 
 
 # ---- the policy -----------------------------------------------------------------------------
@@ -256,6 +261,8 @@ def _apply_policy(home: Home, doc: Document) -> None:
         save_config(config_from_dict(current, "the office's policy"), home.config)
     except ConfigError as exc:
         raise DocumentError(str(exc)) from None
+    except OSError as exc:
+        raise Unapplied("the policy could not be saved here: {}".format(exc)) from None
 
 
 # ---- the community key ----------------------------------------------------------------------

@@ -211,6 +211,7 @@ class KioskLink:
                 now = time.monotonic()
                 if self.uplink.connected and now >= self._status_due:
                     self._status_due = now + self.config.status_every_s
+                    self.follower.retry()
                     self.publish_status()
                 self._write_contact()
                 if sent == 0:

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from kiosk.config import Home
 from kiosk.fleet.broker import Fleet
@@ -67,6 +67,7 @@ class ListFollower:
         self.applied: List[Tuple[str, int, float]] = []  # (list, version, when)
         self.refused: Deque[Tuple[str, str, float]] = deque(maxlen=self.keep)  # (list, why, when)
         self.refused_count = 0
+        self.unapplied: Dict[str, bytes] = {}  # genuine lists that could not be applied here yet, by name
         self.stale_count = 0  # already held or older: a retained copy again is normal, a replay is not
         self._lock = threading.Lock()
         when_connected(client, self._on_connect)
@@ -89,8 +90,15 @@ class ListFollower:
         except Exception:  # a bug here must not stop paho's network thread
             log.exception("fleet: a list message could not be handled")
 
-    def handle(self, name: str, data: bytes) -> None:
-        from kiosk.fleet.documents import DocumentError, Stale, apply_document
+    def retry(self) -> None:
+        """Apply again what could not be applied here before (called on the link's heartbeat)."""
+        with self._lock:
+            waiting, self.unapplied = self.unapplied, {}
+        for name, data in waiting.items():
+            self.handle(name, data, retrying=True)
+
+    def handle(self, name: str, data: bytes, retrying: bool = False) -> None:
+        from kiosk.fleet.documents import DocumentError, Stale, Unapplied, apply_document
         from kiosk.store.keyring import KeyRing
         from kiosk.store.revocations import RevocationError, apply_list, parse_list, seen_version
 
@@ -99,6 +107,9 @@ class ListFollower:
             return
         if not data:
             return  # a retained message being cleared
+        if not retrying:
+            with self._lock:
+                self.unapplied.pop(name, None)  # a newer one came: the one waiting is not needed any more
         try:
             if name == REVOCATIONS:
                 current = KeyRing(self.home).current()
@@ -117,10 +128,15 @@ class ListFollower:
             old = "older" in str(exc)
             with self._lock:
                 self.stale_count += 1
-            if old:
+            if old and not retrying:  # a retry overtaken by a newer version is no replay
                 self._refuse(name, str(exc))
             return
-        except (DocumentError, RevocationError, ValueError, OSError) as exc:
+        except (Unapplied, OSError) as exc:  # genuine, but not applied here now: kept and tried again
+            with self._lock:
+                self.unapplied[name] = data
+            log.warning("fleet: the %s could not be applied here, tried again shortly: %s", name, exc)
+            return
+        except (DocumentError, RevocationError, ValueError) as exc:
             self._refuse(name, str(exc))
             return
         with self._lock:
