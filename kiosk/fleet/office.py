@@ -56,6 +56,8 @@ def _stamp(path: Path) -> Any:
 class Office:
     """Publishes the community's lists and collects every kiosk's log; ``run`` until ``stop`` is set."""
 
+    snapshot_every_s = 10.0
+
     def __init__(self, home: Home, bundle: Path, poll_s: float = 0.25) -> None:
         from kiosk.store.passes import load_private_key
 
@@ -75,6 +77,7 @@ class Office:
         self._sent: Dict[str, Any] = {}  # list → what was published on this connection
         self._lock = threading.Lock()
         self._db: Any = None
+        self._snapshot_sent = 0.0  # monotonic time the registry's snapshot was last published
 
     # ---- the broker ------------------------------------------------------------------------------
 
@@ -124,11 +127,11 @@ class Office:
                 raise
             return parse_document(data, previous)  # signed before a rotation: re-signed below
 
-    def _next(self, kind: str, body: Dict[str, Any]) -> Optional[bytes]:
+    def _next(self, kind: str, body: Dict[str, Any], held: Optional[Document] = None) -> Optional[bytes]:
         """The signed next version of ``kind`` when ``body`` differs from what was published (or the key changed)."""
         from kiosk.store.passes import key_id
 
-        held = self._held(kind)
+        held = held if held is not None else self._held(kind)
         if held is not None and held.body == body and held.key_id == key_id(self.key.public_key()):
             return None
         data = sign_document(self.key, kind, (held.version if held else 0) + 1, body)
@@ -166,25 +169,29 @@ class Office:
         return done
 
     def _publish_registry(self) -> List[str]:
+        """A change of residents or passes goes out at once as the rows that differ; the whole snapshot (retained,
+        for kiosks that missed a change or join later) at most every ``snapshot_every_s``, so a morning of passes
+        issued at the front desk does not send the whole registry to every gate each time."""
+        from kiosk.store.passes import key_id
+
         db = self._database()
         version_now = db.query("PRAGMA data_version")[0][0]
         path = published_path(self.home, "registry")
         if self._sent.get("registry-data") != version_now or not path.exists():
             body = registry_snapshot(db)
             held = self._held("registry")
-            data = self._next("registry", body)
+            data = self._next("registry", body, held)
             if data is not None:
-                if held is not None and held.key_id == parse_document(data, self.key.public_key()).key_id:
-                    change = sign_document(self.key, "registry-change", held.version + 1,
-                                           registry_change(held.body, body, held.version))
-                    atomic_write(published_path(self.home, "registry"), data)
-                    publish_list(self.client, self.fleet, "registry-change", change)  # the small one first
-                else:
-                    atomic_write(published_path(self.home, "registry"), data)
+                atomic_write(path, data)
+                if held is not None and held.key_id == key_id(self.key.public_key()):
+                    publish_list(self.client, self.fleet, "registry-change", sign_document(
+                        self.key, "registry-change", held.version + 1, registry_change(held.body, body, held.version)))
             self._sent["registry-data"] = version_now
-        if path.exists() and self._sent.get("registry") != _stamp(path):
+        due = time.monotonic() - self._snapshot_sent >= self.snapshot_every_s or "registry" not in self._sent
+        if path.exists() and self._sent.get("registry") != _stamp(path) and due:
             if publish_list(self.client, self.fleet, "registry", path.read_bytes()):
                 self._sent["registry"] = _stamp(path)
+                self._snapshot_sent = time.monotonic()
                 return ["registry"]
         return []
 
