@@ -178,7 +178,7 @@ def test_requirements_are_setup_pys_runtime_ones_minus_what_jetpack_gives(jetpac
     reqs = read_requirement_names(os.path.join(REPO, JETPACKS[jetpack].requirements))
     pins = read_pins(os.path.join(REPO, JETPACKS[jetpack].constraints))
     setup = setup_requirements(os.path.join(REPO, "setup.py"))
-    wanted = set(read_requirement_names_of(setup[""] + setup["audio"] + setup["serial"])) - JETPACK_PROVIDED
+    wanted = set(read_requirement_names_of(setup[""] + setup["audio"] + setup["serial"] + setup["fleet"])) - JETPACK_PROVIDED
     assert wanted <= set(reqs), "setup.py needs {} on the Jetson too".format(wanted - set(reqs))
     assert "jetson-gpio" in reqs
     dev_only = set(read_requirement_names_of(setup["dev"] + setup["train"] + setup["ui"])) - wanted
