@@ -154,10 +154,12 @@ def test_the_office_and_a_kiosk_stay_in_step_through_the_broker(community, capsy
     assert gate["kiosk"] == "gate-1" and gate["records"] == 30 and gate["records_upto"] == 30
     assert gate["versions"]["registry"] >= 3 and gate["versions"]["policy"] == 2  # re-signed after the rotation
     assert [r["seq"] for r in gate["recent"]] == [30, 29, 28, 27, 26] and gate["recent"][0]["resident_name"] == "张三"
-    assert verify_all(office_database(office_home)) == [{"kiosk": "gate-1", "ok": True, "records": 30, "gaps": 0}]
+    [verdict] = verify_all(office_database(office_home))
+    assert (verdict["kiosk"], verdict["ok"], verdict["records"], verdict["gaps"]) == ("gate-1", True, 30, 0)
+    assert verdict["checkpoint"] and verdict["checkpoint"] >= 10  # the kiosk's signed checkpoints, checked with its pinned key
     capsys.readouterr()
     assert main(["--home", str(office_home.root), "office", "log", "verify"]) == 0
-    assert "gate-1           30 records: chain ok" in capsys.readouterr().out
+    assert "gate-1           30 records: chain ok, signed to #" in capsys.readouterr().out
     assert main(["--home", str(office_home.root), "office", "status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["records"] == 30
     import sqlite3
@@ -168,6 +170,29 @@ def test_the_office_and_a_kiosk_stay_in_step_through_the_broker(community, capsy
     db.close()
     assert main(["--home", str(office_home.root), "office", "log", "verify"]) == 1
     assert "BAD at #12" in capsys.readouterr().out
+    # the whole chain re-computed after the edit: the hashes agree again, the kiosk's signed checkpoint does not
+    from kiosk.fleet.logsync import RECORD_FIELDS
+    from kiosk.store.chain import record_hash
+
+    db = sqlite3.connect(str(office_database(office_home)))
+    prev = db.execute("SELECT hash FROM fleet_log WHERE seq = 11").fetchone()[0]
+    for seq in range(12, 31):
+        row = dict(zip(RECORD_FIELDS, db.execute("SELECT {} FROM fleet_log WHERE seq = ?".format(
+            ", ".join(RECORD_FIELDS)), (seq,)).fetchone()))
+        new_hash = record_hash(row, prev)
+        db.execute("UPDATE fleet_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, new_hash, seq))
+        prev = new_hash
+    db.commit()
+    db.close()
+    [rewritten] = verify_all(office_database(office_home))
+    assert not rewritten["ok"] and "does not match its signed checkpoint" in rewritten["why"]
+    db = sqlite3.connect(str(office_database(office_home)))
+    db.execute("UPDATE fleet_keys SET other = 'another key'")  # what a second kiosk key under this name leaves
+    db.execute("DELETE FROM fleet_log WHERE seq > 11")
+    db.commit()
+    db.close()
+    [impostor] = verify_all(office_database(office_home))
+    assert not impostor["ok"] and "another checkpoint key" in impostor["why"]
     main(["--home", str(office_home.root), "doctor"])  # the office's doctor: every gate heard from lately
     assert "ok    fleet                office: 1 gate, all heard from within 300 s" in capsys.readouterr().out
     db = sqlite3.connect(str(office_database(office_home)))

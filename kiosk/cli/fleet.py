@@ -115,10 +115,11 @@ def cmd_office(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(results)
             for r in [] if args.json else results:
-                print("{:<16} {} records{}: {}".format(r["kiosk"], r["records"],
-                                                      ", {} not received yet".format(r["gaps"]) if r["gaps"] else "",
-                                                      "chain ok" if r["ok"] else "BAD at #{}: {}".format(
-                                                          r["bad_seq"], r["why"])))
+                signed = ", signed to #{}".format(r["checkpoint"]) if r["checkpoint"] else ", no signed checkpoint yet"
+                print("{:<16} {} records{}: {}".format(
+                    r["kiosk"], r["records"], " ({} past a gap, not judged yet)".format(r["gaps"]) if r["gaps"] else "",
+                    "chain ok" + signed if r["ok"] else "BAD{}: {}".format(
+                        " at #{}".format(r["bad_seq"]) if r["bad_seq"] else "", r["why"])))
             return 0 if all(r["ok"] for r in results) else 1
         else:  # rotate-key
             done = rotate_key(home, args.grace_days)

@@ -126,6 +126,10 @@ class KioskLink:
         self.client.on_publish = self._on_publish
         self.client.on_subscribe = self._on_subscribe
         self.started = time.time()
+        try:  # the key the kiosk signs its log's checkpoints with: the office checks them (kiosk.fleet.office)
+            self.kiosk_key: Optional[str] = (home.keys / "kiosk.pub").read_text(encoding="ascii")
+        except (OSError, ValueError):
+            self.kiosk_key = None
         self.last_contact: Optional[float] = read_contact(home).get("last_contact")
         self.denied: Optional[str] = None  # why the broker refused this kiosk's subscription
         self._contact_written = 0.0
@@ -190,11 +194,16 @@ class KioskLink:
         applied = {}
         for name, version, when in self.follower.applied:
             applied[name] = [version, when]
+        checkpoint = None
+        upto = getattr(self.access_log, "checkpoint_upto", None)
+        if upto is not None:
+            found = upto(self.uplink.acked)  # one the office can check: it holds every record it covers
+            checkpoint = found.to_dict() if found is not None else None
         return {"kiosk": self.name, "ts": time.time(), "started": self.started,
                 "versions": {"revocations": revocations, "registry": held.get("registry", 0),
                              "policy": held.get("policy", 0), "key": held.get("key", 0)},
                 "applied": applied, "acked": self.uplink.acked, "behind": bool(head),
-                "refused": self.follower.refused_count,
+                "refused": self.follower.refused_count, "kiosk_key": self.kiosk_key, "checkpoint": checkpoint,
                 "last_refused": [list(r) for r in list(self.follower.refused)[-3:]]}
 
     def publish_status(self) -> None:

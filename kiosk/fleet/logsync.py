@@ -186,6 +186,10 @@ CREATE TABLE IF NOT EXISTS fleet_log (
 );
 CREATE TABLE IF NOT EXISTS fleet_kiosks (kiosk TEXT PRIMARY KEY, upto INTEGER NOT NULL, last_seen REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS fleet_status (kiosk TEXT PRIMARY KEY, received_at REAL NOT NULL, status TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fleet_keys (kiosk TEXT PRIMARY KEY, public_key TEXT NOT NULL, first_seen REAL NOT NULL,
+    other TEXT);
+CREATE TABLE IF NOT EXISTS fleet_checkpoints (kiosk TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL,
+    ts REAL NOT NULL, id TEXT NOT NULL, sig TEXT NOT NULL, PRIMARY KEY (kiosk, seq));
 """
 
 
@@ -193,7 +197,7 @@ class Collector:
     """The office's side: every kiosk's records into one SQLite database, once each, acknowledged per kiosk."""
 
     def __init__(self, fleet: Fleet, client: Any, database: Path, ack_every_s: float = 0.2) -> None:
-        self.fleet, self.client = fleet, client
+        self.fleet, self.client, self.path = fleet, client, database
         self.db = sqlite3.connect(str(database), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(OFFICE_SCHEMA)
@@ -264,8 +268,26 @@ class Collector:
                 self.db.execute("INSERT INTO fleet_status (kiosk, received_at, status) VALUES (?, ?, ?) ON CONFLICT"
                                 "(kiosk) DO UPDATE SET received_at = excluded.received_at, status = excluded.status",
                                 (kiosk, time.time(), json.dumps(status, ensure_ascii=False)))
+                self._record_signing(kiosk, status.get("kiosk_key"), status.get("checkpoint"))
             except sqlite3.Error as exc:
                 log.error("office: cannot store the status of %s: %s", kiosk, exc)
+
+    def _record_signing(self, kiosk: str, key: Any, checkpoint: Any) -> None:
+        """The kiosk's checkpoint key, pinned the first time it is seen (another one later is kept aside and reported
+        by ``office log verify``), and its signed checkpoints, checked there against the records."""
+        if isinstance(key, str) and len(key) < 1000:
+            self.db.execute("INSERT OR IGNORE INTO fleet_keys (kiosk, public_key, first_seen) VALUES (?, ?, ?)",
+                            (kiosk, key, time.time()))
+            self.db.execute("UPDATE fleet_keys SET other = ? WHERE kiosk = ? AND public_key != ?", (key, kiosk, key))
+        if isinstance(checkpoint, dict):
+            try:
+                values = (kiosk, int(checkpoint["seq"]), str(checkpoint["hash"]), float(checkpoint["ts"]),
+                          str(checkpoint["kiosk"]), str(checkpoint["sig"]))
+            except (KeyError, TypeError, ValueError):
+                log.warning("office: an unreadable checkpoint from %s", kiosk)
+                return
+            self.db.execute("INSERT OR IGNORE INTO fleet_checkpoints (kiosk, seq, hash, ts, id, sig) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", values)
 
     def acknowledge(self) -> None:
         """Publish (retained) each kiosk's unbroken run that grew since the last call."""
@@ -291,22 +313,11 @@ class Collector:
             return int(self.db.execute("SELECT COUNT(*) FROM fleet_log WHERE kiosk = ?", (kiosk,)).fetchone()[0])
 
     def verify(self, kiosk: str) -> Dict[str, Any]:
-        """Walk a kiosk's hash chain over the records the office holds: each record's hash over its fields and the
-        previous hash, and each previous hash equal to the record before it. ``ok`` False names the first bad seq."""
-        from kiosk.store.chain import record_hash
+        """A kiosk's log as the office holds it, checked (:func:`kiosk.fleet.office.verify_all`)."""
+        from kiosk.fleet.office import verify_all
 
-        with self._lock:
-            rows = self.db.execute("SELECT {} FROM fleet_log WHERE kiosk = ? ORDER BY seq".format(
-                ", ".join(k for k in RECORD_FIELDS)), (kiosk,)).fetchall()
-        previous = None
-        for row in rows:
-            fields = dict(zip(RECORD_FIELDS, row))
-            if record_hash(fields, fields["prev_hash"]) != fields["hash"]:
-                return {"kiosk": kiosk, "ok": False, "records": len(rows), "bad_seq": fields["seq"], "why": "hash"}
-            if previous is not None and previous["seq"] + 1 == fields["seq"] and fields["prev_hash"] != previous["hash"]:
-                return {"kiosk": kiosk, "ok": False, "records": len(rows), "bad_seq": fields["seq"], "why": "link"}
-            previous = fields
-        return {"kiosk": kiosk, "ok": True, "records": len(rows)}
+        found = [r for r in verify_all(self.path) if r["kiosk"] == kiosk]
+        return found[0] if found else {"kiosk": kiosk, "ok": True, "records": 0, "gaps": 0, "checkpoint": None}
 
     def close(self) -> None:
         with self._lock:

@@ -332,34 +332,45 @@ def overview(path: Path, recent: int = 5, now: Optional[float] = None) -> List[D
 
 
 def verify_all(path: Path) -> List[Dict[str, Any]]:
-    """Every kiosk's hash chain over the records the office holds (:meth:`Collector.verify`), and whether the office
-    holds an unbroken run from the first record."""
+    """Every kiosk's log as the office holds it, checked as the kiosk's own ``log verify`` checks it
+    (:func:`kiosk.store.chain.verify_chain`): the hash chain over the unbroken run from the first record, and the
+    kiosk's signed checkpoints against it, with the key the office pinned for that kiosk. Records received past a gap
+    are counted, not judged: the kiosk sends what is missing until the office holds it."""
+    from cryptography.hazmat.primitives import serialization
+
     from kiosk.fleet.logsync import RECORD_FIELDS
-    from kiosk.store.chain import record_hash
+    from kiosk.store.chain import Checkpoint, verify_chain
 
     db = _connect(path)
     try:
         results = []
         for (kiosk,) in db.execute("SELECT DISTINCT kiosk FROM fleet_log ORDER BY kiosk"):
-            previous = None
-            verdict: Dict[str, Any] = {"kiosk": kiosk, "ok": True, "records": 0, "gaps": 0}
-            for row in db.execute("SELECT {} FROM fleet_log WHERE kiosk = ? ORDER BY seq".format(
-                    ", ".join(RECORD_FIELDS)), (kiosk,)):
-                fields = dict(zip(RECORD_FIELDS, row))
-                verdict["records"] += 1
-                if record_hash(fields, fields["prev_hash"]) != fields["hash"]:
-                    verdict.update(ok=False, bad_seq=fields["seq"], why="the record does not match its hash: altered")
-                    break
-                if previous is not None:
-                    if previous["seq"] + 1 == fields["seq"]:
-                        if fields["prev_hash"] != previous["hash"]:
-                            verdict.update(ok=False, bad_seq=fields["seq"],
-                                           why="does not follow the record before it: one was replaced or removed")
-                            break
-                    else:
-                        verdict["gaps"] += 1  # not received yet: the kiosk sends it again until acknowledged
-                previous = fields
-            results.append(verdict)
+            rows = [dict(zip(RECORD_FIELDS, r)) for r in db.execute("SELECT {} FROM fleet_log WHERE kiosk = ? ORDER BY "
+                                                                    "seq".format(", ".join(RECORD_FIELDS)), (kiosk,))]
+            run = 0
+            while run < len(rows) and rows[run]["seq"] == run + 1:
+                run += 1
+            public_key, problems = None, []
+            key_row = db.execute("SELECT public_key, other FROM fleet_keys WHERE kiosk = ?", (kiosk,)).fetchone()
+            if key_row is not None:
+                try:
+                    public_key = serialization.load_pem_public_key(key_row["public_key"].encode("ascii"))
+                except ValueError as exc:
+                    problems.append("its checkpoint key is unreadable: {}".format(exc))
+                if key_row["other"]:
+                    problems.append("it reported another checkpoint key than the one first seen: a replaced kiosk "
+                                    "or an impostor")
+            checkpoints = [Checkpoint(r["id"], int(r["seq"]), r["hash"], float(r["ts"]), r["sig"]) for r in db.execute(
+                "SELECT id, seq, hash, ts, sig FROM fleet_checkpoints WHERE kiosk = ? AND seq <= ? ORDER BY seq",
+                (kiosk, run))]
+            verdict = verify_chain(rows[:run], checkpoints if public_key is not None else [], public_key)
+            result: Dict[str, Any] = {"kiosk": kiosk, "ok": verdict.ok and not problems, "records": len(rows),
+                                      "gaps": len(rows) - run, "checkpoint": verdict.last_checkpoint}
+            if not verdict.ok:
+                result.update(bad_seq=verdict.first_bad, why=verdict.problems[0])
+            elif problems:
+                result.update(bad_seq=None, why=problems[0])
+            results.append(result)
         return results
     finally:
         db.close()

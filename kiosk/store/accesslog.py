@@ -270,6 +270,18 @@ class AccessLog:
         except OSError as exc:
             log.error("access log: cannot write %s: %s", self.head_path, exc)
 
+    def checkpoint_upto(self, seq: int) -> Optional[Checkpoint]:
+        """The newest signed checkpoint at or before record ``seq`` (what the fleet's uplink hands the office with
+        the records it holds); None when there is none."""
+        if self.db is None:
+            return None
+        try:
+            rows = self.db.query("SELECT * FROM log_checkpoints WHERE seq <= ? ORDER BY seq DESC LIMIT 1", (int(seq),))
+        except sqlite3.Error:
+            return None
+        return Checkpoint(rows[0]["kiosk"], rows[0]["seq"], rows[0]["hash"], rows[0]["ts"], rows[0]["sig"]) \
+            if rows else None
+
     def _last_checkpoint(self) -> Optional[Checkpoint]:
         if self.db is None:
             return None
