@@ -49,7 +49,6 @@ SEQUENCE = {"registry": "registry", "registry-change": "registry", "policy": "po
 MAX_VERSION = 2**53 - 1
 MAX_BYTES = 64 << 20
 VERSIONS_FILE = "fleet-versions.json"
-PREVIOUS_KEYS_FILE = "previous-keys.json"
 
 
 class DocumentError(ValueError):
