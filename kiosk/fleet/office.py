@@ -147,7 +147,8 @@ class Office:
         self.key = load_private_key(self.home.private_key)  # a rotation by another process
         done: List[str] = []
         key_doc = published_path(self.home, "key")
-        if key_doc.exists() and self._sent.get("key") != _stamp(key_doc):
+        rotating = (self.home.keys / "community.key.next").exists()  # rotate_key has not finished: not yet
+        if key_doc.exists() and not rotating and self._sent.get("key") != _stamp(key_doc):
             if publish_list(self.client, self.fleet, "key", key_doc.read_bytes()):
                 self._sent["key"] = _stamp(key_doc)
                 done.append("key")
