@@ -27,7 +27,7 @@ from kiosk.fleet.link import out_of_touch
 from kiosk.fleet.office import office_database, overview
 from kiosk.ui.operator import OFFICE_PAGE
 from kiosk.ui.operator.log import OUTCOME_COLOURS, OUTCOME_ZH, reason_text
-from kiosk.ui.operator.widgets import Note, Page, heading, hint, run_in_background, scrolling, set_role
+from kiosk.ui.operator.widgets import Note, OneAtATime, Page, heading, hint, scrolling, set_role
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ class OfficePage(Page):
         self.path = office_database(ctx.home)
         self.kiosks: List[Dict[str, Any]] = []
         self.cards: Dict[str, KioskCard] = {}
-        self.reading = False  # one read at a time: a slow disk never piles reads up
+        self._reads = OneAtATime()
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
@@ -329,14 +329,10 @@ class OfficePage(Page):
 
     def refresh(self) -> None:
         """Read the office's database on a worker thread, unless a read is still running."""
-        if self.reading:
-            return
-        self.reading = True
         path = self.path
-        run_in_background(lambda: read_office(path), self._loaded)
+        self._reads.run(lambda: read_office(path), self._loaded)
 
     def _loaded(self, result: Optional[Tuple[List[Dict[str, Any]], float]], error: Optional[BaseException]) -> None:
-        self.reading = False
         if error is not None or result is None:
             log.warning("office page: cannot read %s: %s", self.path, error)
             self.note.error("无法读取门岗数据（详情见日志）Cannot read the office's database: {}".format(error))

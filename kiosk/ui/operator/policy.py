@@ -20,12 +20,12 @@ from kiosk.ui.operator.texts import OFFICE_POLICY_NOTE, OFFICE_POLICY_SAVE, offi
 from kiosk.ui.operator.widgets import (
     ConfigForm,
     Note,
+    OneAtATime,
     Page,
     heading,
     hint,
     office_note_label,
     office_versions,
-    run_in_background,
     save_forms,
     show_office_note,
 )
@@ -88,7 +88,7 @@ class PolicyPage(Page):
         self.office_version = 0  # the office's policy version this kiosk holds (0: the rules are its own)
         self.office_config: Optional[Config] = None  # the config as on disk when the office's version was read
         self.office_checked = False  # whether a read of the version has answered yet
-        self._office_reading = False
+        self._office_reads = OneAtATime()
 
         body = QWidget()
         column = QVBoxLayout(body)
@@ -122,14 +122,10 @@ class PolicyPage(Page):
 
     def check_office(self) -> None:
         """Read whether the office keeps this kiosk's rules on a worker thread (one read at a time)."""
-        if self._office_reading:
-            return
-        self._office_reading = True
         home, fleet = self.ctx.home, self.ctx.config.fleet
-        run_in_background(lambda: read_office_policy(home, fleet), self._office_read)
+        self._office_reads.run(lambda: read_office_policy(home, fleet), self._office_read)
 
     def _office_read(self, result: Optional[Tuple[int, Optional[Config]]], error: Optional[BaseException]) -> None:
-        self._office_reading = False
         if error is not None or result is None:  # the page keeps what it showed
             log.warning("policy page: cannot tell whether the office keeps the rules: %s", error)
             return

@@ -46,6 +46,7 @@ from kiosk.store.revocations import next_free_ids
 from kiosk.ui.operator.texts import OFFICE_REGISTRY_NOTE, OFFICE_REGISTRY_REFUSED, office_note
 from kiosk.ui.operator.widgets import (
     Note,
+    OneAtATime,
     Page,
     choose_export_path,
     cjk_font,
@@ -56,7 +57,6 @@ from kiosk.ui.operator.widgets import (
     hint,
     office_note_label,
     office_versions,
-    run_in_background,
     scrolling,
     set_role,
     show_office_note,
@@ -134,7 +134,7 @@ class ResidentsPage(Page):
         self.office_note = office_note_label()
         self.office_version = 0  # the office's registry version this kiosk holds (0: residents are its own)
         self.office_checked = False  # whether a read of the version has answered yet
-        self._office_reading = False
+        self._office_reads = OneAtATime()
 
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["编号 ID", "姓名 Name", "房号 Unit", "状态 Status", "通行证 Passes"])
@@ -273,14 +273,10 @@ class ResidentsPage(Page):
 
     def check_office(self) -> None:
         """Read whether the office keeps this kiosk's residents on a worker thread (one read at a time)."""
-        if self._office_reading:
-            return
-        self._office_reading = True
         home, fleet = self.ctx.home, self.ctx.config.fleet
-        run_in_background(lambda: office_versions(home, fleet).get("registry", 0), self._office_read)
+        self._office_reads.run(lambda: office_versions(home, fleet).get("registry", 0), self._office_read)
 
     def _office_read(self, version: Optional[int], error: Optional[BaseException]) -> None:
-        self._office_reading = False
         if error is not None or version is None:  # the page keeps what it showed
             log.warning("residents page: cannot tell whether the office keeps the residents: %s", error)
             return

@@ -31,11 +31,11 @@ from kiosk.ui.operator.system import SystemPage
 from kiosk.ui.operator.widgets import (
     STYLE,
     Context,
+    OneAtATime,
     Page,
     cjk_font,
     confirm,
     hint,
-    run_in_background,
     set_role,
     touch_friendly,
 )
@@ -144,7 +144,7 @@ class OperatorScreen(QWidget):
         self.fleet_banner.hide()
         self.fleet_reason: Optional[str] = None  # the last check's reason (None: in touch or not in a fleet)
         self.fleet_checked = False  # whether a check has answered yet
-        self._fleet_checking = False
+        self._fleet_checks = OneAtATime()
         self.fleet_timer = QTimer(self)
         self.fleet_timer.setInterval(FLEET_CHECK_MS)
         self.fleet_timer.timeout.connect(self.check_fleet)
@@ -227,14 +227,10 @@ class OperatorScreen(QWidget):
     def check_fleet(self) -> None:
         """Whether this kiosk is out of touch with its office, read on a worker thread (one check at a time); the
         banner shows the answer."""
-        if self._fleet_checking:
-            return
-        self._fleet_checking = True
         home, config = self.ctx.home, self.ctx.config.fleet
-        run_in_background(lambda: fleet_warning(home, config), self._fleet_checked)
+        self._fleet_checks.run(lambda: fleet_warning(home, config), self._fleet_checked)
 
     def _fleet_checked(self, reason: Optional[str], error: Optional[BaseException]) -> None:
-        self._fleet_checking = False
         if error is not None:  # an unreadable contact file: the banner keeps what it showed
             log.warning("operator: cannot tell whether the office is in touch: %s", error)
             return

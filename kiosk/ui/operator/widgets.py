@@ -426,6 +426,26 @@ def run_in_background(fn: Callable[[], Any], done: Callable[[Any, Optional[BaseE
     QThreadPool.globalInstance().start(_Task(fn, relay))
 
 
+class OneAtATime:
+    """Background reads of one kind, one at a time: asked again while a read still runs (a timer's next turn, a page
+    shown twice), it does nothing, so a slow disk never piles reads up."""
+
+    def __init__(self) -> None:
+        self.busy = False
+
+    def run(self, fn: Callable[[], Any], done: Callable[[Any, Optional[BaseException]], None]) -> None:
+        """:func:`run_in_background`, unless a read started here has not answered yet."""
+        if self.busy:
+            return
+        self.busy = True
+
+        def finish(result: Any, error: Optional[BaseException]) -> None:
+            self.busy = False
+            done(result, error)
+
+        run_in_background(fn, finish)
+
+
 class Stream(QObject):
     """A long-running producer on its own thread (a camera preview, a level meter).
 
