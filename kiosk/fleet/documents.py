@@ -33,14 +33,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from kiosk.config import ConfigError, Home, atomic_write, config_from_dict, config_to_dict, load_config, save_config
 from kiosk.store.db import Database
 from kiosk.store.passes import key_id
-from kiosk.store.signing import decode_signature, encode_signature, strict_json
+from kiosk.store.signing import check_signature, checked_key_id, encode_signature, strict_json
 
 FORMAT = "DABAI-FLEET1"
 FIELDS = ("format", "kind", "version", "issued_at", "key_id", "body", "signature")
@@ -123,21 +122,12 @@ def parse_document(data: bytes, public_key: Ed25519PublicKey) -> Document:
         raise DocumentError("unknown document kind {!r}".format(kind))
     version = _whole(fields["version"], "version", 1)
     issued_at = _whole(fields["issued_at"], "issued_at")
-    kid = fields["key_id"]
-    if not isinstance(kid, str) or len(kid) != 16 or not set(kid) <= set("0123456789abcdef"):
-        raise DocumentError("key_id must be 16 lower-case hex digits")
-    if bytes.fromhex(kid) != key_id(public_key):
-        raise DocumentError("signed for key {}, not this community's key {}".format(kid, key_id(public_key).hex()))
+    kid = checked_key_id(fields["key_id"], public_key, "the {} document".format(kind), DocumentError)
     if not isinstance(fields["body"], dict):
         raise DocumentError("body must be an object")
-    raw = decode_signature(fields["signature"])
-    if raw is None:
-        raise DocumentError("signature must be 64 bytes in base64url without padding")
-    try:
-        public_key.verify(raw, signed_bytes(fields))
-    except InvalidSignature:
-        raise DocumentError("the signature does not match: altered or forged") from None
-    return Document(kind, version, issued_at, bytes.fromhex(kid), fields["body"])
+    check_signature(fields["signature"], signed_bytes(fields), public_key, "the {} document".format(kind),
+                    DocumentError)
+    return Document(kind, version, issued_at, kid, fields["body"])
 
 
 # ---- versions held --------------------------------------------------------------------------

@@ -36,13 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, Optional, Tuple
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from kiosk.config import Home, atomic_write
 from kiosk.store.passes import KeyFileError, key_id, load_private_key, load_public_key
 from kiosk.store.registry import MAX_ID, PassRecord, Registry, RegistryError, Resident
-from kiosk.store.signing import decode_signature, encode_signature, strict_json
+from kiosk.store.signing import check_signature, checked_key_id, encode_signature, strict_json
 
 try:
     import fcntl
@@ -133,22 +132,11 @@ def parse_list(data: bytes, public_key: Ed25519PublicKey) -> RevocationList:
         raise RevocationError("the revocation list's format is {!r}, not {!r}".format(fields["format"], FORMAT))
     version = _whole(fields["version"], "version", 1, MAX_VERSION)
     issued_at = _whole(fields["issued_at"], "issued_at", 0, MAX_ID)
-    kid = fields["key_id"]
-    if not isinstance(kid, str) or len(kid) != 16 or kid != kid.lower() or not set(kid) <= set("0123456789abcdef"):
-        raise RevocationError("key_id must be 16 lower-case hex digits")
-    if bytes.fromhex(kid) != key_id(public_key):
-        raise RevocationError("the revocation list is signed for key {}, not this community's key {}".format(
-            kid, key_id(public_key).hex()))
+    kid = checked_key_id(fields["key_id"], public_key, "the revocation list", RevocationError)
     passes = _ids(fields["passes"], "passes")
     residents = _ids(fields["residents"], "residents")
-    raw = decode_signature(fields["signature"])
-    if raw is None:
-        raise RevocationError("signature must be 64 bytes in base64url without padding")
-    try:
-        public_key.verify(raw, signed_bytes(fields))
-    except InvalidSignature:
-        raise RevocationError("the revocation list's signature does not match: altered or forged") from None
-    return RevocationList(version, issued_at, bytes.fromhex(kid), passes, residents)
+    check_signature(fields["signature"], signed_bytes(fields), public_key, "the revocation list", RevocationError)
+    return RevocationList(version, issued_at, kid, passes, residents)
 
 
 # ---- the highest version accepted -----------------------------------------------------------
