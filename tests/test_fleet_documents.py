@@ -236,3 +236,36 @@ def test_a_registry_the_kiosk_could_not_apply_here_is_kept_and_applied_on_the_ne
     follower.retry()
     assert applied == ["registry"] and not follower.unapplied
     assert registry_rows(kstore.db) == registry_rows(ostore.db)
+
+
+def test_after_a_rotation_the_office_signs_its_registry_and_policy_again_without_any_other_change(pair, tmp_path):
+    from kiosk.fleet.broker import init_fleet
+    from kiosk.fleet.office import Office
+
+    office, ostore, kiosk, kstore = pair
+    ostore.registry.add("张三", "3-201")
+    init_fleet(tmp_path / "fleet", "garden", port=18999)
+
+    class Published:  # the broker's side of publish(): what was sent, taken at once
+        def __init__(self):
+            self.sent = []
+
+        def is_connected(self):
+            return True
+
+        def publish(self, topic, data, qos=0, retain=False):
+            self.sent.append((topic.rsplit("/", 1)[-1], bytes(data)))
+            return type("Info", (), {"wait_for_publish": lambda s, t=None: None, "is_published": lambda s: True})()
+
+    desk = Office(office, tmp_path / "fleet" / "members" / "office")
+    desk.client = broker = Published()
+    desk.snapshot_every_s = 0.0
+    assert {"registry", "policy"} <= set(desk.publish_pending())
+    rotate_key(office, grace_days=1)
+    broker.sent.clear()
+    desk.publish_pending()  # nothing in the database or the config changed: only the key
+    sent = dict(broker.sent)
+    assert {"key", "registry", "policy"} <= set(sent)
+    apply_document(kiosk, kstore.db, sent["key"])
+    for name in ("registry", "policy"):  # signed with the new key: the kiosk that rotated takes them
+        assert apply_document(kiosk, kstore.db, sent[name]).version == 2

@@ -78,6 +78,7 @@ class Office:
         self._lock = threading.Lock()
         self._db: Any = None
         self._snapshot_sent = 0.0  # monotonic time the registry's snapshot was last published
+        self._key_stamp = _stamp(home.private_key)  # of the key in self.key
 
     # ---- the broker ------------------------------------------------------------------------------
 
@@ -144,7 +145,9 @@ class Office:
 
         if not self.client.is_connected():
             return []
-        self.key = load_private_key(self.home.private_key)  # a rotation by another process
+        key_stamp = _stamp(self.home.private_key)
+        if key_stamp != self._key_stamp:  # a rotation by another process: every document is signed again
+            self.key, self._key_stamp = load_private_key(self.home.private_key), key_stamp
         done: List[str] = []
         key_doc = published_path(self.home, "key")
         rotating = (self.home.keys / "community.key.next").exists()  # rotate_key has not finished: not yet
@@ -159,9 +162,12 @@ class Office:
                 self.published_at[REVOCATIONS] = time.time()
                 done.append(REVOCATIONS)
         done += self._publish_registry()
-        policy = self._next("policy", policy_body(self.home))
-        if policy is not None:
-            atomic_write(published_path(self.home, "policy"), policy)
+        inputs = (_stamp(self.home.config), key_stamp)
+        if self._sent.get("policy-inputs") != inputs:  # the config or the key changed (or a reconnection)
+            policy = self._next("policy", policy_body(self.home))
+            if policy is not None:
+                atomic_write(published_path(self.home, "policy"), policy)
+            self._sent["policy-inputs"] = inputs
         path = published_path(self.home, "policy")
         if path.exists() and self._sent.get("policy") != _stamp(path):
             if publish_list(self.client, self.fleet, "policy", path.read_bytes()):
@@ -176,9 +182,9 @@ class Office:
         from kiosk.store.passes import key_id
 
         db = self._database()
-        version_now = db.query("PRAGMA data_version")[0][0]
+        inputs = (db.query("PRAGMA data_version")[0][0], self._key_stamp)  # the data, or the key, changed
         path = published_path(self.home, "registry")
-        if self._sent.get("registry-data") != version_now or not path.exists():
+        if self._sent.get("registry-inputs") != inputs or not path.exists():
             body = registry_snapshot(db)
             held = self._held("registry")
             data = self._next("registry", body, held)
@@ -187,7 +193,7 @@ class Office:
                 if held is not None and held.key_id == key_id(self.key.public_key()):
                     publish_list(self.client, self.fleet, "registry-change", sign_document(
                         self.key, "registry-change", held.version + 1, registry_change(held.body, body, held.version)))
-            self._sent["registry-data"] = version_now
+            self._sent["registry-inputs"] = inputs
         due = time.monotonic() - self._snapshot_sent >= self.snapshot_every_s or "registry" not in self._sent
         if path.exists() and self._sent.get("registry") != _stamp(path) and due:
             if publish_list(self.client, self.fleet, "registry", path.read_bytes()):
