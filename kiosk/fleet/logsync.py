@@ -316,8 +316,7 @@ class Collector:
         """A kiosk's log as the office holds it, checked (:func:`kiosk.fleet.office.verify_all`)."""
         from kiosk.fleet.office import verify_all
 
-        found = [r for r in verify_all(self.path) if r["kiosk"] == kiosk]
-        return found[0] if found else {"kiosk": kiosk, "ok": True, "records": 0, "gaps": 0, "checkpoint": None}
+        return verify_all(self.path, kiosk)[0]
 
     def close(self) -> None:
         with self._lock:

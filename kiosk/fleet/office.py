@@ -338,11 +338,11 @@ def overview(path: Path, recent: int = 5, now: Optional[float] = None) -> List[D
         db.close()
 
 
-def verify_all(path: Path) -> List[Dict[str, Any]]:
+def verify_all(path: Path, kiosk: Optional[str] = None) -> List[Dict[str, Any]]:
     """Every kiosk's log as the office holds it, checked as the kiosk's own ``log verify`` checks it
     (:func:`kiosk.store.chain.verify_chain`): the hash chain over the unbroken run from the first record, and the
     kiosk's signed checkpoints against it, with the key the office pinned for that kiosk. Records received past a gap
-    are counted, not judged: the kiosk sends what is missing until the office holds it."""
+    are counted, not judged: the kiosk sends what is missing until the office holds it. ``kiosk``: that one only."""
     from cryptography.hazmat.primitives import serialization
 
     from kiosk.fleet.logsync import RECORD_FIELDS
@@ -351,7 +351,9 @@ def verify_all(path: Path) -> List[Dict[str, Any]]:
     db = _connect(path)
     try:
         results = []
-        for (kiosk,) in db.execute("SELECT DISTINCT kiosk FROM fleet_log ORDER BY kiosk"):
+        names = [kiosk] if kiosk is not None else [r[0] for r in db.execute(
+            "SELECT DISTINCT kiosk FROM fleet_log ORDER BY kiosk")]
+        for kiosk in names:
             rows = [dict(zip(RECORD_FIELDS, r)) for r in db.execute("SELECT {} FROM fleet_log WHERE kiosk = ? ORDER BY "
                                                                     "seq".format(", ".join(RECORD_FIELDS)), (kiosk,))]
             run = 0
