@@ -134,7 +134,6 @@ class KioskLink:
         self.denied: Optional[str] = None  # why the broker refused this kiosk's subscription
         self._contact_written = 0.0
         self._status_due = 0.0
-        self._lock = threading.Lock()
         self._write_contact(force=True)
 
     # ---- contact -------------------------------------------------------------------------------

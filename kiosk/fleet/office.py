@@ -75,7 +75,6 @@ class Office:
         self.client.message_callback_add(self.fleet.topic("status", "+"), self._on_status)
         self.published_at: Dict[str, float] = {}  # list → when its newest version was published (benchmarks)
         self._sent: Dict[str, Any] = {}  # list → what was published on this connection
-        self._lock = threading.Lock()
         self._db: Any = None
         self._snapshot_sent = 0.0  # monotonic time the registry's snapshot was last published
         self._key_stamp = _stamp(home.private_key)  # of the key in self.key
@@ -84,8 +83,7 @@ class Office:
 
     def _on_connect(self, client: Any) -> None:
         client.subscribe(self.fleet.topic("status", "+"), qos=1)
-        with self._lock:
-            self._sent = {}  # publish everything again on this connection
+        self._sent = {}  # publish everything again on this connection (one assignment: the loop sees old or new)
 
     def _on_status(self, client: Any, userdata: Any, message: Any) -> None:
         kiosk = message.topic.rsplit("/", 1)[-1]
