@@ -42,15 +42,18 @@ def publish_list(client: Any, fleet: Fleet, name: str, data: bytes, timeout_s: f
     return info.is_published()
 
 
-def publish_revocations(client: Any, fleet: Fleet, home: Home) -> int:
-    """Publish the office's current signed revocation list (retained); returns its version."""
+def publish_revocations(client: Any, fleet: Fleet, home: Home) -> Optional[int]:
+    """Publish the office's current signed revocation list (retained); its version, or None when the broker did not
+    take it. RevocationError (or KeyFileError) when this home itself would refuse the list: it is never published."""
     from kiosk.store.passes import load_public_key
-    from kiosk.store.revocations import load_list
+    from kiosk.store.revocations import RevocationError, parse_list, seen_version
 
     data = home.revocations.read_bytes()
-    version = load_list(home, load_public_key(home.public_key)).version  # never publish a list this home refuses
-    publish_list(client, fleet, REVOCATIONS, data)
-    return version
+    listed = parse_list(data, load_public_key(home.public_key))  # exactly the bytes that go out
+    if listed.version < seen_version(home):
+        raise RevocationError("the revocation list is version {}, older than version {} accepted here".format(
+            listed.version, seen_version(home)))
+    return listed.version if publish_list(client, fleet, REVOCATIONS, data) else None
 
 
 class ListFollower:

@@ -29,8 +29,10 @@ from typing import Any, Dict, List, Optional
 from kiosk.config import Home, atomic_write
 from kiosk.fleet.broker import OFFICE, FleetError, load_fleet, member_files
 from kiosk.fleet.documents import Document, parse_document, policy_body, registry_change, registry_snapshot, sign_document
-from kiosk.fleet.lists import REVOCATIONS, publish_list
+from kiosk.fleet.lists import REVOCATIONS, publish_list, publish_revocations
 from kiosk.fleet.logsync import Collector, connect_client, when_connected
+from kiosk.store.passes import KeyFileError
+from kiosk.store.revocations import RevocationError
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +155,16 @@ class Office:
             if publish_list(self.client, self.fleet, "key", key_doc.read_bytes()):
                 self._sent["key"] = _stamp(key_doc)
                 done.append("key")
-        stamp = _stamp(self.home.revocations)
-        if stamp is not None and self._sent.get(REVOCATIONS) != stamp:
-            if publish_list(self.client, self.fleet, REVOCATIONS, self.home.revocations.read_bytes()):
+        listed = _stamp(self.home.revocations)
+        stamp = (listed, _stamp(self.home.public_key))  # a list refused under one key may be good under the next
+        if listed is not None and self._sent.get(REVOCATIONS) != stamp:
+            try:
+                published = publish_revocations(self.client, self.fleet, self.home) is not None
+            except (RevocationError, KeyFileError) as exc:  # not until the file changes again
+                log.error("office: the revocation list is not published: %s", exc)
+                self._sent[REVOCATIONS] = stamp
+                published = False
+            if published:
                 self._sent[REVOCATIONS] = stamp
                 self.published_at[REVOCATIONS] = time.time()
                 done.append(REVOCATIONS)
